@@ -1,0 +1,72 @@
+"""Shared pytest options and fixtures: command-line options in, typed settings and a checked dataset out."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from pipelines.config import DEFAULT_PRESET, PRESETS, BenchSettings, Contract
+from pipelines.datasets import DatasetError, DatasetIndex, prepare_dataset
+from pipelines.units import parse_bytes
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter hides the tables
+
+# TensorFlow calls are slow and a 2-core machine is small: few examples, no deadline.
+settings.register_profile(
+    "loaderbench",
+    max_examples=8,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "loaderbench"))
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("loaderbench", "loaderbench: dataset and benchmark settings")
+    group.addoption("--dataset", type=Path, help="your own class-per-folder image tree (checked before timing)")
+    group.addoption("--preset", default=DEFAULT_PRESET, choices=sorted(PRESETS),
+                    help=f"generated dataset shape when --dataset is not given (default: {DEFAULT_PRESET})")
+    group.addoption("--images", type=int, help="scale the preset to N images (same classes, sizes and bytes/image)")
+    group.addoption("--seed", type=int, default=0, help="dataset generator seed")
+    group.addoption("--data-root", type=Path, help="where generated datasets are kept (default ~/.cache/loaderbench)")
+    group.addoption("--rounds", type=int, default=3, help="timed epochs per throughput case (default 3)")
+    group.addoption("--training-rounds", type=int, default=1, help="timed epochs per training case (default 1)")
+    group.addoption("--ram-budget", help="RAM an in-memory cache may use, e.g. 16GB (default: available RAM)")
+    group.addoption("--alpha", type=float, default=1.0, help="MobileNet width multiplier (default 1.0)")
+    group.addoption("--weights", help="MobileNet weights: a local file, or 'imagenet' (needs a network)")
+    group.addoption("--batch-size", type=int, default=32, help="images per batch (default 32)")
+
+
+@pytest.fixture(scope="session")
+def bench_settings(pytestconfig: pytest.Config) -> BenchSettings:
+    option = pytestconfig.getoption
+    try:
+        budget = option("ram_budget")
+        return BenchSettings(
+            dataset=option("dataset"),
+            preset=option("preset"),
+            images=option("images"),
+            seed=option("seed"),
+            data_root=option("data_root"),
+            rounds=option("rounds"),
+            training_rounds=option("training_rounds"),
+            ram_budget=parse_bytes(budget) if budget else None,
+            alpha=option("alpha"),
+            weights=option("weights"),
+            contract=Contract(batch_size=option("batch_size")),
+        )
+    except ValueError as error:
+        raise pytest.UsageError(str(error)) from None
+
+
+@pytest.fixture(scope="session")
+def dataset_index(bench_settings: BenchSettings) -> DatasetIndex:
+    """The run's dataset, generated or checked once per session; a bad one stops the run with its path."""
+    s = bench_settings
+    try:
+        return prepare_dataset(s.dataset, s.preset, s.images, s.seed, s.data_root)
+    except DatasetError as error:
+        pytest.exit(f"dataset: {error}", returncode=4)

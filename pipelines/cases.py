@@ -1,0 +1,59 @@
+"""The benchmark matrix: which loader x cache mode x placement cases exist, and their ids.
+
+Ids are ``<loader>-<cache>-<placement>-<epoch>`` (``tfdata-file-uint8-warm``). They are what makes
+``--benchmark-compare`` line runs up, so they change only on purpose.
+
+* ``placement`` is what a cache holds (see :class:`~pipelines.config.Contract`); with no cache, ``uint8``
+  (normalise after batching, the cheaper spot) is the one built; ImageDataGenerator always yields ``float32``.
+* ImageDataGenerator's ``memory`` and ``file`` cases are listed and skipped with the reason: it has no cache.
+* ``cold`` is a first epoch on a fresh pipeline with the dataset evicted from the page cache (it fills any
+  cache); ``warm`` is a later epoch of the same pipeline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pipelines.config import CACHE_MODES, PLACEMENTS, CacheMode, Contract, Placement
+from pipelines.loaders.pipeline import LOADERS, unbuildable_reason
+
+EPOCHS: tuple[str, ...] = ("cold", "warm")
+
+
+@dataclass(frozen=True)
+class Case:
+    loader: str
+    cache: CacheMode
+    placement: Placement
+
+    @property
+    def id(self) -> str:
+        return f"{self.loader}-{self.cache}-{self.placement}"
+
+    def contract(self, base: Contract) -> Contract:
+        return base.with_(cache=self.cache, placement=self.placement)
+
+    def skip_reason(self, base: Contract) -> str | None:
+        return unbuildable_reason(self.loader, self.contract(base))
+
+
+def _placements(loader: str, cache: CacheMode) -> tuple[Placement, ...]:
+    if loader == "idg":
+        return ("float32",)
+    return ("uint8",) if cache == "none" else PLACEMENTS
+
+
+THROUGHPUT_CASES: tuple[Case, ...] = tuple(
+    Case(loader, cache, placement)
+    for loader in LOADERS
+    for cache in CACHE_MODES
+    for placement in _placements(loader, cache)
+)
+
+#: Training repeats the cache modes with the uint8 placement only: the model's speed, not the cache's
+#: layout, decides an epoch on a CPU, and each MobileNet epoch costs minutes at the study's sizes.
+TRAINING_CASES: tuple[Case, ...] = tuple(c for c in THROUGHPUT_CASES if c.placement == "uint8" or c.loader == "idg")
+
+
+def case_id(case: Case, epoch: str) -> str:
+    return f"{case.id}-{epoch}"

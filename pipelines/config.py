@@ -1,0 +1,219 @@
+"""Every setting of the suite, typed and in one place.
+
+Two kinds of configuration exist and both live here:
+
+* :class:`Contract` -- what every pipeline builder must deliver (image size, batch size, labels, cache mode...).
+  All loaders take the same contract, which is what makes their timings comparable and their outputs equal.
+* :class:`Preset` -- the shape of a generated dataset (image count, classes, image sizes, bytes per image),
+  with :data:`PRESETS` modelled on the datasets of the study this suite reproduces.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Literal
+
+CacheMode = Literal["none", "memory", "file"]
+Placement = Literal["uint8", "float32"]
+LabelMode = Literal["int", "categorical"]
+Interpolation = Literal["bilinear", "nearest"]
+
+CACHE_MODES: tuple[CacheMode, ...] = ("none", "memory", "file")
+PLACEMENTS: tuple[Placement, ...] = ("uint8", "float32")
+LABEL_MODES: tuple[LabelMode, ...] = ("int", "categorical")
+INTERPOLATIONS: tuple[Interpolation, ...] = ("bilinear", "nearest")
+
+#: Image file extensions that every loader reads (the intersection of what Keras'
+#: ``image_dataset_from_directory``, ``ImageDataGenerator`` and ``tf.io.decode_image`` accept).
+IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp")
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ValueError(message)
+
+
+@dataclass(frozen=True)
+class Contract:
+    """What a pipeline builder delivers: batches of ``(images, labels)`` that ``model.fit`` accepts.
+
+    Attributes:
+        image_size: ``(height, width)`` every image is resized to (aspect ratio not kept, as in Keras).
+        batch_size: images per batch; the last batch of an epoch may be smaller (never dropped).
+        label_mode: ``int`` (class index, for sparse losses) or ``categorical`` (one-hot float32).
+        interpolation: resize filter, ``bilinear`` or ``nearest``; ``nearest`` makes every loader bit-equal
+            up to JPEG decoder rounding, ``bilinear`` differs for ImageDataGenerator (PIL antialiases).
+        shuffle: shuffle every epoch (off for equality checks); order is then seeded by ``seed``.
+        seed: seed for shuffling.
+        shuffle_buffer: elements held by ``Dataset.shuffle`` after a cache. Costs RAM: one decoded image each.
+        cache: ``none``, ``memory`` (``Dataset.cache()``: requires the whole decoded dataset in RAM) or
+            ``file`` (``Dataset.cache(path)``: the decoded dataset on disk, written in the first epoch).
+        placement: what the cache holds. ``uint8``: resized pixels, normalised after the cache (a quarter of
+            the bytes). ``float32``: normalised images, as in the study (4 bytes a value: why its cache was 5x
+            the JPEGs).
+        cache_dir: parent folder for file caches; a fresh temporary folder is made in it for every pipeline
+            and removed when the pipeline is closed. ``None`` uses the system's temporary folder.
+        parallelism: parallel calls / worker threads; ``None`` lets tf.data AUTOTUNE choose (and uses one
+            worker per core for ImageDataGenerator).
+    """
+
+    image_size: tuple[int, int] = (224, 224)
+    batch_size: int = 32
+    label_mode: LabelMode = "int"
+    interpolation: Interpolation = "bilinear"
+    shuffle: bool = True
+    seed: int = 1337
+    shuffle_buffer: int = 1024
+    cache: CacheMode = "none"
+    placement: Placement = "uint8"
+    cache_dir: Path | None = None
+    parallelism: int | None = None
+
+    def __post_init__(self) -> None:
+        _require(len(self.image_size) == 2 and all(int(s) > 0 for s in self.image_size),
+                 f"image_size must be two positive integers (height, width), got {self.image_size!r}")
+        _require(self.batch_size > 0, f"batch_size must be positive, got {self.batch_size}")
+        _require(self.label_mode in LABEL_MODES, f"label_mode must be one of {LABEL_MODES}, got {self.label_mode!r}")
+        _require(self.interpolation in INTERPOLATIONS,
+                 f"interpolation must be one of {INTERPOLATIONS}, got {self.interpolation!r}")
+        _require(self.shuffle_buffer > 0, f"shuffle_buffer must be positive, got {self.shuffle_buffer}")
+        _require(self.cache in CACHE_MODES, f"cache must be one of {CACHE_MODES}, got {self.cache!r}")
+        _require(self.placement in PLACEMENTS, f"placement must be one of {PLACEMENTS}, got {self.placement!r}")
+        _require(self.parallelism is None or self.parallelism > 0,
+                 f"parallelism must be positive or None (AUTOTUNE), got {self.parallelism}")
+
+    def with_(self, **changes: object) -> Contract:
+        """A copy with some fields changed (validated again)."""
+        return replace(self, **changes)
+
+    @property
+    def workers(self) -> int:
+        """Worker threads for loaders that do not AUTOTUNE."""
+        return self.parallelism or os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class Preset:
+    """The shape of a generated dataset.
+
+    Attributes:
+        name: the preset's name on the command line.
+        images: number of images at full size.
+        classes: number of class folders; image ``i`` goes to class ``i % classes``.
+        sizes: ``((width, height), weight)`` pairs: image dimensions and how often each occurs.
+        size_jitter: relative jitter applied to each dimension, so sizes and aspect ratios vary.
+        target_bytes: average JPEG file size the generator aims for (JPEG quality is calibrated to it).
+        detail: strength of texture and sensor noise; raise it where quality 95 cannot reach target_bytes.
+        class_names: folder names; ``class_00``... when empty.
+        description: where the shape comes from.
+    """
+
+    name: str
+    images: int
+    classes: int
+    sizes: tuple[tuple[tuple[int, int], float], ...]
+    target_bytes: int
+    size_jitter: float = 0.15
+    detail: float = 1.0
+    class_names: tuple[str, ...] = ()
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        _require(self.images >= self.classes >= 1,
+                 f"preset {self.name!r}: need at least one image per class "
+                 f"({self.images} images for {self.classes} classes)")
+        _require(not self.class_names or len(self.class_names) == self.classes,
+                 f"preset {self.name!r}: {len(self.class_names)} class names for {self.classes} classes")
+        _require(self.target_bytes > 0 and self.sizes, f"preset {self.name!r}: sizes and target_bytes required")
+
+    @property
+    def folder_names(self) -> tuple[str, ...]:
+        width = len(str(self.classes - 1))
+        return self.class_names or tuple(f"class_{i:0{max(2, width)}d}" for i in range(self.classes))
+
+    def scaled(self, images: int | None) -> Preset:
+        """The same shape (classes, image sizes, bytes per image) with another image count."""
+        if images is None or images == self.images:
+            return self
+        return replace(self, images=images)
+
+
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in (
+        Preset(
+            name="smoke",
+            images=300,
+            classes=3,
+            sizes=(((320, 240), 0.6), ((240, 320), 0.2), ((300, 300), 0.2)),
+            target_bytes=16_000,
+            description="the built-in default: small enough for a whole benchmark run in minutes on 2 cores",
+        ),
+        Preset(
+            name="dogs-vs-cats",
+            images=10_000,
+            classes=2,
+            sizes=(((500, 375), 0.45), ((400, 300), 0.25), ((375, 500), 0.15), ((320, 240), 0.15)),
+            target_bytes=21_700,
+            class_names=("cat", "dog"),
+            description="the study's small set: 10,000 images, 2 classes, 217 MB",
+        ),
+        Preset(
+            name="coco2017",
+            images=117_266,
+            classes=80,
+            sizes=(((640, 480), 0.6), ((480, 640), 0.15), ((640, 427), 0.25)),
+            size_jitter=0.0,
+            target_bytes=153_500,
+            detail=2.2,
+            description="the study's large set: 117,266 images, 80 classes, ~18 GB, mostly 640x480",
+        ),
+    )
+}
+
+DEFAULT_PRESET = "smoke"
+
+
+def default_data_root() -> Path:
+    """Where generated datasets are kept between runs: ``$LOADERBENCH_DATA`` or ``~/.cache/loaderbench``."""
+    return Path(os.environ.get("LOADERBENCH_DATA") or Path.home() / ".cache" / "loaderbench" / "datasets")
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    """The benchmark run's options (root ``conftest.py`` fills it from the command line).
+
+    Attributes:
+        dataset: a user's own class-per-folder tree; ``None`` generates ``preset`` instead.
+        preset: generated dataset shape (see :data:`PRESETS`).
+        images: scale the preset to this many images.
+        seed: generator seed.
+        data_root: where generated datasets are kept (``None``: :func:`default_data_root`).
+        rounds: timed rounds (epochs) per throughput case.
+        training_rounds: timed epochs per training case (an epoch of MobileNet is slow on a CPU).
+        ram_budget: bytes an in-memory cache may use; ``None`` takes the RAM available now.
+        alpha: MobileNet width multiplier.
+        weights: ``None`` (random init, nothing downloaded), a local weights file, or ``imagenet``.
+        contract: the contract every case starts from (each case sets its cache mode and placement).
+    """
+
+    dataset: Path | None = None
+    preset: str = DEFAULT_PRESET
+    images: int | None = None
+    seed: int = 0
+    data_root: Path | None = None
+    rounds: int = 3
+    training_rounds: int = 1
+    ram_budget: int | None = None
+    alpha: float = 1.0
+    weights: str | None = None
+    contract: Contract = Contract()
+
+    def __post_init__(self) -> None:
+        _require(self.rounds >= 1, f"--rounds must be at least 1, got {self.rounds}")
+        _require(self.training_rounds >= 1, f"--training-rounds must be at least 1, got {self.training_rounds}")
+        _require(self.alpha > 0, f"--alpha must be positive, got {self.alpha}")
+        _require(self.preset in PRESETS, f"--preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
+        _require(self.ram_budget is None or self.ram_budget > 0, f"--ram-budget must be positive")

@@ -1,0 +1,144 @@
+"""Check a class-per-folder image tree before anything is timed, and index it the way Keras does.
+
+A missing folder, an empty class or a corrupt JPEG must stop a run with a message naming the path, not with
+a traceback from inside a tf.data iterator twenty minutes into an epoch. Every loader then reads exactly the
+files indexed here: the same order (classes sorted, files sorted within ``os.walk``), the same labels.
+
+Policy for odd files (the same for every loader, because it is applied before any loader is built):
+
+* PNG, BMP, grayscale, palette and CMYK images are accepted: every loader converts them to RGB.
+* a file with another extension (``.txt``, ``.gif``, ``.tiff``...) is an error naming it: the loaders disagree
+  on which of those they read, so results would not be comparable.
+* hidden files and folders (``.DS_Store``, ``.ipynb_checkpoints``) are ignored, as tools that write them expect.
+* a corrupt, truncated or unreadable file, or one with an image extension that is no image, is an error naming
+  it (found by decoding every file when ``deep`` is on, the default for folders the suite did not make).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+from tqdm import tqdm
+
+from pipelines.config import IMAGE_EXTENSIONS
+
+
+class DatasetError(ValueError):
+    """A dataset folder cannot be used as it is; the message names the path and what to do."""
+
+
+@dataclass(frozen=True)
+class DatasetIndex:
+    """The files of a dataset folder in the order every loader reads them.
+
+    Attributes:
+        root: the dataset folder.
+        class_names: class folder names, sorted; a label is an index into this tuple.
+        paths: image files, class by class, sorted within each class as ``os.walk`` yields them.
+        labels: class index of each path.
+        bytes: total size of the image files.
+    """
+
+    root: Path
+    class_names: tuple[str, ...]
+    paths: tuple[Path, ...]
+    labels: tuple[int, ...]
+    bytes: int
+
+    @property
+    def images(self) -> int:
+        return len(self.paths)
+
+    @property
+    def name(self) -> str:
+        return self.root.name
+
+
+def index_dataset(root: Path | str) -> DatasetIndex:
+    """Index ``root`` (class folders of image files) and reject what no loader can use. Reads no pixels."""
+    root = Path(root).expanduser()
+    if not root.exists():
+        raise DatasetError(
+            f"dataset folder does not exist: {root} -- pass an existing class-per-folder tree, "
+            "or make one with `python -m pipelines.datasets generate`"
+        )
+    if not root.is_dir():
+        raise DatasetError(f"dataset path is not a folder: {root} -- expected {root}/<class>/<image files>")
+    class_names = tuple(sorted(e.name for e in os.scandir(root) if e.is_dir() and not e.name.startswith(".")))
+    if not class_names:
+        raise DatasetError(f"no class folders in {root} -- expected {root}/<class>/<image files>")
+
+    paths: list[Path] = []
+    labels: list[int] = []
+    for label, name in enumerate(class_names):
+        files = list(_image_files(root / name))
+        if not files:
+            raise DatasetError(f"class folder has no images: {root / name} -- remove it or add images")
+        paths += files
+        labels += [label] * len(files)
+    total = sum(p.stat().st_size for p in paths)
+    return DatasetIndex(root, class_names, tuple(paths), tuple(labels), total)
+
+
+def validate_dataset(root: Path | str, deep: bool = True, progress: bool = True) -> DatasetIndex:
+    """:func:`index_dataset`, then (``deep``) decode every file with Pillow to find corrupt ones."""
+    index = index_dataset(root)
+    if deep:
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # Pillow decodes without the GIL
+            problems = [
+                p
+                for p in tqdm(
+                    pool.map(_decode_problem, index.paths),
+                    total=index.images,
+                    desc=f"checking {index.name}",
+                    unit="img",
+                    disable=not progress or None,
+                    leave=False,
+                )
+                if p
+            ]
+        if problems:
+            shown = "\n  ".join(problems[:10])
+            more = f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""
+            raise DatasetError(
+                f"{len(problems)} unreadable image file(s) in {index.root} -- fix or remove them:\n  {shown}{more}"
+            )
+    return index
+
+
+def _image_files(class_dir: Path):
+    """Image files under ``class_dir`` in Keras' order; any other visible file is an error."""
+    for folder, _, files in sorted(os.walk(class_dir), key=lambda entry: entry[0]):
+        if any(part.startswith(".") for part in Path(folder).relative_to(class_dir).parts):
+            continue
+        for name in sorted(files):
+            if name.startswith("."):
+                continue
+            path = Path(folder) / name
+            if path.suffix.lower() not in IMAGE_EXTENSIONS:
+                raise DatasetError(
+                    f"not an image file: {path} -- every loader reads {', '.join(IMAGE_EXTENSIONS)}; "
+                    "move other files out of the class folders"
+                )
+            yield path
+
+
+def _decode_problem(path: Path) -> str | None:
+    """``None`` if Pillow decodes ``path`` completely, else a line naming the file and the fault."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                image.load()
+                if image.width < 1 or image.height < 1:
+                    return f"{path}: empty image"
+    except PermissionError:
+        return f"{path}: not readable (permission denied)"
+    except Exception as error:  # noqa: BLE001 -- any decoder fault means the same thing: unusable file
+        return f"{path}: {type(error).__name__}: {error}"
+    return None

@@ -1,0 +1,83 @@
+"""What a cache will cost, before anything is decoded: the arithmetic behind the study's crash and its 90 GB.
+
+A tf.data cache holds each element as decoded tensors: ``height x width x 3`` values of the placement's dtype
+(1 byte for ``uint8``, 4 for ``float32``) plus the label (an int32, 4 bytes), plus a per-element overhead
+measured once on this TensorFlow (see ``ELEMENT_OVERHEAD``). JPEG bytes play no part: a 150 KB photo and a 15
+KB one both become 224 x 224 x 3 x 4 = 602,112 bytes of float32, which is why the study's file cache was 5x
+its JPEGs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import psutil
+
+from pipelines.config import CacheMode, Contract, Placement
+
+DTYPE_BYTES: dict[str, int] = {"uint8": 1, "float32": 4}
+LABEL_BYTES = 4  # labels are cached as int32; one-hot encoding happens after the cache
+
+#: Bytes per cached element beyond its tensors, measured on TensorFlow 2.21 (tests/test_memory.py checks
+#: them): a file cache's tensor-bundle index entry and record framing; a memory cache's tensor headers.
+ELEMENT_OVERHEAD: dict[str, int] = {"file": 120, "memory": 400}
+
+#: A memory cache case runs only when prediction x SAFETY_MARGIN fits the budget: RSS measured while filling
+#: exceeds the prediction by TensorFlow's own buffers (see README, "Memory checks").
+SAFETY_MARGIN = 1.25
+
+
+@dataclass(frozen=True)
+class CachePrediction:
+    """Predicted size of one cache.
+
+    Attributes:
+        cache: ``memory`` or ``file``.
+        placement: ``uint8`` or ``float32``.
+        images: elements cached.
+        bytes_per_image: tensor bytes of one element (image + label).
+        total_bytes: everything the cache holds, overhead included.
+        shuffle_buffer_bytes: RAM held by the shuffle after the cache (memory, whatever the cache mode).
+    """
+
+    cache: CacheMode
+    placement: Placement
+    images: int
+    bytes_per_image: int
+    total_bytes: int
+    shuffle_buffer_bytes: int
+
+    @property
+    def ram_bytes(self) -> int:
+        """RAM the case needs for its caching: the cache itself if in memory, plus the shuffle buffer."""
+        return (self.total_bytes if self.cache == "memory" else 0) + self.shuffle_buffer_bytes
+
+
+def predict_cache(images: int, contract: Contract) -> CachePrediction:
+    """The cache ``contract`` describes, over ``images`` images."""
+    if contract.cache == "none":
+        raise ValueError("cache='none' caches nothing: there is nothing to predict")
+    height, width = contract.image_size
+    per_image = height * width * 3 * DTYPE_BYTES[contract.placement] + LABEL_BYTES
+    total = images * (per_image + ELEMENT_OVERHEAD[contract.cache])
+    shuffle = min(images, contract.shuffle_buffer) * per_image if contract.shuffle else 0
+    return CachePrediction(contract.cache, contract.placement, images, per_image, total, shuffle)
+
+
+def available_ram() -> int:
+    """RAM the operating system can give now without swapping (psutil's ``available``)."""
+    return psutil.virtual_memory().available
+
+
+def exceeds_budget(prediction: CachePrediction, budget: int) -> str | None:
+    """A reason to skip, giving predicted and available bytes, or None when the case fits."""
+    needed = prediction.ram_bytes * SAFETY_MARGIN
+    if prediction.cache != "memory" or needed <= budget:
+        return None
+    from pipelines.units import format_bytes
+
+    return (
+        f"exceeds RAM: the {prediction.placement} memory cache of {prediction.images:,} images is predicted at "
+        f"{format_bytes(prediction.total_bytes)} (+{format_bytes(prediction.shuffle_buffer_bytes)} shuffle "
+        f"buffer, x{SAFETY_MARGIN} margin = {format_bytes(needed)}) but {format_bytes(budget)} is available"
+    )

@@ -1,0 +1,47 @@
+"""The ``benchmark.extra_info`` keys every case records (see the README's "What each number means")."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipelines.cases import Case
+from pipelines.datasets import DatasetIndex
+from pipelines.harness import TimedEpochs
+from pipelines.verdict import utilisation, verdict
+
+
+def dataset_info(index: DatasetIndex) -> dict[str, Any]:
+    return {"dataset": index.name, "dataset_images": index.images, "dataset_bytes": index.bytes,
+            "dataset_classes": len(index.class_names)}
+
+
+def case_info(case: Case, epoch: str, timed: TimedEpochs, rate: float, decode_limit: float | None) -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "loader": case.loader,
+        "cache": case.cache,
+        "placement": case.placement,
+        "epoch": epoch,
+        "images": timed.images,
+        "images_per_sec": round(rate, 2),
+        "first_batch_s": round(timed.median_first_batch_s(), 4),
+        "page_cache": timed.page_cache,
+        "page_cache_resident": timed.page_cache_resident,
+        "cache_bytes": timed.cache_bytes,
+    }
+    if decode_limit:
+        info["decode_limit_images_per_sec"] = round(decode_limit, 2)
+        info["decode_limit_pct"] = round(100 * rate / decode_limit, 1)
+    return info
+
+
+def training_info(timed: TimedEpochs, model_images_per_sec: float, idg_epoch_s: float | None) -> dict[str, Any]:
+    epoch_s = timed.median_seconds()
+    share = utilisation(timed.images, model_images_per_sec, epoch_s)
+    return {
+        "epoch_s": round(epoch_s, 3),
+        "fit_overhead_s": round(timed.median_overhead_s(), 3),
+        "model_images_per_sec": round(model_images_per_sec, 2),
+        "utilisation": round(share, 3),
+        "verdict": verdict(share),
+        "speedup_vs_idg": round(idg_epoch_s / epoch_s, 2) if idg_epoch_s else None,
+    }

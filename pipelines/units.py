@@ -1,0 +1,26 @@
+"""Numbers a person can read, and sizes a person can type (``16GB``)."""
+
+from __future__ import annotations
+
+import re
+
+_UNITS = {"": 1, "B": 1, "K": 1000, "KB": 1000, "M": 1000**2, "MB": 1000**2, "G": 1000**3, "GB": 1000**3,
+          "T": 1000**4, "TB": 1000**4, "KIB": 1024, "MIB": 1024**2, "GIB": 1024**3, "TIB": 1024**4}
+
+
+def format_bytes(value: float) -> str:
+    """``1.5 MB``: decimal units, as disks and the study report sizes."""
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(value) < 1000:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} TB"
+
+
+def parse_bytes(text: str) -> int:
+    """``16GB`` -> 16e9, ``512MiB`` -> 512 * 2**20, ``1000`` -> 1000; ValueError naming the text otherwise."""
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([A-Za-z]*)\s*", str(text))
+    unit = match.group(2).upper() if match else None
+    if not match or unit not in _UNITS:
+        raise ValueError(f"not a size: {text!r} (examples: 16GB, 512MiB, 2000000)")
+    return int(float(match.group(1)) * _UNITS[unit])

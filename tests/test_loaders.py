@@ -1,0 +1,188 @@
+"""Every loader under one contract: same images, same labels, every cache mode equal to none.
+
+Measured tolerance (stated in the README): tf.data from files and image_dataset_from_directory are
+bit-equal (same decode and resize ops). ImageDataGenerator decodes and resizes with PIL: with ``nearest``
+its sampling grid picks a neighbouring source pixel on some rows/columns, and with ``bilinear`` PIL
+antialiases while TensorFlow does not. On these datasets the mean absolute difference stays under
+IDG_MEAN_TOLERANCE (in [0, 1] units); labels and order are always identical.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pipelines.cache import cache_files, lockfiles
+from pipelines.config import Contract
+from pipelines.datasets import generate, index_dataset
+from pipelines.loaders import LOADERS, open_pipeline
+from pipelines.measure import run_epoch
+from tests.conftest import SMALL_CONTRACT
+from tests.strategies import equality_contracts, tiny_presets
+
+IDG_MEAN_TOLERANCE = 8 / 255
+TF_LOADERS = ("tfdata", "kerasdir")
+CACHED = [(cache, placement) for cache in ("memory", "file") for placement in ("uint8", "float32")]
+
+
+def epoch_arrays(loader, index, contract, epochs=1):
+    """All images and labels of each epoch, as NumPy arrays."""
+    out = []
+    with open_pipeline(loader, index, contract) as pipeline:
+        for _ in range(epochs):
+            batches = [(np.asarray(x), np.asarray(y)) for x, y in pipeline.epoch()]
+            out.append((np.concatenate([b[0] for b in batches]), np.concatenate([b[1] for b in batches])))
+    return out
+
+
+@pytest.mark.parametrize("interpolation", ["nearest", "bilinear"])
+def test_all_loaders_yield_the_same_images_and_labels(tiny_dataset, interpolation):
+    contract = SMALL_CONTRACT.with_(interpolation=interpolation)
+    (ref_x, ref_y), = epoch_arrays("tfdata", tiny_dataset, contract)
+    assert ref_x.shape == (tiny_dataset.images, 32, 32, 3) and ref_x.dtype == np.float32
+    assert 0.0 <= ref_x.min() and ref_x.max() <= 1.0
+    assert ref_y.tolist() == list(tiny_dataset.labels)
+
+    (keras_x, keras_y), = epoch_arrays("kerasdir", tiny_dataset, contract)
+    np.testing.assert_array_equal(keras_y, ref_y)
+    np.testing.assert_array_equal(keras_x, ref_x)
+
+    (idg_x, idg_y), = epoch_arrays("idg", tiny_dataset, contract)
+    np.testing.assert_array_equal(idg_y, ref_y)
+    assert idg_x.shape == ref_x.shape and idg_x.dtype == np.float32
+    assert np.abs(idg_x - ref_x).mean() < IDG_MEAN_TOLERANCE
+
+
+@pytest.mark.parametrize("loader", TF_LOADERS)
+@pytest.mark.parametrize(("cache", "placement"), CACHED)
+def test_every_cache_mode_and_placement_yields_the_same_tensors_as_none(tiny_dataset, loader, cache, placement):
+    """every cache mode and placement yields the same tensors as none, in the filling and the cached epoch"""
+    (ref_x, ref_y), = epoch_arrays(loader, tiny_dataset, SMALL_CONTRACT)
+    epochs = epoch_arrays(loader, tiny_dataset, SMALL_CONTRACT.with_(cache=cache, placement=placement), epochs=2)
+    for x, y in epochs:
+        np.testing.assert_array_equal(y, ref_y)
+        np.testing.assert_array_equal(x, ref_x)
+
+
+@pytest.mark.parametrize("loader", TF_LOADERS)
+@pytest.mark.parametrize("cache", ["memory", "file"])
+def test_cache_is_filled_in_epoch_one_and_read_in_epoch_two(own_tiny_dataset, tmp_path, loader, cache):
+    """after epoch 1 the cache holds the data: epoch 2 works with the image files gone"""
+    contract = SMALL_CONTRACT.with_(cache=cache, cache_dir=tmp_path / "caches")
+    with open_pipeline(loader, own_tiny_dataset, contract) as pipeline:
+        first = run_epoch(pipeline)
+        if cache == "file":
+            names = [p.name for p in cache_files(pipeline.cache_prefix)]
+            assert any(n.endswith(".index") for n in names) and any(".data-" in n for n in names)
+            assert not lockfiles(pipeline.cache_prefix)
+        for path in own_tiny_dataset.paths:
+            path.unlink()
+        second = run_epoch(pipeline)
+    assert first.images == second.images == own_tiny_dataset.images
+
+
+def test_a_partly_read_file_cache_is_not_left_looking_complete(tiny_dataset, tmp_path):
+    """negative control for the completeness check above: one batch read leaves no cache index behind"""
+    with open_pipeline("tfdata", tiny_dataset, SMALL_CONTRACT.with_(cache="file", cache_dir=tmp_path)) as pipeline:
+        iterator = iter(pipeline.fit_input)
+        next(iterator)
+        del iterator
+        assert not any(p.name.endswith(".index") for p in cache_files(pipeline.cache_prefix))
+
+
+@pytest.mark.parametrize("loader", TF_LOADERS)
+def test_no_cache_file_remains_after_the_pipeline_closes(tiny_dataset, tmp_path, loader):
+    contract = SMALL_CONTRACT.with_(cache="file", cache_dir=tmp_path)
+    with open_pipeline(loader, tiny_dataset, contract) as pipeline:
+        run_epoch(pipeline)
+        assert cache_files(pipeline.cache_prefix)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cache_left_by_a_killed_writer_is_rebuilt(tiny_dataset, tmp_path):
+    """a partial cache with its lockfile (a killed run) is cleared and rebuilt, not an error"""
+    contract = SMALL_CONTRACT.with_(cache="file", cache_dir=tmp_path)
+    (ref_x, _), = epoch_arrays("tfdata", tiny_dataset, SMALL_CONTRACT)
+    with open_pipeline("tfdata", tiny_dataset, contract) as pipeline:
+        prefix = pipeline.cache_prefix
+        prefix.with_name(prefix.name + "_0.lockfile").write_text("killed writer")
+        prefix.with_name(prefix.name + "_0.data-00000-of-00001").write_bytes(b"partial")
+        xs = [np.asarray(x) for x, _ in pipeline.epoch()]
+        assert not lockfiles(prefix)
+        np.testing.assert_array_equal(np.concatenate(xs), ref_x)
+
+
+def test_abandoned_cache_folders_of_dead_processes_are_swept(tiny_dataset, tmp_path):
+    stale = tmp_path / "loaderbench-cache-stale"
+    stale.mkdir()
+    (stale / "owner.pid").write_text("999999999")
+    (stale / "x.tfcache.index").write_bytes(b"old")
+    foreign = tmp_path / "someone-elses"
+    foreign.mkdir()
+    with open_pipeline("tfdata", tiny_dataset, SMALL_CONTRACT.with_(cache="file", cache_dir=tmp_path)):
+        assert not stale.exists()
+    assert foreign.exists()
+
+
+def test_idg_has_no_cache_and_says_so(tiny_dataset):
+    with pytest.raises(ValueError, match="ImageDataGenerator has no cache"):
+        with open_pipeline("idg", tiny_dataset, SMALL_CONTRACT.with_(cache="memory")):
+            pass
+
+
+@pytest.mark.parametrize("loader", sorted(LOADERS))
+@pytest.mark.parametrize("cache", ["none", "memory"])
+def test_shuffled_epochs_are_permutations_that_change(tiny_dataset, loader, cache):
+    """with shuffle on, every epoch sees every image once, in a new order"""
+    if loader == "idg" and cache != "none":
+        pytest.skip("ImageDataGenerator has no cache")
+    contract = SMALL_CONTRACT.with_(shuffle=True, cache=cache, seed=5)
+    epochs = epoch_arrays(loader, tiny_dataset, contract, epochs=3)
+    for _, y in epochs:
+        assert sorted(y.tolist()) == sorted(tiny_dataset.labels)
+    orders = {tuple(np.round(x.reshape(len(x), -1).mean(axis=1), 5)) for x, _ in epochs}
+    assert len(orders) > 1
+
+
+@given(preset=tiny_presets(max_images=9), contract=equality_contracts(), cached=st.sampled_from([None] + CACHED))
+def test_property_loaders_agree_on_any_small_dataset(tmp_path_factory, preset, contract, cached):
+    """any dataset shape and batch size: same count, labels and order; tf loaders bit-equal; caches equal"""
+    folder = tmp_path_factory.mktemp("prop")
+    generate(preset, folder, seed=2, progress=False)
+    index = index_dataset(folder)
+    cached_contract = contract.with_(cache=cached[0], placement=cached[1]) if cached else contract
+    (ref_x, ref_y), = epoch_arrays("tfdata", index, contract)
+    assert len(ref_x) == preset.images
+    expected_labels = list(index.labels)
+    if contract.label_mode == "categorical":
+        expected_labels = np.eye(preset.classes)[expected_labels].tolist()
+    assert ref_y.tolist() == expected_labels
+    for loader in TF_LOADERS:
+        (x, y), = epoch_arrays(loader, index, cached_contract)
+        np.testing.assert_array_equal(y, ref_y)
+        np.testing.assert_array_equal(x, ref_x)
+    (idg_x, idg_y), = epoch_arrays("idg", index, contract)
+    np.testing.assert_array_equal(idg_y, ref_y)
+    assert idg_x.shape == ref_x.shape
+
+
+def test_odd_images_are_converted_to_rgb_by_every_loader(tmp_path):
+    """grayscale, CMYK, RGBA PNG and BMP files: every loader yields 3-channel images that agree"""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for name, mode, fmt in [("g.jpg", "L", "JPEG"), ("c.jpg", "CMYK", "JPEG"), ("p.png", "RGBA", "PNG"),
+                            ("m.bmp", "RGB", "BMP"), ("r.jpg", "RGB", "JPEG")]:
+        smooth = np.kron(rng.integers(0, 256, (6, 8, 3)), np.ones((8, 8, 1))).astype(np.uint8)
+        (tmp_path / "k" / "a").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(smooth).convert(mode).save(tmp_path / "k" / "a" / name, format=fmt)
+    index = index_dataset(tmp_path / "k")
+    contract = Contract(image_size=(24, 32), batch_size=2, shuffle=False, interpolation="nearest")
+    (ref_x, _), = epoch_arrays("tfdata", index, contract)
+    (keras_x, _), = epoch_arrays("kerasdir", index, contract)
+    (idg_x, _), = epoch_arrays("idg", index, contract)
+    assert ref_x.shape == idg_x.shape == (5, 24, 32, 3)
+    np.testing.assert_array_equal(keras_x, ref_x)
+    assert np.abs(idg_x - ref_x).mean() < IDG_MEAN_TOLERANCE

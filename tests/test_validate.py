@@ -1,0 +1,130 @@
+"""A user's folder is checked before timing: each fault gives a clear error naming the path."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipelines.datasets import DatasetError, index_dataset, prepare_dataset, validate_dataset
+from pipelines.datasets.__main__ import main as datasets_cli
+
+
+def _image(path: Path, mode: str = "RGB", fmt: str = "JPEG", size=(20, 16)) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pixels = np.random.default_rng(len(str(path))).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    Image.fromarray(pixels).convert(mode).save(path, format=fmt)
+    return path
+
+
+@pytest.fixture()
+def folder(tmp_path: Path) -> Path:
+    root = tmp_path / "mine"
+    _image(root / "a" / "1.jpg")
+    _image(root / "b" / "2.jpg")
+    return root
+
+
+def test_good_folder_is_indexed_in_keras_order(folder):
+    _image(folder / "a" / "0.jpg")
+    _image(folder / "a" / "sub" / "3.jpg")
+    index = validate_dataset(folder, progress=False)
+    assert index.class_names == ("a", "b")
+    assert [p.relative_to(folder).as_posix() for p in index.paths] == ["a/0.jpg", "a/1.jpg", "a/sub/3.jpg", "b/2.jpg"]
+    assert index.labels == (0, 0, 0, 1)
+
+
+def test_missing_folder(tmp_path):
+    with pytest.raises(DatasetError, match=f"does not exist: {tmp_path / 'nope'}"):
+        validate_dataset(tmp_path / "nope")
+
+
+def test_path_is_a_file(tmp_path):
+    (tmp_path / "f.jpg").write_bytes(b"x")
+    with pytest.raises(DatasetError, match="not a folder"):
+        validate_dataset(tmp_path / "f.jpg")
+
+
+def test_no_class_folders(tmp_path):
+    _image(tmp_path / "loose.jpg")
+    with pytest.raises(DatasetError, match=f"no class folders in {tmp_path}"):
+        validate_dataset(tmp_path)
+
+
+def test_empty_class(folder):
+    (folder / "c").mkdir()
+    with pytest.raises(DatasetError, match=f"class folder has no images: {folder / 'c'}"):
+        validate_dataset(folder)
+
+
+def test_non_image_file(folder):
+    (folder / "a" / "notes.txt").write_text("hi")
+    with pytest.raises(DatasetError, match=f"not an image file: {folder / 'a' / 'notes.txt'}"):
+        validate_dataset(folder)
+
+
+def test_hidden_files_are_ignored(folder):
+    (folder / "a" / ".DS_Store").write_bytes(b"\0")
+    (folder / ".cache").mkdir()
+    assert index_dataset(folder).images == 2
+
+
+@pytest.mark.parametrize(
+    "content",
+    [pytest.param(b"this is text", id="not-an-image"), pytest.param(None, id="truncated-jpeg")],
+)
+def test_unreadable_image_is_named(folder, content):
+    bad = folder / "b" / "bad.jpg"
+    data = (folder / "b" / "2.jpg").read_bytes()
+    bad.write_bytes(content if content is not None else data[: len(data) // 2])
+    with pytest.raises(DatasetError, match=f"(?s)1 unreadable image file.*{bad}"):
+        validate_dataset(folder, progress=False)
+    assert index_dataset(folder).images == 3  # the shallow index does not decode
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root reads any file")
+def test_permission_denied_is_named(folder):
+    locked = folder / "a" / "1.jpg"
+    locked.chmod(0)
+    try:
+        with pytest.raises(DatasetError, match="permission denied"):
+            validate_dataset(folder, progress=False)
+    finally:
+        locked.chmod(0o644)
+
+
+@pytest.mark.parametrize(("name", "mode", "fmt"), [("g.jpg", "L", "JPEG"), ("c.jpg", "CMYK", "JPEG"),
+                                                   ("p.png", "RGBA", "PNG"), ("m.bmp", "RGB", "BMP")])
+def test_odd_but_valid_images_are_accepted(folder, name, mode, fmt):
+    _image(folder / "a" / name, mode, fmt)
+    assert validate_dataset(folder, progress=False).images == 3
+
+
+def test_prepare_dataset_rejects_unknown_preset_and_bad_count(tmp_path):
+    with pytest.raises(DatasetError, match="unknown preset 'nope'"):
+        prepare_dataset(preset="nope", data_root=tmp_path)
+    with pytest.raises(DatasetError, match="--images 2"):
+        prepare_dataset(preset="smoke", images=2, data_root=tmp_path)
+
+
+def test_user_files_are_never_touched(folder):
+    before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in folder.rglob("*") if p.is_file()}
+    validate_dataset(folder, progress=False)
+    after = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in folder.rglob("*") if p.is_file()}
+    assert before == after
+
+
+def test_cli_check_and_generate(tmp_path, folder, capsys):
+    assert datasets_cli(["check", str(folder)]) == 0
+    assert "ok:" in capsys.readouterr().out
+    assert datasets_cli(["check", str(tmp_path / "nope")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert datasets_cli(["generate", "--images", "6", "--out", str(tmp_path / "gen")]) == 0
+    assert "wrote 6 images" in capsys.readouterr().out
+    assert datasets_cli(["generate", "--images", "6", "--out", str(tmp_path / "gen")]) == 0
+    assert "reused" in capsys.readouterr().out
+    shutil.rmtree(tmp_path / "gen")
