@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-from pipelines.config import DEFAULT_PRESET, PRESETS, BenchSettings, Contract
+from pipelines.config import DEFAULT_PRESET, PRESETS, BenchSettings, settings_from_options
 from pipelines.datasets import DatasetError, DatasetIndex, prepare_dataset
-from pipelines.units import parse_bytes
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter hides the tables
 
@@ -42,22 +41,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 @pytest.fixture(scope="session")
 def bench_settings(pytestconfig: pytest.Config) -> BenchSettings:
-    option = pytestconfig.getoption
     try:
-        budget = option("ram_budget")
-        return BenchSettings(
-            dataset=option("dataset"),
-            preset=option("preset"),
-            images=option("images"),
-            seed=option("seed"),
-            data_root=option("data_root"),
-            rounds=option("rounds"),
-            training_rounds=option("training_rounds"),
-            ram_budget=parse_bytes(budget) if budget else None,
-            alpha=option("alpha"),
-            weights=option("weights"),
-            contract=Contract(batch_size=option("batch_size")),
-        )
+        return settings_from_options(pytestconfig.getoption)
     except ValueError as error:
         raise pytest.UsageError(str(error)) from None
 

@@ -17,7 +17,7 @@ from pipelines.harness import images_per_sec, time_epochs
 from pipelines.loaders import open_pipeline
 from pipelines.machine import machine_info
 from pipelines.measure import measure_decode_limit, run_epoch
-from pipelines.report.extra_info import case_info, dataset_info
+from pipelines.report.extra_info import case_info, dataset_info, memory_info
 
 PARAMS = [
     pytest.param(case, epoch, id=case_id(case, epoch))
@@ -66,6 +66,7 @@ def test_throughput(benchmark, case: Case, epoch: str, dataset_index: DatasetInd
     rate = images_per_sec(benchmark, timed)
     benchmark.extra_info.update(
         case_info(case, epoch, timed, rate, decode_limit),
+        **memory_info(case, timed, dataset_index, contract),
         **dataset_info(dataset_index),
         **machine_info(),
     )

@@ -15,7 +15,7 @@ from pipelines.harness import time_epochs
 from pipelines.loaders import open_pipeline
 from pipelines.machine import machine_info
 from pipelines.measure import run_epoch
-from pipelines.report.extra_info import case_info, dataset_info, training_info
+from pipelines.report.extra_info import case_info, dataset_info, memory_info, training_info
 from pipelines.training import ModelSpec, build_model, fit_epoch, model_only_images_per_sec
 
 PARAMS = [pytest.param(case, epoch, id=case_id(case, epoch)) for case in TRAINING_CASES for epoch in EPOCHS]
@@ -78,6 +78,7 @@ def test_training(benchmark, case: Case, epoch: str, model, model_only: float, i
     benchmark.extra_info.update(
         case_info(case, epoch, timed, timed.images / epoch_s, None),
         **training_info(timed, model_only, idg_epoch_s.get(epoch)),
+        **memory_info(case, timed, dataset_index, contract),
         **dataset_info(dataset_index),
         **machine_info(),
     )

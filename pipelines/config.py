@@ -13,7 +13,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
+from collections.abc import Callable
+from typing import Any, Literal
 
 CacheMode = Literal["none", "memory", "file"]
 Placement = Literal["uint8", "float32"]
@@ -217,3 +218,23 @@ class BenchSettings:
         _require(self.alpha > 0, f"--alpha must be positive, got {self.alpha}")
         _require(self.preset in PRESETS, f"--preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
         _require(self.ram_budget is None or self.ram_budget > 0, f"--ram-budget must be positive")
+
+
+def settings_from_options(option: Callable[[str], Any]) -> BenchSettings:
+    """:class:`BenchSettings` from command-line options (``option(name)`` is pytest's ``config.getoption``)."""
+    from pipelines.units import parse_bytes
+
+    budget = option("ram_budget")
+    return BenchSettings(
+        dataset=option("dataset"),
+        preset=option("preset"),
+        images=option("images"),
+        seed=option("seed"),
+        data_root=option("data_root"),
+        rounds=option("rounds"),
+        training_rounds=option("training_rounds"),
+        ram_budget=parse_bytes(budget) if budget else None,
+        alpha=option("alpha"),
+        weights=option("weights"),
+        contract=Contract(batch_size=option("batch_size")),
+    )

@@ -21,6 +21,7 @@ from typing import Any
 from pipelines.cache import cache_bytes
 from pipelines.loaders import Pipeline
 from pipelines.measure import EpochRun
+from pipelines.memory.measure import measure_memory
 from pipelines.pagecache import evict, page_cache_state
 
 
@@ -33,12 +34,16 @@ class TimedEpochs:
         page_cache: ``evicted``/``warm``: where the first timed epoch read the files from (measured).
         page_cache_resident: share of the dataset's pages resident just before that epoch.
         cache_bytes: file cache size on disk after its first epoch (0 without a file cache).
+        peak_rss_bytes, rss_growth_bytes: memory-profiler's figures for the epoch that filled the cache
+            (``warm`` cases with a cache; the timed cold epochs are not sampled, so sampling cannot slow them).
     """
 
     runs: list[EpochRun] = field(default_factory=list)
     page_cache: str = "warm"
     page_cache_resident: float | None = None
     cache_bytes: int = 0
+    peak_rss_bytes: int | None = None
+    rss_growth_bytes: int | None = None
 
     @property
     def images(self) -> int:
@@ -99,7 +104,11 @@ def time_epochs(
             benchmark.pedantic(timed, setup=setup, teardown=note_cache, rounds=rounds, warmup_rounds=0)
         else:
             pipeline = fresh_pipeline()
-            (fill or run_epoch)(pipeline)  # fills the cache (and the page cache): the warm-up
+            if pipeline.contract.cache == "none":
+                (fill or run_epoch)(pipeline)  # the warm-up: traces, fills the page cache
+            else:  # the warm-up fills the cache: measure what that costs in RAM
+                _, memory = measure_memory(fill or run_epoch, pipeline)
+                result.peak_rss_bytes, result.rss_growth_bytes = memory.peak_rss_bytes, memory.rss_growth_bytes
             note_cache(pipeline)
             result.page_cache, result.page_cache_resident = page_cache_state(list(pipeline.index.paths))
             benchmark.pedantic(timed, args=(pipeline,), rounds=rounds, warmup_rounds=0)

@@ -3,13 +3,14 @@
 from pipelines.datasets.generate import GeneratedDataset, dataset_folder_name, generate
 from pipelines.datasets.manifest import Manifest, read_manifest
 from pipelines.datasets.validate import DatasetError, DatasetIndex, index_dataset, validate_dataset
-from pipelines.datasets.resolve import prepare_dataset
+from pipelines.datasets.resolve import count_images, prepare_dataset
 
 __all__ = [
     "DatasetError",
     "DatasetIndex",
     "GeneratedDataset",
     "Manifest",
+    "count_images",
     "dataset_folder_name",
     "generate",
     "index_dataset",

@@ -33,3 +33,12 @@ def prepare_dataset(
     folder = (data_root or default_data_root()) / dataset_folder_name(shape, seed)
     generate(shape, folder, seed=seed, progress=progress)
     return index_dataset(folder)
+
+
+def count_images(dataset: Path | str | None, preset: str, images: int | None) -> int:
+    """How many images a run will read, without generating or decoding anything (for planning and marking)."""
+    if dataset is not None:
+        return index_dataset(dataset).images
+    if preset not in PRESETS:
+        raise DatasetError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
+    return PRESETS[preset].scaled(images).images

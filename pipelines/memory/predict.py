@@ -14,16 +14,21 @@ from dataclasses import dataclass
 import psutil
 
 from pipelines.config import CacheMode, Contract, Placement
+from pipelines.units import format_bytes
 
 DTYPE_BYTES: dict[str, int] = {"uint8": 1, "float32": 4}
 LABEL_BYTES = 4  # labels are cached as int32; one-hot encoding happens after the cache
 
-#: Bytes per cached element beyond its tensors, measured on TensorFlow 2.21 (tests/test_memory.py checks
-#: them): a file cache's tensor-bundle index entry and record framing; a memory cache's tensor headers.
-ELEMENT_OVERHEAD: dict[str, int] = {"file": 120, "memory": 400}
+#: Bytes per cached element beyond its tensors. File: the tensor-bundle index entry, measured on TensorFlow
+#: 2.21 at 55-60 bytes for 32x32 to 224x224 images (tests/test_memory.py checks it to the byte range).
+#: Memory: two tensor headers, estimated; far below the noise of an RSS measurement.
+ELEMENT_OVERHEAD: dict[str, int] = {"file": 60, "memory": 64}
 
-#: A memory cache case runs only when prediction x SAFETY_MARGIN fits the budget: RSS measured while filling
-#: exceeds the prediction by TensorFlow's own buffers (see README, "Memory checks").
+#: RAM a running pipeline holds besides its cache: prefetched batches, decode buffers, allocator retention.
+#: Measured as RSS growth over prediction while filling a 400-image memory cache: 60-100 MB at batch 32.
+WORKING_SET_BYTES = 256 * 10**6
+
+#: A memory cache case runs only when (cache + shuffle buffer) x SAFETY_MARGIN + WORKING_SET_BYTES fits.
 SAFETY_MARGIN = 1.25
 
 
@@ -71,13 +76,17 @@ def available_ram() -> int:
 
 def exceeds_budget(prediction: CachePrediction, budget: int) -> str | None:
     """A reason to skip, giving predicted and available bytes, or None when the case fits."""
-    needed = prediction.ram_bytes * SAFETY_MARGIN
+    needed = ram_needed(prediction)
     if prediction.cache != "memory" or needed <= budget:
         return None
-    from pipelines.units import format_bytes
-
     return (
         f"exceeds RAM: the {prediction.placement} memory cache of {prediction.images:,} images is predicted at "
-        f"{format_bytes(prediction.total_bytes)} (+{format_bytes(prediction.shuffle_buffer_bytes)} shuffle "
-        f"buffer, x{SAFETY_MARGIN} margin = {format_bytes(needed)}) but {format_bytes(budget)} is available"
+        f"{format_bytes(prediction.total_bytes)} ({prediction.total_bytes:,} bytes; needs {needed:,} with the "
+        f"shuffle buffer, x{SAFETY_MARGIN} margin and working set) but {format_bytes(budget)} "
+        f"({budget:,} bytes) is available"
     )
+
+
+def ram_needed(prediction: CachePrediction) -> int:
+    """Bytes of RAM a case is allowed to start with: its caching RAM with margin, plus the working set."""
+    return int(prediction.ram_bytes * SAFETY_MARGIN) + WORKING_SET_BYTES

@@ -5,9 +5,26 @@ from __future__ import annotations
 from typing import Any
 
 from pipelines.cases import Case
+from pipelines.config import Contract
 from pipelines.datasets import DatasetIndex
 from pipelines.harness import TimedEpochs
+from pipelines.memory import predict_cache
 from pipelines.verdict import utilisation, verdict
+
+
+def memory_info(case: Case, timed: TimedEpochs, index: DatasetIndex, contract: Contract) -> dict[str, Any]:
+    """Predicted against measured cache cost: bytes on disk for a file cache, RSS growth for a memory cache."""
+    if case.cache == "none":
+        return {}
+    predicted = predict_cache(index.images, contract).total_bytes
+    measured = timed.cache_bytes if case.cache == "file" else timed.rss_growth_bytes
+    return {
+        "predicted_cache_bytes": predicted,
+        "peak_rss_bytes": timed.peak_rss_bytes,
+        "rss_growth_bytes": timed.rss_growth_bytes,
+        "measured_vs_predicted": round(measured / predicted, 3) if measured else None,
+        "cache_vs_jpeg": round((measured or predicted) / index.bytes, 2),
+    }
 
 
 def dataset_info(index: DatasetIndex) -> dict[str, Any]:

@@ -1,0 +1,53 @@
+"""The plan on paper: every cache mode and placement's predicted bytes and whether it fits, with advice."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pipelines.config import PLACEMENTS, Contract
+from pipelines.memory.predict import exceeds_budget, predict_cache, ram_needed
+from pipelines.units import format_bytes
+
+
+@dataclass(frozen=True)
+class PlanLine:
+    cache: str
+    placement: str
+    predicted_bytes: int
+    vs_jpeg: float
+    fits: bool
+    advice: str
+
+
+def plan(images: int, jpeg_bytes: int, contract: Contract, budget: int) -> list[PlanLine]:
+    """One line per memory/file cache x placement, for ``images`` images of ``jpeg_bytes`` JPEGs in all."""
+    lines = []
+    for cache in ("memory", "file"):
+        for placement in PLACEMENTS:
+            prediction = predict_cache(images, contract.with_(cache=cache, placement=placement))
+            too_big = exceeds_budget(prediction, budget)
+            if cache == "file":
+                advice = "on disk: needs this much free disk, reads back without decoding"
+            elif too_big:
+                other = "uint8" if placement == "float32" else None
+                fits_other = other and not exceeds_budget(
+                    predict_cache(images, contract.with_(cache="memory", placement=other)), budget)
+                advice = ("memory cache does not fit: use the uint8 placement" if fits_other
+                          else "memory cache does not fit: use the file cache")
+            else:
+                advice = f"fits: {format_bytes(ram_needed(prediction))} of {format_bytes(budget)} with margin"
+            lines.append(PlanLine(cache, placement, prediction.total_bytes,
+                                  prediction.total_bytes / jpeg_bytes if jpeg_bytes else float("nan"),
+                                  cache == "file" or not too_big, advice))
+    return lines
+
+
+def format_plan(lines: list[PlanLine], images: int, jpeg_bytes: int, budget: int, contract: Contract) -> str:
+    height, width = contract.image_size
+    out = [f"{images:,} images, {format_bytes(jpeg_bytes)} of JPEGs, decoded at {height}x{width}x3; "
+           f"RAM budget {format_bytes(budget)}",
+           f"{'cache':7} {'placement':9} {'predicted':>10} {'x JPEGs':>8}  {'fits':4}  advice"]
+    for line in lines:
+        out.append(f"{line.cache:7} {line.placement:9} {format_bytes(line.predicted_bytes):>10} "
+                   f"{line.vs_jpeg:>7.1f}x  {'yes' if line.fits else 'NO':4}  {line.advice}")
+    return "\n".join(out)

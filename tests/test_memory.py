@@ -1,0 +1,148 @@
+"""Memory checks: the predictor against hand-computed sizes and against measurements, marking, plan, profile."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from PIL import Image
+
+from pipelines.config import Contract
+from pipelines.loaders import open_pipeline
+from pipelines.measure import run_epoch
+from pipelines.memory import exceeds_budget, predict_cache
+from pipelines.memory.__main__ import main as memory_cli
+from pipelines.memory.predict import ELEMENT_OVERHEAD, SAFETY_MARGIN, WORKING_SET_BYTES
+from pipelines.memory.profile import profile_case
+from pipelines.cache import cache_bytes
+from tests.conftest import SMALL_CONTRACT
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@given(images=st.integers(1, 200_000), height=st.integers(1, 512), width=st.integers(1, 512),
+       placement=st.sampled_from(["uint8", "float32"]), cache=st.sampled_from(["memory", "file"]),
+       shuffle=st.booleans())
+def test_prediction_is_pixels_times_dtype_plus_label_and_overhead(images, height, width, placement, cache, shuffle):
+    contract = Contract(image_size=(height, width), cache=cache, placement=placement, shuffle=shuffle)
+    p = predict_cache(images, contract)
+    per_image = height * width * 3 * {"uint8": 1, "float32": 4}[placement] + 4
+    assert p.bytes_per_image == per_image
+    assert p.total_bytes == images * (per_image + ELEMENT_OVERHEAD[cache])
+    assert p.shuffle_buffer_bytes == (min(images, contract.shuffle_buffer) * per_image if shuffle else 0)
+
+
+def test_the_studys_file_cache_explained():
+    """117,266 images at 224x224x3 float32 = 602,112 bytes each: ~70.6 GB, ~4x the 18 GB of JPEGs"""
+    p = predict_cache(117_266, Contract(cache="file", placement="float32"))
+    assert p.bytes_per_image == 602_116
+    assert 70.6e9 < p.total_bytes < 70.7e9
+
+
+@pytest.mark.parametrize("placement", ["uint8", "float32"])
+def test_file_cache_prediction_matches_bytes_on_disk(tiny_dataset, tmp_path, placement):
+    contract = SMALL_CONTRACT.with_(cache="file", placement=placement, cache_dir=tmp_path)
+    with open_pipeline("tfdata", tiny_dataset, contract) as pipeline:
+        run_epoch(pipeline)
+        measured = cache_bytes(pipeline.cache_prefix)
+    predicted = predict_cache(tiny_dataset.images, contract).total_bytes
+    assert abs(measured - predicted) <= 10 * tiny_dataset.images  # within 10 bytes an element
+
+
+def test_exceeds_budget_gives_predicted_and_available_bytes():
+    p = predict_cache(10_000, Contract(cache="memory", placement="float32"))
+    reason = exceeds_budget(p, 10**9)
+    assert reason and f"{p.total_bytes:,} bytes" in reason and "1,000,000,000 bytes" in reason
+    needed = int(p.ram_bytes * SAFETY_MARGIN) + WORKING_SET_BYTES
+    assert exceeds_budget(p, needed) is None and exceeds_budget(p, needed - 1)
+    assert exceeds_budget(predict_cache(10_000, Contract(cache="file")), 1) is None  # a file cache uses disk
+
+
+_MEASURE = """
+import json, sys
+from pipelines.config import Contract, Preset
+from pipelines.datasets import generate, index_dataset
+from pipelines.loaders import open_pipeline
+from pipelines.measure import run_epoch
+from pipelines.memory import predict_cache
+from pipelines.memory.measure import measure_memory
+if __name__ == "__main__":
+    folder = sys.argv[1]
+    generate(Preset(name="m", images=400, classes=4, sizes=(((64, 48), 1.0),), target_bytes=2000), folder,
+             progress=False)
+    index = index_dataset(folder)
+    with open_pipeline("tfdata", index, Contract(shuffle=False)) as warmup:  # TensorFlow's own start-up memory
+        run_epoch(warmup)
+    contract = Contract(shuffle=False, cache="memory", placement="float32")
+    with open_pipeline("tfdata", index, contract) as pipeline:
+        _, figures = measure_memory(run_epoch, pipeline)
+    print(json.dumps({"growth": figures.rss_growth_bytes, "peak": figures.peak_rss_bytes,
+                      "predicted": predict_cache(index.images, contract).total_bytes,
+                      "uint8": predict_cache(index.images, contract.with_(placement="uint8")).total_bytes}))
+"""
+
+
+@pytest.mark.slow
+def test_measured_rss_growth_agrees_with_the_prediction(tmp_path):
+    """filling a 241 MB float32 memory cache grows RSS by the prediction, plus at most 15% and 128 MB of working set
+
+    Run in a fresh process so that memory freed by earlier tests cannot be reused and hide the growth.
+    """
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    run = subprocess.run([sys.executable, "-c", _MEASURE, str(tmp_path / "d")], capture_output=True, text=True,
+                         env=env, timeout=600, cwd=ROOT)
+    assert run.returncode == 0, run.stderr[-2000:]
+    figures = json.loads(run.stdout.strip().splitlines()[-1])
+
+    def agrees(predicted: int) -> bool:
+        return 0.9 * predicted <= figures["growth"] <= 1.15 * predicted + 128 * 2**20
+
+    assert agrees(figures["predicted"]), figures
+    assert not agrees(figures["uint8"]), figures  # the check can tell a wrong prediction
+    assert figures["peak"] >= figures["growth"]
+
+
+def _pytest_benchmarks(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "LOADERBENCH_DATA": str(tmp_path / "data")}
+    return subprocess.run([sys.executable, "-m", "pytest", "benchmarks/test_throughput.py", "-p", "no:cacheprovider",
+                           "--images", "6", "--benchmark-disable", "-rs", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.slow
+def test_tiny_ram_budget_skips_exactly_the_memory_cache_cases(tmp_path):
+    run = _pytest_benchmarks(["-k", "tfdata-memory or tfdata-none", "--ram-budget", "100MB"], tmp_path)
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert "2 passed, 4 skipped" in run.stdout
+    # -rs groups equal reasons: one line per placement, each for its cold and warm case
+    assert run.stdout.count("exceeds RAM: the") == 2 and run.stdout.count("SKIPPED [2]") == 2
+    assert "100,000,000 bytes) is available" in run.stdout
+    selected = _pytest_benchmarks(["-m", "exceeds_ram", "--ram-budget", "100MB", "--collect-only", "-q"], tmp_path)
+    ids = [line for line in selected.stdout.splitlines() if "::" in line]
+    assert len(ids) == 8 and all("-memory-" in i for i in ids)  # tfdata and kerasdir, 2 placements, cold/warm
+
+
+def test_plan_reproduces_the_studys_crash_on_paper(capsys):
+    assert memory_cli(["plan", "--preset", "coco2017", "--ram-budget", "16GB"]) == 0
+    out = capsys.readouterr().out
+    lines = {tuple(line.split()[:2]): line for line in out.splitlines()[2:]}
+    assert "NO" in lines["memory", "float32"] and "does not fit" in lines["memory", "float32"]
+    assert "70.6 GB" in lines["file", "float32"] and "3.9x" in lines["file", "float32"]
+    assert "117,266 images, 18.0 GB of JPEGs" in out
+    assert memory_cli(["plan", "--preset", "smoke", "--ram-budget", "lots"]) == 2
+
+
+def test_profile_writes_a_timeline_and_a_plot(tiny_dataset, tmp_path):
+    record = profile_case(tiny_dataset, "tfdata", SMALL_CONTRACT.with_(cache="memory", placement="float32"), 2,
+                          tmp_path)
+    saved = json.loads((tmp_path / "tfdata-memory-float32.json").read_text())
+    assert saved["timeline"] and saved["predicted_cache_bytes"] == record["predicted_cache_bytes"] > 0
+    assert len(saved["epoch_s"]) == 2
+    with Image.open(tmp_path / "tfdata-memory-float32.png") as image:
+        assert image.format == "PNG" and image.width > 100
