@@ -37,6 +37,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--alpha", type=float, default=1.0, help="MobileNet width multiplier (default 1.0)")
     group.addoption("--weights", help="MobileNet weights: a local file, or 'imagenet' (needs a network)")
     group.addoption("--batch-size", type=int, default=32, help="images per batch (default 32)")
+    group.addoption("--parallelism", type=int,
+                    help="parallel calls / worker threads instead of AUTOTUNE (steadier timings for a CI gate)")
 
 
 @pytest.fixture(scope="session")

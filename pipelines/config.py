@@ -236,5 +236,11 @@ def settings_from_options(option: Callable[[str], Any]) -> BenchSettings:
         ram_budget=parse_bytes(budget) if budget else None,
         alpha=option("alpha"),
         weights=option("weights"),
-        contract=Contract(batch_size=option("batch_size")),
+        contract=Contract(batch_size=option("batch_size"), parallelism=option("parallelism")),
     )
+
+
+#: The CI gate (tox -e bench-gate): fail when a case's fastest round is this much slower than the baseline's.
+#: Chosen from the measured run-to-run spread of unchanged reruns (README, "Regression gate"): up to 15% for
+#: the no-cache cases on a 2-core VM, so 25% does not cry wolf there.
+REGRESSION_GATE = "min:25%"

@@ -70,22 +70,33 @@ def run_epoch(pipeline: Pipeline) -> EpochRun:
                     keepalive=batches_iter)
 
 
-def measure_decode_limit(index: DatasetIndex, contract: Contract, rounds: int = 3) -> float:
-    """Images/s of read + decode + resize alone, on every core, with no batching and no Python per image.
+class DecodeLimit:
+    """Read + decode + resize alone, on every core, with no batching and no Python per image.
 
     The reference every loader is reported against: tf.data's parallel map over the file names, drained by
-    ``Dataset.reduce`` (which runs in C++), with the files already in the page cache. Median of ``rounds``.
+    ``Dataset.reduce`` inside a ``tf.function`` (so the loop runs in C++), with the files in the page cache.
+    Built and traced once; :meth:`run` is one timed pass.
     """
-    names = tf.data.Dataset.from_tensor_slices([str(p) for p in index.paths])
-    decoded = names.map(lambda p: decode_resized(p, contract), num_parallel_calls=tf.data.AUTOTUNE,
-                        deterministic=False)
-    count = tf.function(lambda: decoded.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
-    count()  # trace, and bring the files into the page cache
-    rates = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        seen = int(count())
-        rates.append(seen / (time.perf_counter() - start))
-        if seen != index.images:
-            raise RuntimeError(f"decode limit saw {seen} images, expected {index.images}")
-    return statistics.median(rates)
+
+    def __init__(self, index: DatasetIndex, contract: Contract) -> None:
+        self.images = index.images
+        names = tf.data.Dataset.from_tensor_slices([str(p) for p in index.paths])
+        decoded = names.map(lambda p: decode_resized(p, contract), num_parallel_calls=tf.data.AUTOTUNE,
+                            deterministic=False)
+        self._count = tf.function(lambda: decoded.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
+        self.run()  # trace, and bring the files into the page cache
+
+    def run(self) -> int:
+        seen = int(self._count())
+        if seen != self.images:
+            raise RuntimeError(f"decode limit saw {seen} images, expected {self.images}")
+        return seen
+
+    def images_per_sec(self, rounds: int = 3) -> float:
+        """Median over ``rounds`` passes."""
+        rates = []
+        for _ in range(rounds):
+            start = time.perf_counter()
+            self.run()
+            rates.append(self.images / (time.perf_counter() - start))
+        return statistics.median(rates)

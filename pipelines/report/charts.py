@@ -1,0 +1,49 @@
+"""PNG charts with matplotlib: throughput per case, and epoch time per case (first and later epochs)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display on servers and CI
+import matplotlib.pyplot as plt  # noqa: E402
+
+from pipelines.report.summary import summary_rows  # noqa: E402
+
+
+def _bars(rows: list[dict[str, Any]], keys: tuple[str, str], labels: tuple[str, str], ylabel: str, title: str,
+          path: Path, reference: tuple[str, float] | None = None) -> Path | None:
+    rows = [r for r in rows if r.get(keys[0]) is not None or r.get(keys[1]) is not None]
+    if not rows:
+        return None
+    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(rows) + 2), 4.5))
+    positions = range(len(rows))
+    width = 0.4
+    for offset, key, label in ((-width / 2, keys[0], labels[0]), (width / 2, keys[1], labels[1])):
+        ax.bar([p + offset for p in positions], [r.get(key) or 0 for r in rows], width, label=label)
+    if reference:
+        ax.axhline(reference[1], color="black", linestyle="--", linewidth=1, label=reference[0])
+    ax.set_xticks(list(positions), [r["case"] for r in rows], rotation=35, ha="right")
+    ax.set(ylabel=ylabel, title=title)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def write_charts(results: list[Mapping[str, Any]], out: Path) -> list[Path]:
+    rows = summary_rows(results)
+    dataset = next((r.get("dataset") for r in results if r.get("dataset")), "dataset")
+    decode = next((r["images_per_sec"] for r in results if r.get("loader") == "decode-limit"), None)
+    written = [
+        _bars(rows, ("cold_ips", "warm_ips"), ("first epoch (cold)", "later epochs (warm)"), "images / s",
+              f"Input throughput on {dataset}", out / "throughput.png",
+              ("decode limit", decode) if decode else None),
+        _bars(rows, ("train_cold_s", "train_warm_s"), ("epoch 1", "later epochs"), "seconds per epoch",
+              f"MobileNet epoch time on {dataset}", out / "epochs.png"),
+    ]
+    return [p for p in written if p]
