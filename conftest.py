@@ -46,7 +46,7 @@ def bench_settings(pytestconfig: pytest.Config) -> BenchSettings:
     try:
         return settings_from_options(pytestconfig.getoption)
     except ValueError as error:
-        raise pytest.UsageError(str(error)) from None
+        pytest.exit(f"options: {error}", returncode=4)
 
 
 @pytest.fixture(scope="session")

@@ -34,6 +34,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason=reason))
 
 
+@pytest.fixture()
+def warm_throughput(request: pytest.FixtureRequest) -> dict[str, float]:
+    """Warm images/s per case id (``tfdata-file-uint8``) from the throughput cases run so far this session."""
+    return {f"{r['loader']}-{r['cache']}-{r['placement']}": r["images_per_sec"]
+            for r in request.config.stash.get(RESULTS, [])
+            if r.get("epoch") == "warm" and "epoch_s" not in r and r.get("loader") not in ("decode-limit",)}
+
+
 @pytest.fixture(autouse=True)
 def _collect_extra_info(request: pytest.FixtureRequest):
     yield

@@ -33,7 +33,7 @@ def decode_reference(dataset_index: DatasetIndex, bench_settings: BenchSettings)
 
 @pytest.fixture(scope="session")
 def decode_limit(decode_reference: DecodeLimit) -> float:
-    """The machine's decode + resize limit in images/s, measured once per session (median of 3 passes)."""
+    """The machine's decode + resize limit in images/s, measured once per session (fastest of 5 passes)."""
     return decode_reference.images_per_sec()
 
 

@@ -55,7 +55,7 @@ def test_model_only(benchmark, model, model_only: float, dataset_index: DatasetI
 
 @pytest.mark.parametrize(("case", "epoch"), PARAMS)
 def test_training(benchmark, case: Case, epoch: str, model, model_only: float, idg_epoch_s: dict[str, float],
-                  dataset_index: DatasetIndex, bench_settings: BenchSettings):
+                  warm_throughput: dict[str, float], dataset_index: DatasetIndex, bench_settings: BenchSettings):
     reason = case.skip_reason(bench_settings.contract)
     if reason:
         pytest.skip(reason)
@@ -77,7 +77,7 @@ def test_training(benchmark, case: Case, epoch: str, model, model_only: float, i
         idg_epoch_s[epoch] = epoch_s
     benchmark.extra_info.update(
         case_info(case, epoch, timed, timed.images / epoch_s, None),
-        **training_info(timed, model_only, idg_epoch_s.get(epoch)),
+        **training_info(timed, model_only, idg_epoch_s.get(epoch), warm_throughput.get(case.id)),
         **memory_info(case, timed, dataset_index, contract),
         **dataset_info(dataset_index),
         **machine_info(),

@@ -11,9 +11,9 @@ Two kinds of configuration exist and both live here:
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any, Literal
 
 CacheMode = Literal["none", "memory", "file"]
@@ -217,7 +217,11 @@ class BenchSettings:
         _require(self.training_rounds >= 1, f"--training-rounds must be at least 1, got {self.training_rounds}")
         _require(self.alpha > 0, f"--alpha must be positive, got {self.alpha}")
         _require(self.preset in PRESETS, f"--preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
-        _require(self.ram_budget is None or self.ram_budget > 0, f"--ram-budget must be positive")
+        _require(self.ram_budget is None or self.ram_budget > 0, "--ram-budget must be positive")
+        _require(self.weights in (None, "imagenet") or Path(self.weights).expanduser().is_file(),
+                 f"--weights: no such file: {self.weights} (give a local .weights.h5 file, or 'imagenet')")
+        _require(self.dataset is None or self.images is None,
+                 "--images scales a generated preset; it cannot be combined with --dataset")
 
 
 def settings_from_options(option: Callable[[str], Any]) -> BenchSettings:

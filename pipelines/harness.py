@@ -15,7 +15,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Callable
 from contextlib import AbstractContextManager, ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pipelines.cache import cache_bytes
@@ -80,17 +80,22 @@ def time_epochs(
         raise ValueError(f"epoch must be 'cold' or 'warm', got {epoch!r}")
     result = TimedEpochs()
     stack = ExitStack()
+    opened: list[Pipeline] = []  # the latest timed round's pipeline
 
     def fresh_pipeline() -> Pipeline:
         stack.close()  # the previous round's pipeline and its cache folder
         return stack.enter_context(open_pipeline())
 
-    def note_cache(pipeline: Pipeline) -> None:
+    def after_round(pipeline: Pipeline) -> None:  # outside the timer
+        # Let go of the exhausted iterator now (run_epoch kept it so its tear-down missed the timer): held over
+        # several rounds, iterators would keep their pipelines' memory caches alive too.
+        result.runs[-1] = replace(result.runs[-1], keepalive=None)
         if pipeline.cache_prefix is not None and not result.cache_bytes:
             result.cache_bytes = cache_bytes(pipeline.cache_prefix)
 
     def timed(pipeline: Pipeline) -> None:
         result.runs.append(run_epoch(pipeline))
+        opened[:] = [pipeline]  # only the latest: an older one would keep its memory cache alive
 
     with stack:
         if epoch == "cold":
@@ -101,7 +106,7 @@ def time_epochs(
                     result.page_cache, result.page_cache_resident = page_cache_state(list(pipeline.index.paths))
                 return (pipeline,), {}
 
-            benchmark.pedantic(timed, setup=setup, teardown=note_cache, rounds=rounds, warmup_rounds=0)
+            benchmark.pedantic(timed, setup=setup, teardown=after_round, rounds=rounds, warmup_rounds=0)
         else:
             pipeline = fresh_pipeline()
             if pipeline.contract.cache == "none":
@@ -109,9 +114,12 @@ def time_epochs(
             else:  # the warm-up fills the cache: measure what that costs in RAM
                 _, memory = measure_memory(fill or run_epoch, pipeline)
                 result.peak_rss_bytes, result.rss_growth_bytes = memory.peak_rss_bytes, memory.rss_growth_bytes
-            note_cache(pipeline)
+            if pipeline.cache_prefix is not None:
+                result.cache_bytes = cache_bytes(pipeline.cache_prefix)
             result.page_cache, result.page_cache_resident = page_cache_state(list(pipeline.index.paths))
-            benchmark.pedantic(timed, args=(pipeline,), rounds=rounds, warmup_rounds=0)
+            benchmark.pedantic(timed, args=(pipeline,), teardown=after_round, rounds=rounds, warmup_rounds=0)
+        if result.runs and result.runs[-1].keepalive is not None:
+            after_round(opened[-1])  # --benchmark-disable runs the target once, without its teardown
     return result
 
 

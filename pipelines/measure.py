@@ -6,7 +6,6 @@ counted, never assumed), so a broken loader cannot post a fast time.
 
 from __future__ import annotations
 
-import statistics
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -92,11 +91,11 @@ class DecodeLimit:
             raise RuntimeError(f"decode limit saw {seen} images, expected {self.images}")
         return seen
 
-    def images_per_sec(self, rounds: int = 3) -> float:
-        """Median over ``rounds`` passes."""
+    def images_per_sec(self, rounds: int = 5) -> float:
+        """The fastest of ``rounds`` passes: a limit is what the machine *can* do, and noise only slows."""
         rates = []
         for _ in range(rounds):
             start = time.perf_counter()
             self.run()
             rates.append(self.images / (time.perf_counter() - start))
-        return statistics.median(rates)
+        return max(rates)

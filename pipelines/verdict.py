@@ -1,7 +1,12 @@
 """Is an epoch limited by the input pipeline or by the model? Plain arithmetic, kept apart to be tested.
 
-Utilisation follows MLPerf Storage: the time the model alone needs for the epoch's images (measured on
-in-memory tensors, no loader) divided by the real epoch time. At 90% or more the loader keeps up.
+Two figures, both reported: the loader's throughput next to the model's (on in-memory tensors, no loader),
+and utilisation in MLPerf Storage's sense: the time the model alone needs for the epoch's images divided by
+the real epoch time (at 90% or more the loader keeps up). The verdict comes from the throughputs when both
+are known -- a loader slower than the model starves it -- and from utilisation otherwise. Utilisation under
+90% next to a loader much faster than the model means something else takes the time: on a CPU-only machine
+the loader's threads compete with the model's for the same cores, and on a small shared VM, noise (the
+model-only epoch itself varied by 30% between minutes here).
 """
 
 from __future__ import annotations
@@ -28,3 +33,10 @@ def verdict(utilisation_value: float, threshold: float = COMPUTE_BOUND_AT) -> st
 def loader_verdict(loader_images_per_sec: float, model_images_per_sec: float) -> str:
     """From throughput alone: a loader slower than the model starves it."""
     return "input-bound" if loader_images_per_sec < model_images_per_sec else "compute-bound"
+
+
+def bottleneck(loader_images_per_sec: float | None, model_images_per_sec: float, utilisation_value: float) -> str:
+    """The case's verdict: by throughputs when the loader's is known, else by utilisation."""
+    if loader_images_per_sec:
+        return loader_verdict(loader_images_per_sec, model_images_per_sec)
+    return verdict(utilisation_value)

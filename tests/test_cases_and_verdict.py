@@ -87,3 +87,11 @@ def test_summary_text_has_references_and_readable_cells():
     for cell in ("2000", "600", "250%", "45.0 MB", "10.30", "1.20x", "97%", "compute-bound"):
         assert cell in line
     assert format_summary([]) == "no loader results recorded"
+
+
+def test_bottleneck_prefers_throughputs_and_falls_back_to_utilisation():
+    from pipelines.verdict import bottleneck
+
+    assert bottleneck(900.0, 40.0, 0.7) == "compute-bound"  # loader 22x faster than the model
+    assert bottleneck(30.0, 40.0, 0.95) == "input-bound"  # loader slower than the model starves it
+    assert bottleneck(None, 40.0, 0.95) == "compute-bound" and bottleneck(None, 40.0, 0.5) == "input-bound"

@@ -30,7 +30,7 @@ def test_any_small_preset_gives_that_many_decodable_jpegs_labelled_by_folder(tmp
     index = index_dataset(folder)
     assert index.images == preset.images == made.manifest.images
     assert index.class_names == preset.folder_names
-    for path, label in zip(index.paths, index.labels):
+    for path, label in zip(index.paths, index.labels, strict=True):
         assert path.parent.name == index.class_names[label]
         with Image.open(path) as image:
             assert image.format == "JPEG"

@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
+from pipelines.cache import cache_bytes
 from pipelines.config import Contract
 from pipelines.loaders import open_pipeline
 from pipelines.measure import run_epoch
@@ -20,7 +21,6 @@ from pipelines.memory import exceeds_budget, predict_cache
 from pipelines.memory.__main__ import main as memory_cli
 from pipelines.memory.predict import ELEMENT_OVERHEAD, SAFETY_MARGIN, WORKING_SET_BYTES
 from pipelines.memory.profile import profile_case
-from pipelines.cache import cache_bytes
 from tests.conftest import SMALL_CONTRACT
 
 ROOT = Path(__file__).resolve().parents[1]

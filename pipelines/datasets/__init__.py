@@ -2,8 +2,8 @@
 
 from pipelines.datasets.generate import GeneratedDataset, dataset_folder_name, generate
 from pipelines.datasets.manifest import Manifest, read_manifest
-from pipelines.datasets.validate import DatasetError, DatasetIndex, index_dataset, validate_dataset
 from pipelines.datasets.resolve import count_images, prepare_dataset
+from pipelines.datasets.validate import DatasetError, DatasetIndex, index_dataset, validate_dataset
 
 __all__ = [
     "DatasetError",

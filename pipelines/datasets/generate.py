@@ -23,7 +23,14 @@ from tqdm import tqdm
 
 from pipelines.config import Preset
 from pipelines.datasets.manifest import MANIFEST_NAME, Manifest, read_manifest
-from pipelines.datasets.synth import GENERATOR_VERSION, ImageSpec, calibrate_quality, encode_jpeg, image_specs, synthesize
+from pipelines.datasets.synth import (
+    GENERATOR_VERSION,
+    ImageSpec,
+    calibrate_quality,
+    encode_jpeg,
+    image_specs,
+    synthesize,
+)
 from pipelines.datasets.validate import DatasetError
 
 # Below this many images, starting worker processes costs more than it saves.
@@ -98,7 +105,7 @@ def generate(
     for leftover in folder.glob("*/.*.tmp"):  # half-written images of an interrupted run
         leftover.unlink()
 
-    todo = [(spec, path, preset, seed, quality) for spec, path in zip(specs, paths) if not path.exists()]
+    todo = [(spec, path, preset, seed, quality) for spec, path in zip(specs, paths, strict=True) if not path.exists()]
     workers = 1 if len(todo) < _PARALLEL_FROM else (workers or os.cpu_count() or 1)
     bar = tqdm(total=len(todo), desc=f"generating {folder.name}", unit="img", disable=not progress or None)
     with bar:

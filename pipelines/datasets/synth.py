@@ -72,7 +72,7 @@ def synthesize(spec: ImageSpec, preset: Preset, seed: int) -> Image.Image:
         elif kind == 1:
             draw.rectangle((x0, y0, x1 + 1, y1 + 1), fill=colour, outline=outline, width=2)
         else:
-            points = [(int(x), int(y)) for x, y in zip(rng.integers(0, w, 5), rng.integers(0, h, 5))]
+            points = [(int(x), int(y)) for x, y in zip(rng.integers(0, w, 5), rng.integers(0, h, 5), strict=True)]
             draw.polygon(points, fill=colour, outline=outline)
     image = image.filter(ImageFilter.GaussianBlur(radius=float(rng.uniform(0.3, 1.2))))
 

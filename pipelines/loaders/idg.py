@@ -14,8 +14,8 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import redirect_stdout
-from threading import Lock
 from io import StringIO
+from threading import Lock
 
 import keras
 import numpy as np

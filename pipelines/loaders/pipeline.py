@@ -49,7 +49,7 @@ class Pipeline:
     def epoch(self) -> Iterator[tuple[Any, Any]]:
         """One full epoch of ``(images, labels)`` batches, produced as ``model.fit`` would produce them.
 
-        Consume it whole: a file cache is only complete (and TensorFlow only quiet) after a full pass.
+        Consume it whole: a cache is only complete after a full pass.
         """
         if self.cache_prefix is not None:
             clear_partial_cache(self.cache_prefix)  # a killed writer's lockfile would make TF refuse to start

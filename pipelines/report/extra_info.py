@@ -9,7 +9,7 @@ from pipelines.config import Contract
 from pipelines.datasets import DatasetIndex
 from pipelines.harness import TimedEpochs
 from pipelines.memory import predict_cache
-from pipelines.verdict import utilisation, verdict
+from pipelines.verdict import bottleneck, utilisation
 
 
 def memory_info(case: Case, timed: TimedEpochs, index: DatasetIndex, contract: Contract) -> dict[str, Any]:
@@ -51,14 +51,17 @@ def case_info(case: Case, epoch: str, timed: TimedEpochs, rate: float, decode_li
     return info
 
 
-def training_info(timed: TimedEpochs, model_images_per_sec: float, idg_epoch_s: float | None) -> dict[str, Any]:
+def training_info(timed: TimedEpochs, model_images_per_sec: float, idg_epoch_s: float | None,
+                  loader_images_per_sec: float | None) -> dict[str, Any]:
+    """``loader_images_per_sec``: the same case's warm throughput from this session, if it ran."""
     epoch_s = timed.median_seconds()
     share = utilisation(timed.images, model_images_per_sec, epoch_s)
     return {
         "epoch_s": round(epoch_s, 3),
         "fit_overhead_s": round(timed.median_overhead_s(), 3),
         "model_images_per_sec": round(model_images_per_sec, 2),
+        "loader_images_per_sec": loader_images_per_sec,
         "utilisation": round(share, 3),
-        "verdict": verdict(share),
+        "verdict": bottleneck(loader_images_per_sec, model_images_per_sec, share),
         "speedup_vs_idg": round(idg_epoch_s / epoch_s, 2) if idg_epoch_s else None,
     }

@@ -77,7 +77,7 @@ def format_summary(results: list[Mapping[str, Any]]) -> str:
             header.append(f"model alone (in-memory tensors): {r['model_images_per_sec']:.1f} img/s")
     table = [[title for title, _ in COLUMNS]] + [[_cell(key, row.get(key)) for _, key in COLUMNS] for row in rows]
     widths = [max(len(line[i]) for line in table) for i in range(len(COLUMNS))]
-    lines = ["  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(line, widths)))
+    lines = ["  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(line, widths, strict=True)))
              for line in table]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(header + [""] + lines)
