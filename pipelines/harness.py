@@ -34,7 +34,8 @@ class TimedEpochs:
         page_cache: ``evicted``/``warm``: where the first timed epoch read the files from (measured).
         page_cache_resident: share of the dataset's pages resident just before that epoch.
         cache_bytes: file cache size on disk after its first epoch (0 without a file cache).
-        peak_rss_bytes, rss_growth_bytes: memory-profiler's figures for the epoch that filled the cache
+        peak_rss_bytes, rss_growth_bytes, peak_growth_bytes: memory-profiler's figures for the epoch that filled
+            the cache
             (``warm`` cases with a cache; the timed cold epochs are not sampled, so sampling cannot slow them).
     """
 
@@ -44,6 +45,7 @@ class TimedEpochs:
     cache_bytes: int = 0
     peak_rss_bytes: int | None = None
     rss_growth_bytes: int | None = None
+    peak_growth_bytes: int | None = None
 
     @property
     def images(self) -> int:
@@ -114,6 +116,7 @@ def time_epochs(
             else:  # the warm-up fills the cache: measure what that costs in RAM
                 _, memory = measure_memory(fill or run_epoch, pipeline)
                 result.peak_rss_bytes, result.rss_growth_bytes = memory.peak_rss_bytes, memory.rss_growth_bytes
+                result.peak_growth_bytes = memory.peak_growth_bytes
             if pipeline.cache_prefix is not None:
                 result.cache_bytes = cache_bytes(pipeline.cache_prefix)
             result.page_cache, result.page_cache_resident = page_cache_state(list(pipeline.index.paths))

@@ -28,7 +28,8 @@ def _bars(rows: list[dict[str, Any]], keys: tuple[str, str], labels: tuple[str, 
         ax.axhline(reference[1], color="black", linestyle="--", linewidth=1, label=reference[0])
     ax.set_xticks(list(positions), [r["case"] for r in rows], rotation=35, ha="right")
     ax.set(ylabel=ylabel, title=title)
-    ax.legend()
+    ax.set_ylim(top=ax.get_ylim()[1] * 1.25)  # headroom: the legend must not cover the bars
+    ax.legend(loc="upper left", ncol=3)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -13,17 +13,28 @@ from pipelines.verdict import bottleneck, utilisation
 
 
 def memory_info(case: Case, timed: TimedEpochs, index: DatasetIndex, contract: Contract) -> dict[str, Any]:
-    """Predicted against measured cache cost: bytes on disk for a file cache, RSS growth for a memory cache."""
+    """Predicted against measured cache cost.
+
+    ``measured_vs_predicted``: for a file cache, bytes on disk / predicted cache bytes; for a memory cache,
+    the fill epoch's peak RSS growth / predicted RAM (cache + shuffle buffer), which also holds the pipeline's
+    working set (README, "Memory checks").
+    """
     if case.cache == "none":
         return {}
-    predicted = predict_cache(index.images, contract).total_bytes
-    measured = timed.cache_bytes if case.cache == "file" else timed.rss_growth_bytes
+    prediction = predict_cache(index.images, contract)
+    if case.cache == "file":
+        measured, expected = timed.cache_bytes, prediction.total_bytes
+    else:
+        measured, expected = timed.peak_growth_bytes, prediction.ram_bytes
     return {
-        "predicted_cache_bytes": predicted,
+        "predicted_cache_bytes": prediction.total_bytes,
+        "predicted_ram_bytes": prediction.ram_bytes,
         "peak_rss_bytes": timed.peak_rss_bytes,
         "rss_growth_bytes": timed.rss_growth_bytes,
-        "measured_vs_predicted": round(measured / predicted, 3) if measured else None,
-        "cache_vs_jpeg": round((measured or predicted) / index.bytes, 2),
+        "peak_growth_bytes": timed.peak_growth_bytes,
+        "measured_vs_predicted": round(measured / expected, 3) if measured and expected else None,
+        # on disk for a file cache; predicted for a memory cache (RSS also holds the working set)
+        "cache_vs_jpeg": round((timed.cache_bytes if case.cache == "file" else prediction.total_bytes) / index.bytes, 2),
     }
 
 
