@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from pipelines.cases import record_case
 from pipelines.config import settings_from_options
 from pipelines.datasets import DatasetError, count_images
 from pipelines.memory import available_ram, exceeds_budget, predict_cache
@@ -37,9 +38,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture()
 def warm_throughput(request: pytest.FixtureRequest) -> dict[str, float]:
     """Warm images/s per case id (``tfdata-file-uint8``) from the throughput cases run so far this session."""
-    return {f"{r['loader']}-{r['cache']}-{r['placement']}": r["images_per_sec"]
-            for r in request.config.stash.get(RESULTS, [])
-            if r.get("epoch") == "warm" and "epoch_s" not in r and r.get("loader") not in ("decode-limit",)}
+    return {record_case(r): r["images_per_sec"] for r in request.config.stash.get(RESULTS, [])
+            if r.get("epoch") == "warm" and "epoch_s" not in r and r.get("loader") != "decode-limit"}
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,9 @@ Ids are ``<loader>-<cache>-<placement>-<epoch>`` (``tfdata-file-uint8-warm``). T
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from pipelines.config import CACHE_MODES, PLACEMENTS, CacheMode, Contract, Placement
 from pipelines.loaders.pipeline import LOADERS, unbuildable_reason
@@ -57,3 +59,8 @@ TRAINING_CASES: tuple[Case, ...] = tuple(c for c in THROUGHPUT_CASES if c.placem
 
 def case_id(case: Case, epoch: str) -> str:
     return f"{case.id}-{epoch}"
+
+
+def record_case(record: Mapping[str, Any]) -> str:
+    """The case id (``tfdata-file-uint8``) of a saved ``extra_info`` record."""
+    return Case(record["loader"], record["cache"], record["placement"]).id

@@ -67,6 +67,7 @@ def fit_epoch(model: keras.Model, pipeline: Pipeline) -> EpochRun:
     ``fit`` call (set-up, and tearing down the iterator, which in TensorFlow 2.21 can wait for the tf.data
     autotuner's next wake-up) is ``overhead_s``. pytest-benchmark times the whole call.
     """
+    pipeline.before_epoch()
     fit_input, images_seen = _counted(pipeline)
     clock = _EpochClock()
     start = time.perf_counter()

@@ -46,13 +46,18 @@ class Pipeline:
         """Batches in one epoch (the last one may be short)."""
         return math.ceil(self.index.images / self.contract.batch_size)
 
+    def before_epoch(self) -> None:
+        """Clear a file cache a killed writer left half-written: its lockfile would make TensorFlow refuse to
+        start the epoch ("There appears to be a concurrent caching iterator running")."""
+        if self.cache_prefix is not None:
+            clear_partial_cache(self.cache_prefix)
+
     def epoch(self) -> Iterator[tuple[Any, Any]]:
         """One full epoch of ``(images, labels)`` batches, produced as ``model.fit`` would produce them.
 
         Consume it whole: a cache is only complete after a full pass.
         """
-        if self.cache_prefix is not None:
-            clear_partial_cache(self.cache_prefix)  # a killed writer's lockfile would make TF refuse to start
+        self.before_epoch()
         own_epoch: Callable[[], Iterator] | None = getattr(self.fit_input, "epoch", None)
         batches = own_epoch() if own_epoch else iter(self.fit_input)
         fraction = injected_slowdown(self.loader)

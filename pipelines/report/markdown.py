@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from pipelines.cases import record_case
 from pipelines.report.summary import COLUMNS, _cell, summary_rows
 from pipelines.units import format_bytes
 
@@ -17,7 +18,7 @@ def report_rows(results: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
     peaks: dict[str, int] = {}
     for r in results:
         if r.get("peak_rss_bytes"):
-            case = f"{r['loader']}-{r['cache']}-{r['placement']}"
+            case = record_case(r)
             peaks[case] = max(peaks.get(case, 0), r["peak_rss_bytes"])
     for row in rows:
         row["peak_rss_bytes"] = peaks.get(row["case"])

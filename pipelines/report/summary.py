@@ -7,9 +7,10 @@ so the summary printed after a run and a report made later from the JSON agree.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pipelines.cases import record_case
 from pipelines.units import format_bytes
 from pipelines.verdict import loader_verdict
 
@@ -30,14 +31,14 @@ COLUMNS = (
 )
 
 
-def summary_rows(results: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def summary_rows(results: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Merge throughput and training results into one row per case id (``tfdata-file-uint8``)."""
     rows: dict[str, dict[str, Any]] = defaultdict(dict)
     model_ips = next((r.get("model_images_per_sec") for r in results if r.get("loader") == "model-only"), None)
     for r in results:
         if r.get("loader") in _REFERENCE_LOADERS or "loader" not in r:
             continue
-        row = rows[f"{r['loader']}-{r['cache']}-{r['placement']}"]
+        row = rows[record_case(r)]
         training = "epoch_s" in r
         epoch = r["epoch"]
         if training:
