@@ -190,3 +190,24 @@ def test_odd_images_are_converted_to_rgb_by_every_loader(tmp_path):
     assert ref_x.shape == idg_x.shape == (5, 24, 32, 3)
     np.testing.assert_array_equal(keras_x, ref_x)
     assert np.abs(idg_x - ref_x).mean() < IDG_MEAN_TOLERANCE
+
+
+def test_every_loader_reads_the_same_files_in_nested_and_hidden_folders(tmp_path):
+    """images in sub-folders and hidden folders of a class are read by all loaders, in the same order"""
+    from PIL import Image
+
+    rng = np.random.default_rng(1)
+    for rel in ["a/1.jpg", "a/.ipynb_checkpoints/5.jpg", "a/z/0.jpg", "b/2.jpg", "b/.9.png"]:
+        path = tmp_path / "t" / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.kron(rng.integers(0, 256, (4, 4, 3)), np.ones((8, 8, 1))).astype(np.uint8)).save(path)
+    (tmp_path / "t" / "a" / ".DS_Store").write_bytes(b"x")
+    index = index_dataset(tmp_path / "t")
+    contract = Contract(image_size=(16, 16), batch_size=2, shuffle=False, interpolation="nearest")
+    (ref_x, ref_y), = epoch_arrays("tfdata", index, contract)
+    (keras_x, keras_y), = epoch_arrays("kerasdir", index, contract)
+    (idg_x, idg_y), = epoch_arrays("idg", index, contract)
+    assert len(ref_x) == len(keras_x) == len(idg_x) == 5
+    np.testing.assert_array_equal(keras_x, ref_x)
+    assert ref_y.tolist() == keras_y.tolist() == idg_y.tolist() == [0, 0, 0, 1, 1]
+    assert np.abs(idg_x - ref_x).mean() < IDG_MEAN_TOLERANCE

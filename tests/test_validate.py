@@ -67,10 +67,14 @@ def test_non_image_file(folder):
         validate_dataset(folder)
 
 
-def test_hidden_files_are_ignored(folder):
+def test_hidden_non_images_are_skipped_and_hidden_images_read_as_keras_does(folder):
     (folder / "a" / ".DS_Store").write_bytes(b"\0")
     (folder / ".cache").mkdir()
-    assert index_dataset(folder).images == 2
+    _image(folder / "a" / ".ipynb_checkpoints" / "5.jpg")
+    index = index_dataset(folder)
+    assert index.class_names == ("a", "b")
+    assert [p.relative_to(folder).as_posix() for p in index.paths] == ["a/1.jpg", "a/.ipynb_checkpoints/5.jpg",
+                                                                      "b/2.jpg"]
 
 
 @pytest.mark.parametrize(

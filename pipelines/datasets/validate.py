@@ -9,7 +9,9 @@ Policy for odd files (the same for every loader, because it is applied before an
 * PNG, BMP, grayscale, palette and CMYK images are accepted: every loader converts them to RGB.
 * a file with another extension (``.txt``, ``.gif``, ``.tiff``...) is an error naming it: the loaders disagree
   on which of those they read, so results would not be comparable.
-* hidden files and folders (``.DS_Store``, ``.ipynb_checkpoints``) are ignored, as tools that write them expect.
+* hidden class folders at the top are ignored; inside a class folder, hidden files that are not images
+  (``.DS_Store``) are skipped, and images are read wherever they are, hidden folders included, because Keras'
+  own indexer (used by two of the loaders) reads them too.
 * a corrupt, truncated or unreadable file, or one with an image extension that is no image, is an error naming
   it (found by decoding every file when ``deep`` is on, the default for folders the suite did not make).
 """
@@ -112,20 +114,18 @@ def validate_dataset(root: Path | str, deep: bool = True, progress: bool = True)
 
 
 def _image_files(class_dir: Path):
-    """Image files under ``class_dir`` in Keras' order; any other visible file is an error."""
+    """Image files under ``class_dir`` in Keras' order (hidden folders included, as Keras reads them); any other
+    visible file is an error, hidden non-image files (``.DS_Store``) are skipped."""
     for folder, _, files in sorted(os.walk(class_dir), key=lambda entry: entry[0]):
-        if any(part.startswith(".") for part in Path(folder).relative_to(class_dir).parts):
-            continue
         for name in sorted(files):
-            if name.startswith("."):
-                continue
             path = Path(folder) / name
-            if path.suffix.lower() not in IMAGE_EXTENSIONS:
+            if path.suffix.lower() in IMAGE_EXTENSIONS:
+                yield path
+            elif not name.startswith("."):
                 raise DatasetError(
                     f"not an image file: {path} -- every loader reads {', '.join(IMAGE_EXTENSIONS)}; "
                     "move other files out of the class folders"
                 )
-            yield path
 
 
 def _decode_problem(path: Path) -> str | None:
