@@ -35,8 +35,8 @@ class TimedEpochs:
         page_cache_resident: share of the dataset's pages resident just before that epoch.
         cache_bytes: file cache size on disk after its first epoch (0 without a file cache).
         peak_rss_bytes, rss_growth_bytes, peak_growth_bytes: memory-profiler's figures for the epoch that filled
-            the cache
-            (``warm`` cases with a cache; the timed cold epochs are not sampled, so sampling cannot slow them).
+            the cache (``warm`` cases with a cache; the timed cold epochs are not sampled, so sampling cannot
+            slow them).
     """
 
     runs: list[EpochRun] = field(default_factory=list)
@@ -82,11 +82,12 @@ def time_epochs(
         raise ValueError(f"epoch must be 'cold' or 'warm', got {epoch!r}")
     result = TimedEpochs()
     stack = ExitStack()
-    opened: list[Pipeline] = []  # the latest timed round's pipeline
+    current: list[Pipeline] = []  # the open pipeline (only one: an older one would keep its memory cache alive)
 
     def fresh_pipeline() -> Pipeline:
         stack.close()  # the previous round's pipeline and its cache folder
-        return stack.enter_context(open_pipeline())
+        current[:] = [stack.enter_context(open_pipeline())]
+        return current[0]
 
     def after_round(pipeline: Pipeline) -> None:  # outside the timer
         # Let go of the exhausted iterator now (run_epoch kept it so its tear-down missed the timer): held over
@@ -97,7 +98,6 @@ def time_epochs(
 
     def timed(pipeline: Pipeline) -> None:
         result.runs.append(run_epoch(pipeline))
-        opened[:] = [pipeline]  # only the latest: an older one would keep its memory cache alive
 
     with stack:
         if epoch == "cold":
@@ -122,7 +122,7 @@ def time_epochs(
             result.page_cache, result.page_cache_resident = page_cache_state(list(pipeline.index.paths))
             benchmark.pedantic(timed, args=(pipeline,), teardown=after_round, rounds=rounds, warmup_rounds=0)
         if result.runs and result.runs[-1].keepalive is not None:
-            after_round(opened[-1])  # --benchmark-disable runs the target once, without its teardown
+            after_round(current[0])  # --benchmark-disable runs the target once, without its teardown
     return result
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pipelines.config import CACHE_MODES, DEFAULT_PRESET, PLACEMENTS, PRESETS, Contract
 from pipelines.datasets import DatasetError
+from pipelines.loaders import LOADERS
 from pipelines.memory.plan import format_plan, plan
 from pipelines.memory.predict import available_ram
 from pipelines.units import format_bytes, parse_bytes
@@ -23,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     _contract_options(paper)
 
     prof = commands.add_parser("profile", help="record RSS over time for one case (JSON + PNG)")
-    prof.add_argument("--loader", default="tfdata", choices=["idg", "tfdata", "kerasdir"])
+    prof.add_argument("--loader", default="tfdata", choices=sorted(LOADERS))
     prof.add_argument("--cache", default="memory", choices=CACHE_MODES)
     prof.add_argument("--placement", default="float32", choices=PLACEMENTS)
     prof.add_argument("--dataset", type=Path, help="your own folder (default: the generated --preset)")

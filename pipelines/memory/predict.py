@@ -25,7 +25,7 @@ LABEL_BYTES = 4  # labels are cached as int32; one-hot encoding happens after th
 ELEMENT_OVERHEAD: dict[str, int] = {"file": 60, "memory": 64}
 
 #: RAM a running pipeline holds besides its cache: prefetched batches, decode buffers, allocator retention.
-#: Measured as RSS growth over prediction while filling a 400-image memory cache: 60-100 MB at batch 32.
+#: Measured as RSS growth over prediction while filling memory caches of 400-1,500 images: 60-250 MB at batch 32.
 WORKING_SET_BYTES = 256 * 10**6
 
 #: A memory cache case runs only when (cache + shuffle buffer) x SAFETY_MARGIN + WORKING_SET_BYTES fits.
