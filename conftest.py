@@ -31,8 +31,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--images", type=int, help="scale the preset to N images (same classes, sizes and bytes/image)")
     group.addoption("--seed", type=int, default=0, help="dataset generator seed")
     group.addoption("--data-root", type=Path, help="where generated datasets are kept (default ~/.cache/loaderbench)")
-    group.addoption("--rounds", type=int, default=3, help="timed epochs per throughput case (default 3)")
-    group.addoption("--training-rounds", type=int, default=1, help="timed epochs per training case (default 1)")
+    group.addoption("--rounds", type=int, default=3,
+                    help="timed rounds per throughput case; their spread is printed next to each rate (default 3)")
+    group.addoption("--training-rounds", type=int, default=2, help="timed rounds per training case (default 2)")
+    group.addoption("--min-round-s", type=float, default=1.0,
+                    help="a round runs enough whole epochs to last at least this long (default 1.0)")
+    group.addoption("--max-epochs-per-round", type=int, default=1000,
+                    help="ceiling on the epochs in one round, for tiny datasets (default 1000)")
+    group.addoption("--cache-dir", type=Path,
+                    help="where file caches are written (default: the system's temporary folder); put it on the "
+                         "disk you would train from")
     group.addoption("--ram-budget", help="RAM an in-memory cache may use, e.g. 16GB (default: available RAM)")
     group.addoption("--alpha", type=float, default=1.0, help="MobileNet width multiplier (default 1.0)")
     group.addoption("--weights", help="MobileNet weights: a local file, or 'imagenet' (needs a network)")

@@ -1,24 +1,38 @@
-"""Benchmark-only plumbing: skip in-memory cache cases that would not fit in RAM, before they run; gather each
+"""Benchmark-only plumbing: skip cache cases that would not fit in RAM or on disk, before they run; keep the
+reference figures (decode and machine limits, the model alone) for the cases that need them; gather each
 case's ``extra_info`` and print the summary table at the end."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
-from pipelines.cases import record_case
-from pipelines.config import settings_from_options
+from pipelines import clock
+from pipelines.config import RoundPlan, settings_from_options
 from pipelines.datasets import DatasetError, count_images
-from pipelines.memory import available_ram, exceeds_budget, predict_cache
+from pipelines.harness import OffRecordBenchmark, time_rounds
+from pipelines.measure import EpochRun, Rate
+from pipelines.memory import available_ram, exceeds_budget, exceeds_disk, free_disk, predict_cache
 from pipelines.report.summary import format_summary
 
 RESULTS = pytest.StashKey[list]()
 
 
-@pytest.hookimpl(tryfirst=True)  # before `-m` deselects, so `-m "not exceeds_ram"` sees the marker
+def pytest_configure(config: pytest.Config) -> None:
+    timer = str(config.getoption("benchmark_timer", default=""))
+    if clock.TIMER_NAME not in timer:
+        raise pytest.UsageError(
+            f"--benchmark-timer must be {clock.TIMER_NAME} (set in pyproject.toml), got {timer}: the harness pauses "
+            "that clock around work that is not an epoch (pipeline set-up, eviction, model.fit's tear-down)"
+        )
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects, so `-m "not exceeds_ram"` sees the markers
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    memory_cases = [(item, item.callspec.params["case"]) for item in items
-                    if hasattr(item, "callspec") and getattr(item.callspec.params.get("case"), "cache", "") == "memory"]
-    if not memory_cases:
+    cached = [(item, item.callspec.params["case"]) for item in items
+              if hasattr(item, "callspec") and getattr(item.callspec.params.get("case"), "cache", "none") != "none"]
+    if not cached:
         return
     try:
         settings = settings_from_options(config.getoption)
@@ -26,20 +40,33 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     except (ValueError, DatasetError):
         return  # the session fixtures report a bad option or dataset with its own message
     budget = settings.ram_budget or available_ram()
-    for item, case in memory_cases:
+    cache_dir = settings.contract.cache_dir
+    free = free_disk(cache_dir)
+    for item, case in cached:
         if case.skip_reason(settings.contract):
             continue  # not buildable at all (ImageDataGenerator): skipped for that reason instead
-        reason = exceeds_budget(predict_cache(images, case.contract(settings.contract)), budget)
-        if reason:
-            item.add_marker(pytest.mark.exceeds_ram)
-            item.add_marker(pytest.mark.skip(reason=reason))
+        prediction = predict_cache(images, case.contract(settings.contract))
+        for marker, reason in (("exceeds_ram", exceeds_budget(prediction, budget)),
+                               ("exceeds_disk", exceeds_disk(prediction, free, cache_dir))):
+            if reason:
+                item.add_marker(getattr(pytest.mark, marker))
+                item.add_marker(pytest.mark.skip(reason=reason))
 
 
-@pytest.fixture()
-def warm_throughput(request: pytest.FixtureRequest) -> dict[str, float]:
-    """Warm images/s per case id (``tfdata-file-uint8``) from the throughput cases run so far this session."""
-    return {record_case(r): r["images_per_sec"] for r in request.config.stash.get(RESULTS, [])
-            if r.get("epoch") == "warm" and "epoch_s" not in r and r.get("loader") != "decode-limit"}
+@pytest.fixture(scope="session")
+def references() -> dict[str, Rate]:
+    """Reference figures by name (``decode-limit``, ``machine-limit``, ``model-only``), as their cases ran."""
+    return {}
+
+
+def reference_rate(references: dict[str, Rate], name: str, one_epoch: Callable[[], EpochRun], plan: RoundPlan,
+                   expected_epoch_s: float | None = None) -> Rate:
+    """The reference ``name`` as its own case measured it, or measured now off the record (same clock, rounds
+    and statistic) when that case was deselected."""
+    if name not in references:
+        timed = time_rounds(OffRecordBenchmark(), one_epoch, plan, expected_epoch_s)
+        references[name] = Rate(timed.images_per_sec(), timed.spread(), timed.median_seconds())
+    return references[name]
 
 
 @pytest.fixture(autouse=True)

@@ -1,8 +1,10 @@
-"""How many images per second does each loader x cache mode x placement deliver? (one round = one epoch)
+"""How many images per second does each loader x cache mode x placement deliver? (a round = whole epochs)
 
 Confounders, and why they are accepted:
-* ``cold`` evicts the dataset from the page cache before each round, but the storage below (a VM disk, a
+* ``cold`` evicts the dataset from the page cache before each epoch, but the storage below (a VM disk, a
   network volume) has caches of its own; ``page_cache`` in ``extra_info`` records what eviction achieved.
+* warm file-cache epochs read the cache files after flushing and evicting them (``cache_resident``); on a
+  RAM-backed file system (``cache_filesystem: tmpfs``) that cannot work, and the summary says so.
 * with ``--benchmark-disable`` the cases still run once each, so the suite doubles as a smoke test.
 """
 
@@ -10,14 +12,16 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.cases import EPOCHS, THROUGHPUT_CASES, Case, case_id
+from benchmarks.conftest import reference_rate
+from pipelines.cases import DECODE_VARIANTS, EPOCHS, THROUGHPUT_CASES, Case, case_id
 from pipelines.config import BenchSettings
 from pipelines.datasets import DatasetIndex
-from pipelines.harness import images_per_sec, time_epochs
+from pipelines.harness import time_epochs, time_rounds
 from pipelines.loaders import open_pipeline
+from pipelines.loaders.compare import PixelDifference, pixel_difference
 from pipelines.machine import machine_info
-from pipelines.measure import DecodeLimit, run_epoch
-from pipelines.report.extra_info import case_info, dataset_info, memory_info
+from pipelines.measure import DecodeLimit, Rate, available_cores, run_epoch
+from pipelines.report.extra_info import case_info, dataset_info, memory_info, reference_info
 
 PARAMS = [
     pytest.param(case, epoch, id=case_id(case, epoch))
@@ -27,32 +31,50 @@ PARAMS = [
 
 
 @pytest.fixture(scope="session")
-def decode_reference(dataset_index: DatasetIndex, bench_settings: BenchSettings) -> DecodeLimit:
+def all_cores_decode(dataset_index: DatasetIndex, bench_settings: BenchSettings) -> DecodeLimit:
     return DecodeLimit(dataset_index, bench_settings.contract)
 
 
 @pytest.fixture(scope="session")
-def decode_limit(decode_reference: DecodeLimit) -> float:
-    """The machine's decode + resize limit in images/s, measured once per session (fastest of 5 passes)."""
-    return decode_reference.images_per_sec()
+def one_core_decode(dataset_index: DatasetIndex, bench_settings: BenchSettings) -> DecodeLimit:
+    return DecodeLimit(dataset_index, bench_settings.contract, threads=1)
 
 
-def test_decode_limit(benchmark, dataset_index: DatasetIndex, bench_settings: BenchSettings,
-                      decode_reference: DecodeLimit, decode_limit: float):
-    """Reference case: read + decode + resize on every core, nothing else (files in the page cache)."""
+@pytest.fixture(scope="session")
+def limits(references: dict[str, Rate], all_cores_decode: DecodeLimit, one_core_decode: DecodeLimit,
+           bench_settings: BenchSettings) -> dict[str, Rate]:
+    """The tf.data decode limit (all cores) and the machine's (one thread x cores), as measured this session."""
+    plan = bench_settings.throughput_plan
+    decode = reference_rate(references, "decode-limit", all_cores_decode.epoch, plan)
+    one_thread = reference_rate(references, "machine-limit", one_core_decode.epoch, plan)
+    return {"decode-limit": decode, "machine-limit": one_thread.times(available_cores())}
+
+
+@pytest.mark.parametrize("name", ["decode-limit", "machine-limit"])
+def test_reference(benchmark, name: str, references: dict[str, Rate], all_cores_decode: DecodeLimit,
+                   one_core_decode: DecodeLimit, dataset_index: DatasetIndex, bench_settings: BenchSettings):
+    """Reference cases: read + decode + resize and nothing else, files in the page cache. ``decode-limit``:
+    tf.data's parallel map on every core; ``machine-limit``: one thread, its time per epoch divided by the
+    cores (what every core decoding independently would reach)."""
     benchmark.group = f"throughput {dataset_index.name}"
-    seen = benchmark.pedantic(decode_reference.run, rounds=bench_settings.rounds)
-    benchmark.extra_info.update(
-        loader="decode-limit", cache="none", placement="uint8", epoch="warm",
-        images=seen, images_per_sec=round(decode_limit, 2), decode_limit_images_per_sec=round(decode_limit, 2),
-        decode_limit_pct=100.0, **dataset_info(dataset_index), **machine_info(),
-    )
-    assert seen == dataset_index.images
+    reference = all_cores_decode if name == "decode-limit" else one_core_decode
+    timed = time_rounds(benchmark, reference.epoch, bench_settings.throughput_plan)
+    assert timed.images == dataset_index.images
+    references[name] = Rate.of(timed)
+    cores = 1 if name == "decode-limit" else available_cores()
+    benchmark.extra_info.update(reference_info(name, timed, cores), **dataset_info(dataset_index),
+                                **machine_info())
+
+
+@pytest.fixture(scope="session")
+def fast_decode_difference(dataset_index: DatasetIndex, bench_settings: BenchSettings) -> PixelDifference:
+    """How far the fast decode's pixels are from the exact decode's, on this dataset."""
+    return pixel_difference(dataset_index, bench_settings.contract)
 
 
 @pytest.mark.parametrize(("case", "epoch"), PARAMS)
-def test_throughput(benchmark, case: Case, epoch: str, dataset_index: DatasetIndex,
-                    bench_settings: BenchSettings, decode_limit: float):
+def test_throughput(request: pytest.FixtureRequest, benchmark, case: Case, epoch: str, dataset_index: DatasetIndex,
+                    bench_settings: BenchSettings, limits: dict[str, Rate]):
     contract = case.contract(bench_settings.contract)
     reason = case.skip_reason(bench_settings.contract)
     if reason:
@@ -64,14 +86,17 @@ def test_throughput(benchmark, case: Case, epoch: str, dataset_index: DatasetInd
         lambda: open_pipeline(case.loader, dataset_index, contract),
         run_epoch,
         epoch,
-        bench_settings.rounds,
+        bench_settings.throughput_plan,
     )
 
-    assert timed.images == dataset_index.images, "a round must see every image exactly once"
-    rate = images_per_sec(benchmark, timed)
+    assert timed.images == dataset_index.images, "every epoch must see every image exactly once"
     benchmark.extra_info.update(
-        case_info(case, epoch, timed, rate, decode_limit),
+        case_info(case, epoch, timed, limits),
         **memory_info(case, timed, dataset_index, contract),
         **dataset_info(dataset_index),
         **machine_info(),
     )
+    if case.loader in DECODE_VARIANTS:
+        difference = request.getfixturevalue("fast_decode_difference")
+        benchmark.extra_info.update(pixel_diff_mean=round(difference.mean, 3), pixel_diff_max=difference.max,
+                                    pixel_diff_images=difference.images)

@@ -1,22 +1,24 @@
-"""How long is a real MobileNet transfer-learning epoch with each loader x cache mode? (one round = one epoch)
+"""How long is a real MobileNet transfer-learning epoch with each loader x cache mode? (a round = whole epochs)
 
 The model is built once per session and keeps training from case to case: weights change, the work per
 epoch does not. Its train step is traced before any timing (see ``model_only``), so no case pays for it.
+Only Keras' epochs are on the clock; ``model.fit``'s set-up and tear-down are reported apart.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from pipelines.cases import EPOCHS, TRAINING_CASES, Case, case_id
+from benchmarks.conftest import reference_rate
+from pipelines.cases import EPOCHS, TRAINING_CASES, Case, base_loader, case_id
 from pipelines.config import BenchSettings
 from pipelines.datasets import DatasetIndex
-from pipelines.harness import time_epochs
+from pipelines.harness import time_epochs, time_rounds
 from pipelines.loaders import open_pipeline
 from pipelines.machine import machine_info
-from pipelines.measure import run_epoch
-from pipelines.report.extra_info import case_info, dataset_info, memory_info, training_info
-from pipelines.training import ModelSpec, build_model, fit_epoch, model_only_images_per_sec
+from pipelines.measure import Rate, run_epoch
+from pipelines.report.extra_info import case_info, dataset_info, memory_info, reference_info, training_info
+from pipelines.training import ModelOnly, ModelSpec, build_model, fit_epoch
 
 PARAMS = [pytest.param(case, epoch, id=case_id(case, epoch)) for case in TRAINING_CASES for epoch in EPOCHS]
 
@@ -28,34 +30,35 @@ def model(dataset_index: DatasetIndex, bench_settings: BenchSettings):
 
 
 @pytest.fixture(scope="session")
-def model_only(model, dataset_index: DatasetIndex, bench_settings: BenchSettings) -> float:
-    """Images/s of the model on in-memory tensors: the speed no loader can beat."""
-    return model_only_images_per_sec(model, bench_settings.contract, dataset_index.images,
-                                     len(dataset_index.class_names))
+def model_alone(model, dataset_index: DatasetIndex, bench_settings: BenchSettings) -> ModelOnly:
+    return ModelOnly(model, bench_settings.contract, dataset_index.images, len(dataset_index.class_names))
 
 
 @pytest.fixture(scope="session")
-def idg_epoch_s() -> dict[str, float]:
-    """ImageDataGenerator's epoch seconds per epoch kind, filled as its cases run (they run first)."""
+def model_only(references: dict[str, Rate], model_alone: ModelOnly, bench_settings: BenchSettings) -> Rate:
+    """The model on in-memory tensors, the speed no loader can beat: median and spread of its rounds."""
+    return reference_rate(references, "model-only", model_alone.epoch, bench_settings.training_plan)
+
+
+@pytest.fixture(scope="session")
+def idg_epochs() -> dict[str, Rate]:
+    """ImageDataGenerator's faster variant's epochs per epoch kind, filled as its cases run (they run first)."""
     return {}
 
 
-def test_model_only(benchmark, model, model_only: float, dataset_index: DatasetIndex, bench_settings: BenchSettings):
-    """Reference case: the model's epoch on in-memory tensors."""
+def test_model_only(benchmark, references: dict[str, Rate], model_alone: ModelOnly, dataset_index: DatasetIndex,
+                    bench_settings: BenchSettings):
+    """Reference case: the model's epochs on in-memory tensors."""
     benchmark.group = f"training {dataset_index.name}"
-    contract = bench_settings.contract
-    benchmark.pedantic(model_only_images_per_sec, args=(model, contract, dataset_index.images,
-                                                        len(dataset_index.class_names)),
-                       rounds=bench_settings.training_rounds)
-    benchmark.extra_info.update(loader="model-only", cache="none", placement="float32", epoch="warm",
-                                images=dataset_index.images, model_images_per_sec=round(model_only, 2),
-                                epoch_s=round(dataset_index.images / model_only, 3),
-                                **dataset_info(dataset_index), **machine_info())
+    timed = time_rounds(benchmark, model_alone.epoch, bench_settings.training_plan)
+    assert timed.images == dataset_index.images
+    references["model-only"] = Rate.of(timed)
+    benchmark.extra_info.update(reference_info("model-only", timed), **dataset_info(dataset_index), **machine_info())
 
 
 @pytest.mark.parametrize(("case", "epoch"), PARAMS)
-def test_training(benchmark, case: Case, epoch: str, model, model_only: float, idg_epoch_s: dict[str, float],
-                  warm_throughput: dict[str, float], dataset_index: DatasetIndex, bench_settings: BenchSettings):
+def test_training(benchmark, case: Case, epoch: str, model, model_only: Rate, idg_epochs: dict[str, Rate],
+                  dataset_index: DatasetIndex, bench_settings: BenchSettings):
     reason = case.skip_reason(bench_settings.contract)
     if reason:
         pytest.skip(reason)
@@ -67,17 +70,19 @@ def test_training(benchmark, case: Case, epoch: str, model, model_only: float, i
         lambda: open_pipeline(case.loader, dataset_index, contract),
         lambda pipeline: fit_epoch(model, pipeline),
         epoch,
-        bench_settings.training_rounds,
+        bench_settings.training_plan,
         fill=run_epoch,
+        expected_epoch_s=model_only.epoch_s,  # no epoch beats the model alone: calibrate from it
     )
 
     assert timed.images == dataset_index.images, "model.fit must have consumed every image once"
-    epoch_s = timed.median_seconds()
-    if case.loader == "idg":
-        idg_epoch_s[epoch] = epoch_s
+    if base_loader(case.loader) == "idg":  # threads or processes: the faster is the baseline
+        rate = Rate.of(timed)
+        if epoch not in idg_epochs or rate.epoch_s < idg_epochs[epoch].epoch_s:
+            idg_epochs[epoch] = rate
     benchmark.extra_info.update(
-        case_info(case, epoch, timed, timed.images / epoch_s, None),
-        **training_info(timed, model_only, idg_epoch_s.get(epoch), warm_throughput.get(case.id)),
+        case_info(case, epoch, timed, {}),
+        **training_info(timed, model_only, idg_epochs.get(epoch), machine_info()["device"]),
         **memory_info(case, timed, dataset_index, contract),
         **dataset_info(dataset_index),
         **machine_info(),

@@ -10,6 +10,7 @@ Two kinds of configuration exist and both live here:
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -183,6 +184,31 @@ def default_data_root() -> Path:
 
 
 @dataclass(frozen=True)
+class RoundPlan:
+    """How a case is timed.
+
+    Attributes:
+        rounds: timed rounds; their spread is the case's noise figure.
+        min_round_s: a round runs enough whole epochs to last at least this long (calibrated once per case).
+        max_epochs_per_round: a ceiling on that count, for very small datasets.
+    """
+
+    rounds: int = 3
+    min_round_s: float = 1.0
+    max_epochs_per_round: int = 1000
+
+    def __post_init__(self) -> None:
+        if self.rounds < 1 or self.min_round_s < 0 or self.max_epochs_per_round < 1:
+            raise ValueError(f"rounds and max_epochs_per_round must be >= 1, min_round_s >= 0: {self}")
+
+    def epochs_per_round(self, epoch_s: float) -> int:
+        """Whole epochs of ``epoch_s`` seconds that last at least ``min_round_s`` (1 .. the ceiling)."""
+        if epoch_s <= 0:
+            return self.max_epochs_per_round
+        return max(1, min(self.max_epochs_per_round, math.ceil(self.min_round_s / epoch_s)))
+
+
+@dataclass(frozen=True)
 class BenchSettings:
     """The benchmark run's options (root ``conftest.py`` fills it from the command line).
 
@@ -192,8 +218,10 @@ class BenchSettings:
         images: scale the preset to this many images.
         seed: generator seed.
         data_root: where generated datasets are kept (``None``: :func:`default_data_root`).
-        rounds: timed rounds (epochs) per throughput case.
-        training_rounds: timed epochs per training case (an epoch of MobileNet is slow on a CPU).
+        rounds: timed rounds per throughput case and reference; their spread is the case's noise figure.
+        training_rounds: timed rounds per training case and the model-only reference.
+        min_round_s: a round runs enough whole epochs to last at least this long (calibrated per case).
+        max_epochs_per_round: ceiling on epochs per round, for tiny datasets.
         ram_budget: bytes an in-memory cache may use; ``None`` takes the RAM available now.
         alpha: MobileNet width multiplier.
         weights: ``None`` (random init, nothing downloaded), a local weights file, or ``imagenet``.
@@ -206,7 +234,9 @@ class BenchSettings:
     seed: int = 0
     data_root: Path | None = None
     rounds: int = 3
-    training_rounds: int = 1
+    training_rounds: int = 2
+    min_round_s: float = 1.0
+    max_epochs_per_round: int = 1000
     ram_budget: int | None = None
     alpha: float = 1.0
     weights: str | None = None
@@ -215,6 +245,9 @@ class BenchSettings:
     def __post_init__(self) -> None:
         _require(self.rounds >= 1, f"--rounds must be at least 1, got {self.rounds}")
         _require(self.training_rounds >= 1, f"--training-rounds must be at least 1, got {self.training_rounds}")
+        _require(self.min_round_s >= 0, f"--min-round-s must be >= 0, got {self.min_round_s}")
+        _require(self.max_epochs_per_round >= 1,
+                 f"--max-epochs-per-round must be at least 1, got {self.max_epochs_per_round}")
         _require(self.alpha > 0, f"--alpha must be positive, got {self.alpha}")
         _require(self.preset in PRESETS, f"--preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
         _require(self.ram_budget is None or self.ram_budget > 0, "--ram-budget must be positive")
@@ -222,6 +255,14 @@ class BenchSettings:
                  f"--weights: no such file: {self.weights} (give a local .weights.h5 file, or 'imagenet')")
         _require(self.dataset is None or self.images is None,
                  "--images scales a generated preset; it cannot be combined with --dataset")
+
+    @property
+    def throughput_plan(self) -> RoundPlan:
+        return RoundPlan(self.rounds, self.min_round_s, self.max_epochs_per_round)
+
+    @property
+    def training_plan(self) -> RoundPlan:
+        return RoundPlan(self.training_rounds, self.min_round_s, self.max_epochs_per_round)
 
 
 def settings_from_options(option: Callable[[str], Any]) -> BenchSettings:
@@ -237,10 +278,13 @@ def settings_from_options(option: Callable[[str], Any]) -> BenchSettings:
         data_root=option("data_root"),
         rounds=option("rounds"),
         training_rounds=option("training_rounds"),
+        min_round_s=option("min_round_s"),
+        max_epochs_per_round=option("max_epochs_per_round"),
         ram_budget=parse_bytes(budget) if budget else None,
         alpha=option("alpha"),
         weights=option("weights"),
-        contract=Contract(batch_size=option("batch_size"), parallelism=option("parallelism")),
+        contract=Contract(batch_size=option("batch_size"), parallelism=option("parallelism"),
+                          cache_dir=option("cache_dir")),
     )
 
 

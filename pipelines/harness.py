@@ -1,28 +1,41 @@
-"""Cold and warm epochs under pytest-benchmark, with the same bookkeeping for throughput and training cases.
+"""Cold and warm epochs under pytest-benchmark, with the same bookkeeping for every case and reference.
 
-A round is exactly one epoch (``benchmark.pedantic``, never calibrated loops):
+A round is one or more whole epochs, and pytest-benchmark stores the time of **one epoch** (its ``iterations``
+divide a round's time, as pyperf's loops do), so rounds of different lengths stay comparable across runs:
 
-* ``cold``: every round opens a fresh pipeline (fresh cache folder, empty cache), evicts the dataset's files
-  from the page cache and times its first epoch -- the one that fills any cache.
-* ``warm``: one pipeline; one untimed epoch fills its cache (that is the warm-up), then every round is a later
-  epoch.
+* ``cold``: every epoch opens a fresh pipeline (fresh cache folder, empty cache) and evicts the dataset's files
+  from the page cache first -- the epoch that fills any cache, reading the JPEGs from storage.
+* ``warm``: one pipeline; one untimed epoch fills its cache (the warm-up), then every epoch is a later one. A
+  file cache is flushed and evicted from the page cache before each of them, so it is read from where it
+  lives (the disk), as the study's 90 GB cache was; the residency left after eviction is measured.
+
+Calibration, like pyperf's: one untimed epoch (or, for training, the model-only epoch, which no training epoch
+can beat) tells how many whole epochs make a round of at least ``min_round_s``; that count is fixed for the
+case's rounds. Everything around the epochs -- opening pipelines, eviction, destroying iterators,
+``model.fit``'s set-up and tear-down -- runs with :mod:`pipelines.clock` paused, so the stored time is the work
+the case names.
 
 This module takes the ``benchmark`` fixture as a plain object; it imports nothing from pytest.
 """
 
 from __future__ import annotations
 
+import os
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, ExitStack
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
-from pipelines.cache import cache_bytes
+from pipelines import clock
+from pipelines.cache import cache_bytes, cache_files
+from pipelines.config import RoundPlan
 from pipelines.loaders import Pipeline
 from pipelines.measure import EpochRun
 from pipelines.memory.measure import measure_memory
-from pipelines.pagecache import evict, page_cache_state
+from pipelines.pagecache import RESIDENT_AT, evict, filesystem_of, resident_fraction
+
+EPOCH_KINDS = ("cold", "warm")
 
 
 @dataclass
@@ -30,33 +43,50 @@ class TimedEpochs:
     """What the rounds of one case did.
 
     Attributes:
-        runs: one :class:`EpochRun` per timed round.
-        page_cache: ``evicted``/``warm``: where the first timed epoch read the files from (measured).
-        page_cache_resident: share of the dataset's pages resident just before that epoch.
+        runs: one :class:`EpochRun` per timed epoch (calibration and warm-up epochs excluded).
+        epochs_per_round: whole epochs in each round (pytest-benchmark's ``iterations``).
+        round_seconds: seconds per epoch of each round, as stored by pytest-benchmark.
+        page_cache: where the timed epochs read the dataset's files from: ``evicted`` (cold, verified),
+            ``not-evicted`` (cold, but eviction did not take: a RAM-backed file system, say), ``warm``.
+        page_cache_resident: highest share of the dataset's pages resident before a timed epoch.
         cache_bytes: file cache size on disk after its first epoch (0 without a file cache).
+        cache_resident: file cache only: highest share of the cache files' pages resident before a timed warm
+            epoch, after they were flushed and evicted (about 0 when read from disk).
+        cache_filesystem: file cache only: the file system type holding it (``tmpfs`` means RAM).
         peak_rss_bytes, rss_growth_bytes, peak_growth_bytes: memory-profiler's figures for the epoch that filled
-            the cache (``warm`` cases with a cache; the timed cold epochs are not sampled, so sampling cannot
-            slow them).
+            the cache (``warm`` cases with a cache; timed epochs are not sampled, so sampling cannot slow them).
     """
 
     runs: list[EpochRun] = field(default_factory=list)
+    epochs_per_round: int = 1
+    round_seconds: list[float] = field(default_factory=list)
     page_cache: str = "warm"
     page_cache_resident: float | None = None
     cache_bytes: int = 0
+    cache_resident: float | None = None
+    cache_filesystem: str | None = None
     peak_rss_bytes: int | None = None
     rss_growth_bytes: int | None = None
     peak_growth_bytes: int | None = None
 
     @property
     def images(self) -> int:
-        """Images seen per round; every round must have seen the same number."""
+        """Images seen per epoch; every timed epoch must have seen the same number."""
         counts = {run.images for run in self.runs}
         if len(counts) != 1:
             raise AssertionError(f"rounds saw different image counts: {sorted(counts)}")
         return counts.pop()
 
     def median_seconds(self) -> float:
-        return statistics.median(run.seconds for run in self.runs)
+        """Median over rounds of the seconds per epoch: the one statistic every case and reference reports."""
+        return statistics.median(self.round_seconds or [run.seconds for run in self.runs])
+
+    def spread(self) -> float:
+        """Half the range of the rounds' epoch times over their median (``0.04`` prints as ``±4%``)."""
+        return relative_spread(self.round_seconds or [run.seconds for run in self.runs])
+
+    def images_per_sec(self) -> float:
+        return self.images / self.median_seconds()
 
     def median_first_batch_s(self) -> float:
         return statistics.median(run.first_batch_s for run in self.runs)
@@ -64,70 +94,170 @@ class TimedEpochs:
     def median_overhead_s(self) -> float:
         return statistics.median(run.overhead_s for run in self.runs)
 
+    def _note_dataset(self, fraction: float | None, cold: bool) -> None:
+        if fraction is not None:
+            self.page_cache_resident = max(fraction, self.page_cache_resident or 0.0)
+        if cold:
+            evicted = self.page_cache_resident is not None and self.page_cache_resident < RESIDENT_AT
+            self.page_cache = "evicted" if evicted else ("unknown" if fraction is None else "not-evicted")
+
+    def _note_cache(self, fraction: float | None) -> None:
+        if fraction is not None:
+            self.cache_resident = max(fraction, self.cache_resident or 0.0)
+
+
+def relative_spread(values: Sequence[float]) -> float:
+    """``(max - min) / 2 / median``: the ± a person reads next to a median; 0 for one value."""
+    if not values:
+        return float("nan")
+    middle = statistics.median(values)
+    return (max(values) - min(values)) / 2 / middle if middle > 0 else float("nan")
+
+
+class OffRecordBenchmark:
+    """pytest-benchmark's ``pedantic`` without pytest: the same rounds and iterations on the same clock, for
+    a reference figure that a case needs when the reference's own benchmark was deselected (``-k``)."""
+
+    stats = None
+
+    def __init__(self) -> None:
+        self.round_seconds: list[float] = []
+
+    def pedantic(self, target, args=(), kwargs=None, setup=None, teardown=None, rounds=1, warmup_rounds=0,
+                 iterations=1):
+        for _ in range(rounds):
+            if setup:
+                args, kwargs = setup()
+            start = clock.now()
+            for _ in range(iterations):
+                target(*args, **(kwargs or {}))
+            self.round_seconds.append((clock.now() - start) / iterations)
+            if teardown:
+                teardown(*args, **(kwargs or {}))
+
+
+def time_rounds(benchmark: Any, one_epoch: Callable[[], EpochRun], plan: RoundPlan,
+                expected_epoch_s: float | None = None) -> TimedEpochs:
+    """Calibrate, then time ``plan.rounds`` rounds of whole epochs of ``one_epoch`` (see the module docstring).
+
+    ``one_epoch`` does its own preparation with the clock paused and returns the epoch it ran.
+    ``expected_epoch_s``: a lower bound of one epoch's time known beforehand; when it alone fills a round, no
+    calibration epoch is run (a training epoch is at least the model-only epoch: minutes saved per run).
+    """
+    result = TimedEpochs()
+    if expected_epoch_s is not None and expected_epoch_s >= plan.min_round_s:
+        per_round = 1
+    else:
+        per_round = plan.epochs_per_round(one_epoch().seconds)  # the calibration epoch, untimed
+    runs: list[EpochRun] = []
+
+    def target() -> None:
+        runs.append(one_epoch())
+
+    benchmark.pedantic(target, rounds=plan.rounds, iterations=per_round, warmup_rounds=0)
+    disabled = len(runs) < plan.rounds * per_round  # --benchmark-disable: one call, nothing timed
+    # With iterations > 1, pytest-benchmark makes one more, untimed call after the rounds: not a round's epoch.
+    result.runs = runs if disabled else runs[: plan.rounds * per_round]
+    result.epochs_per_round = 1 if disabled else per_round
+    result.round_seconds = [] if disabled else _round_seconds(benchmark, result.runs, per_round)
+    return result
+
+
+def _round_seconds(benchmark: Any, runs: list[EpochRun], per_round: int) -> list[float]:
+    """pytest-benchmark's stored per-epoch round times; ours (grouped runs) where it kept none."""
+    stats = getattr(benchmark, "stats", None)
+    data = getattr(getattr(stats, "stats", None), "data", None)
+    if data:
+        return list(data)
+    data = getattr(benchmark, "round_seconds", None)
+    if data:
+        return list(data)
+    return [sum(r.seconds for r in runs[i:i + per_round]) / per_round for i in range(0, len(runs), per_round)]
+
 
 def time_epochs(
     benchmark: Any,
     open_pipeline: Callable[[], AbstractContextManager[Pipeline]],
     run_epoch: Callable[[Pipeline], EpochRun],
     epoch: str,
-    rounds: int,
+    plan: RoundPlan,
     fill: Callable[[Pipeline], EpochRun] | None = None,
+    expected_epoch_s: float | None = None,
 ) -> TimedEpochs:
-    """Time ``rounds`` epochs of the kind ``epoch`` (``cold`` or ``warm``); see the module docstring.
+    """Time rounds of epochs of the kind ``epoch`` (``cold`` or ``warm``); see the module docstring.
 
     ``fill`` runs the untimed epoch that warms a ``warm`` case (default: ``run_epoch``); training cases pass
     a plain loader pass, since filling a cache needs no model.
     """
-    if epoch not in ("cold", "warm"):
+    if epoch not in EPOCH_KINDS:
         raise ValueError(f"epoch must be 'cold' or 'warm', got {epoch!r}")
-    result = TimedEpochs()
     stack = ExitStack()
-    current: list[Pipeline] = []  # the open pipeline (only one: an older one would keep its memory cache alive)
+    state: dict[str, Any] = {"pipeline": None, "last": None}
+    record = TimedEpochs()
+
+    def release_last_iterator() -> None:
+        # run_epoch keeps the exhausted iterator so that its tear-down (which can wait for tf.data's autotuner)
+        # misses the timer; it is let go here, paused. Held longer, it would keep a memory cache alive.
+        state["last"] = None
 
     def fresh_pipeline() -> Pipeline:
-        stack.close()  # the previous round's pipeline and its cache folder
-        current[:] = [stack.enter_context(open_pipeline())]
-        return current[0]
+        release_last_iterator()
+        stack.close()  # the previous pipeline and its cache folder
+        state["pipeline"] = stack.enter_context(open_pipeline())
+        return state["pipeline"]
 
-    def after_round(pipeline: Pipeline) -> None:  # outside the timer
-        # Let go of the exhausted iterator now (run_epoch kept it so its tear-down missed the timer): held over
-        # several rounds, iterators would keep their pipelines' memory caches alive too.
-        result.runs[-1] = replace(result.runs[-1], keepalive=None)
-        if pipeline.cache_prefix is not None and not result.cache_bytes:
-            result.cache_bytes = cache_bytes(pipeline.cache_prefix)
+    def finish(run: EpochRun, pipeline: Pipeline) -> EpochRun:
+        state["last"] = run.keepalive
+        if pipeline.cache_prefix is not None and not record.cache_bytes:
+            record.cache_bytes = cache_bytes(pipeline.cache_prefix)
+            record.cache_filesystem = filesystem_of(pipeline.cache_prefix.parent)
+        return EpochRun(run.images, run.batches, run.seconds, run.first_batch_s, run.overhead_s)
 
-    def timed(pipeline: Pipeline) -> None:
-        result.runs.append(run_epoch(pipeline))
+    def cold_epoch() -> EpochRun:
+        with clock.paused():
+            pipeline = fresh_pipeline()
+            os.sync()  # the previous epoch's cache writes, flushed now rather than written back during this one
+            paths = list(pipeline.index.paths)
+            evict(paths)
+            record._note_dataset(resident_fraction(paths), cold=True)
+        run = run_epoch(pipeline)
+        with clock.paused():
+            return finish(run, pipeline)
+
+    def warm_epoch() -> EpochRun:
+        pipeline = state["pipeline"]
+        with clock.paused():
+            release_last_iterator()
+            if pipeline.cache_prefix is not None:
+                files = cache_files(pipeline.cache_prefix)
+                evict(files)
+                record._note_cache(resident_fraction(files))
+        run = run_epoch(pipeline)
+        with clock.paused():
+            return finish(run, pipeline)
 
     with stack:
         if epoch == "cold":
-            def setup() -> tuple[tuple[Pipeline], dict]:
-                pipeline = fresh_pipeline()
-                evict(pipeline.index.paths)
-                if not result.runs:
-                    result.page_cache, result.page_cache_resident = page_cache_state(list(pipeline.index.paths))
-                return (pipeline,), {}
-
-            benchmark.pedantic(timed, setup=setup, teardown=after_round, rounds=rounds, warmup_rounds=0)
+            timed = time_rounds(benchmark, cold_epoch, plan, expected_epoch_s)
         else:
             pipeline = fresh_pipeline()
-            if pipeline.contract.cache == "none":
-                (fill or run_epoch)(pipeline)  # the warm-up: traces, fills the page cache
-            else:  # the warm-up fills the cache: measure what that costs in RAM
-                _, memory = measure_memory(fill or run_epoch, pipeline)
-                result.peak_rss_bytes, result.rss_growth_bytes = memory.peak_rss_bytes, memory.rss_growth_bytes
-                result.peak_growth_bytes = memory.peak_growth_bytes
+            filled = _fill(pipeline, fill or run_epoch, record)
+            state["last"] = filled.keepalive
+            record._note_dataset(resident_fraction(list(pipeline.index.paths)), cold=False)
             if pipeline.cache_prefix is not None:
-                result.cache_bytes = cache_bytes(pipeline.cache_prefix)
-            result.page_cache, result.page_cache_resident = page_cache_state(list(pipeline.index.paths))
-            benchmark.pedantic(timed, args=(pipeline,), teardown=after_round, rounds=rounds, warmup_rounds=0)
-        if result.runs and result.runs[-1].keepalive is not None:
-            after_round(current[0])  # --benchmark-disable runs the target once, without its teardown
-    return result
+                record.cache_bytes = cache_bytes(pipeline.cache_prefix)
+                record.cache_filesystem = filesystem_of(pipeline.cache_prefix.parent)
+            timed = time_rounds(benchmark, warm_epoch, plan, expected_epoch_s)
+        release_last_iterator()
+    record.runs, record.epochs_per_round, record.round_seconds = timed.runs, timed.epochs_per_round, timed.round_seconds
+    return record
 
 
-def images_per_sec(benchmark: Any, timed: TimedEpochs) -> float:
-    """Images in a round / median round time (pytest-benchmark's when it timed, ours with --benchmark-disable)."""
-    stats = getattr(benchmark, "stats", None)
-    median = stats.stats.median if stats else timed.median_seconds()
-    return timed.images / median
+def _fill(pipeline: Pipeline, fill: Callable[[Pipeline], EpochRun], record: TimedEpochs) -> EpochRun:
+    """The warm-up epoch; with a cache it fills it, and memory-profiler measures what that costs in RAM."""
+    if pipeline.contract.cache == "none":
+        return fill(pipeline)  # traces, fills the page cache
+    run, memory = measure_memory(fill, pipeline)
+    record.peak_rss_bytes, record.rss_growth_bytes = memory.peak_rss_bytes, memory.rss_growth_bytes
+    record.peak_growth_bytes = memory.peak_growth_bytes
+    return run

@@ -6,6 +6,7 @@ counted, never assumed), so a broken loader cannot post a fast time.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -70,18 +71,27 @@ def run_epoch(pipeline: Pipeline) -> EpochRun:
 
 
 class DecodeLimit:
-    """Read + decode + resize alone, on every core, with no batching and no Python per image.
+    """Read + decode + resize alone, with no batching and no Python per image: the machine's reference.
 
-    The reference every loader is reported against: tf.data's parallel map over the file names, drained by
-    ``Dataset.reduce`` inside a ``tf.function`` (so the loop runs in C++), with the files in the page cache.
-    Built and traced once; :meth:`run` is one timed pass.
+    tf.data's map over the file names, drained by ``Dataset.reduce`` inside a ``tf.function`` (so the loop runs
+    in C++), with the files in the page cache. ``threads=None``: a parallel map on every core (AUTOTUNE), the
+    most a tf.data pipeline of this recipe gets. ``threads=1``: one thread, no intra-op parallelism; times
+    :func:`available_cores` it is the machine's limit for this work, free of any pipeline's scheduling, so
+    "% of limit" means the machine's. Built and traced once; :meth:`epoch` is one timed pass.
     """
 
-    def __init__(self, index: DatasetIndex, contract: Contract) -> None:
+    def __init__(self, index: DatasetIndex, contract: Contract, threads: int | None = None) -> None:
         self.images = index.images
+        self.threads = threads
         names = tf.data.Dataset.from_tensor_slices([str(p) for p in index.paths])
-        decoded = names.map(lambda p: decode_resized(p, contract), num_parallel_calls=tf.data.AUTOTUNE,
+        decoded = names.map(lambda p: decode_resized(p, contract),
+                            num_parallel_calls=tf.data.AUTOTUNE if threads is None else threads,
                             deterministic=False)
+        if threads is not None:
+            options = tf.data.Options()
+            options.threading.private_threadpool_size = threads
+            options.threading.max_intra_op_parallelism = 1
+            decoded = decoded.with_options(options)
         self._count = tf.function(lambda: decoded.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
         self.run()  # trace, and bring the files into the page cache
 
@@ -91,11 +101,40 @@ class DecodeLimit:
             raise RuntimeError(f"decode limit saw {seen} images, expected {self.images}")
         return seen
 
-    def images_per_sec(self, rounds: int = 5) -> float:
-        """The fastest of ``rounds`` passes: a limit is what the machine *can* do, and noise only slows."""
-        rates = []
-        for _ in range(rounds):
-            start = time.perf_counter()
-            self.run()
-            rates.append(self.images / (time.perf_counter() - start))
-        return max(rates)
+    def epoch(self) -> EpochRun:
+        """One timed pass over every image."""
+        start = time.perf_counter()
+        seen = self.run()
+        seconds = time.perf_counter() - start
+        return EpochRun(seen, 1, seconds, seconds)
+
+
+def available_cores() -> int:
+    """CPUs this process may run on (its affinity mask where the platform has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class Rate:
+    """A measured speed with its noise: the median over rounds, and the rounds' relative half-range.
+
+    Attributes:
+        images_per_sec: images in an epoch / median seconds per epoch.
+        spread: ``(max - min) / 2 / median`` of the rounds' epoch times (``0.04`` reads ``±4%``).
+        epoch_s: median seconds per epoch.
+    """
+
+    images_per_sec: float
+    spread: float
+    epoch_s: float
+
+    @classmethod
+    def of(cls, timed: Any) -> Rate:
+        """From a :class:`~pipelines.harness.TimedEpochs`."""
+        return cls(timed.images_per_sec(), timed.spread(), timed.median_seconds())
+
+    def times(self, factor: int) -> Rate:
+        """``factor`` independent copies of this work at once (one thread's rate x cores); spread unchanged."""
+        return Rate(self.images_per_sec * factor, self.spread, self.epoch_s / factor)

@@ -1,12 +1,15 @@
 """Is an epoch limited by the input pipeline or by the model? Plain arithmetic, kept apart to be tested.
 
-Two figures, both reported: the loader's throughput next to the model's (on in-memory tensors, no loader),
-and utilisation in MLPerf Storage's sense: the time the model alone needs for the epoch's images divided by
-the real epoch time (at 90% or more the loader keeps up). The verdict comes from the throughputs when both
-are known -- a loader slower than the model starves it -- and from utilisation otherwise. Utilisation under
-90% next to a loader much faster than the model means something else takes the time: on a CPU-only machine
-the loader's threads compete with the model's for the same cores, and on a small shared VM, noise (the
-model-only epoch itself varied by 30% between minutes here).
+Utilisation in MLPerf Storage's sense: the time the model alone needs for the epoch's images divided by the
+real epoch time, both medians of several rounds; at 90% or more the loader keeps up. A verdict claims only
+what the noise allows: utilisation is known to within a band -- the relative spread of the case's rounds plus
+that of the model-only rounds -- and a verdict is ``compute-bound`` only when the whole band lies at or above
+90%, ``input-bound`` only when it lies below, and ``within noise`` otherwise. So no verdict can disagree with
+the utilisation printed beside it, and a speed-up between two rows is a ratio of the same epoch times.
+
+On a machine with no accelerator the loader's threads run on the cores that also run the model: a loader
+faster than the model alone still slows it by taking CPU time, and a cheaper loader speeds training. Verdicts
+short of ``compute-bound`` say so there: ``input-bound (shares CPU)``.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import math
 
 COMPUTE_BOUND_AT = 0.9
+SHARES_CPU = " (shares CPU)"
 
 
 def utilisation(images: int, model_images_per_sec: float, epoch_s: float) -> float:
@@ -23,20 +27,17 @@ def utilisation(images: int, model_images_per_sec: float, epoch_s: float) -> flo
     return (images / model_images_per_sec) / epoch_s
 
 
-def verdict(utilisation_value: float, threshold: float = COMPUTE_BOUND_AT) -> str:
-    """``compute-bound`` at or above ``threshold`` (the loader keeps up), else ``input-bound``."""
+def noise_band(*spreads: float | None) -> float:
+    """The relative uncertainty of a ratio of medians: the sum of their relative spreads (unknown counts 0)."""
+    return sum(s for s in spreads if s is not None and not math.isnan(s))
+
+
+def verdict(utilisation_value: float, band: float = 0.0, cpu_only: bool = False,
+            threshold: float = COMPUTE_BOUND_AT) -> str:
+    """``compute-bound``, ``input-bound`` or ``within noise``, from utilisation and its relative ``band``."""
     if math.isnan(utilisation_value):
         return "unknown"
-    return "compute-bound" if utilisation_value >= threshold else "input-bound"
-
-
-def loader_verdict(loader_images_per_sec: float, model_images_per_sec: float) -> str:
-    """From throughput alone: a loader slower than the model starves it."""
-    return "input-bound" if loader_images_per_sec < model_images_per_sec else "compute-bound"
-
-
-def bottleneck(loader_images_per_sec: float | None, model_images_per_sec: float, utilisation_value: float) -> str:
-    """The case's verdict: by throughputs when the loader's is known, else by utilisation."""
-    if loader_images_per_sec:
-        return loader_verdict(loader_images_per_sec, model_images_per_sec)
-    return verdict(utilisation_value)
+    if utilisation_value * (1 - band) >= threshold:
+        return "compute-bound"
+    word = "input-bound" if utilisation_value * (1 + band) < threshold else "within noise"
+    return word + SHARES_CPU if cpu_only else word

@@ -141,3 +141,38 @@ def test_images_have_edges_and_smooth_regions_not_noise_or_flat():
     assert pixels.std() > 20  # not flat
     correlation = np.corrcoef(pixels[:, :-1].ravel(), pixels[:, 1:].ravel())[0, 1]
     assert 0.5 < correlation < 0.999  # smooth where uniform noise would be ~0, textured where flat would be 1
+
+
+@pytest.mark.slow
+def test_generator_workers_exit_when_their_parent_is_killed(tmp_path):
+    """kill -9 the generating process: its worker processes must not stay behind"""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    script = (
+        "from pipelines.config import PRESETS\n"
+        "from pipelines.datasets import generate\n"
+        f"generate(PRESETS['coco2017'].scaled(3000), r'{tmp_path / 'big'}', workers=2, progress=False)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script])
+    workers: list[psutil.Process] = []
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and len(workers) < 2:
+            time.sleep(0.5)
+            workers = [c for c in psutil.Process(parent.pid).children(recursive=True)
+                       if "resource_tracker" not in " ".join(c.cmdline())]
+        assert len(workers) >= 2, "the pool's workers never started"
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        gone, alive = psutil.wait_procs(workers, timeout=15)
+        assert not alive, f"workers left behind: {[p.pid for p in alive]}"
+    finally:
+        parent.kill()
+        for worker in workers:
+            if worker.is_running():
+                worker.kill()

@@ -6,37 +6,52 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
 
-from pipelines.harness import time_epochs
+from pipelines import clock
+from pipelines.config import RoundPlan
+from pipelines.harness import OffRecordBenchmark, time_epochs
 from pipelines.loaders import open_pipeline
 from pipelines.measure import run_epoch
+from pipelines.pagecache import RESIDENT_AT, evict, filesystem_of, is_ram_backed, resident_fraction
 from tests.conftest import SMALL_CONTRACT
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 class FakeBenchmark:
-    """Just enough of pytest-benchmark's fixture: ``pedantic`` with setup and teardown, no timing."""
+    """Just enough of pytest-benchmark's fixture: ``pedantic`` with setup, teardown and iterations (and, like
+    it, one more untimed call after looped rounds), no timing."""
 
     def __init__(self):
         self.rounds_run = 0
+        self.iterations = None
         self.stats = None
 
-    def pedantic(self, target, args=(), kwargs=None, setup=None, teardown=None, rounds=1, warmup_rounds=0):
+    def pedantic(self, target, args=(), kwargs=None, setup=None, teardown=None, rounds=1, warmup_rounds=0,
+                 iterations=1):
+        self.iterations = iterations
         for _ in range(rounds):
             if setup:
                 args, kwargs = setup()
-            target(*args, **(kwargs or {}))
+            for _ in range(iterations):
+                target(*args, **(kwargs or {}))
             self.rounds_run += 1
             if teardown:
                 teardown(*args, **(kwargs or {}))
+        if iterations > 1:
+            target(*args, **(kwargs or {}))
+
+
+ON_RAM = is_ram_backed(filesystem_of(Path(tempfile.gettempdir())))
 
 
 @pytest.mark.parametrize("epoch", ["cold", "warm"])
-def test_every_round_is_one_whole_epoch(tiny_dataset, tmp_path, epoch):
+def test_every_round_is_whole_epochs_and_cold_ones_read_evicted_files(tiny_dataset, tmp_path, epoch):
     opened = []
 
     def opener():
@@ -44,17 +59,92 @@ def test_every_round_is_one_whole_epoch(tiny_dataset, tmp_path, epoch):
         return open_pipeline("tfdata", tiny_dataset, SMALL_CONTRACT.with_(cache="file", cache_dir=tmp_path))
 
     bench = FakeBenchmark()
-    timed = time_epochs(bench, opener, run_epoch, epoch, rounds=3)
-    assert bench.rounds_run == 3 and len(timed.runs) == 3
+    timed = time_epochs(bench, opener, run_epoch, epoch, RoundPlan(rounds=3, min_round_s=0.0))
+    assert bench.rounds_run == 3 and bench.iterations == 1 and len(timed.runs) == 3
     assert timed.images == tiny_dataset.images
     assert all(run.batches == 3 for run in timed.runs)  # 11 images in batches of 4
-    assert len(opened) == (3 if epoch == "cold" else 1)  # cold: a fresh pipeline, and cache, every round
+    # cold: a fresh pipeline, and cache, for the calibration epoch and every timed one
+    assert len(opened) == (1 + 3 if epoch == "cold" else 1)
     assert timed.cache_bytes > 0
     assert list(tmp_path.iterdir()) == []  # every cache folder removed
+    if ON_RAM:
+        pytest.skip("the temporary folder is RAM-backed: nothing can be evicted there")
     if epoch == "cold":
-        assert timed.page_cache in ("evicted", "warm")  # measured, whatever the file system allows
+        assert timed.page_cache == "evicted" and timed.page_cache_resident < RESIDENT_AT
     else:
         assert timed.page_cache == "warm"
+        assert timed.cache_resident is not None and timed.cache_resident < RESIDENT_AT  # the cache read from disk
+
+
+def test_a_cold_epoch_that_could_not_evict_is_not_called_cold(tiny_dataset, monkeypatch):
+    """turn eviction into a no-op: the files stay resident, and the record says so instead of 'evicted'"""
+    monkeypatch.setattr("pipelines.harness.evict", lambda paths: True)
+    timed = time_epochs(FakeBenchmark(), lambda: open_pipeline("tfdata", tiny_dataset, SMALL_CONTRACT), run_epoch,
+                        "cold", RoundPlan(rounds=2, min_round_s=0.0))
+    assert timed.page_cache == "not-evicted" and timed.page_cache_resident >= RESIDENT_AT
+
+
+@pytest.mark.skipif(ON_RAM, reason="the temporary folder is RAM-backed: nothing can be evicted there")
+def test_eviction_drops_a_file_just_written_from_the_page_cache(tmp_path):
+    path = tmp_path / "blob"
+    path.write_bytes(os.urandom(4 * 2**20))  # dirty pages: evict must flush them first
+    path.read_bytes()
+    assert resident_fraction([path]) > 0.9
+    assert evict([path])
+    assert resident_fraction([path]) < RESIDENT_AT
+
+
+@pytest.mark.parametrize("epoch", ["cold", "warm"])
+def test_a_round_lasts_at_least_the_minimum_in_whole_epochs(tiny_dataset, epoch):
+    plan = RoundPlan(rounds=2, min_round_s=0.15, max_epochs_per_round=40)
+    bench = OffRecordBenchmark()
+    timed = time_epochs(bench, lambda: open_pipeline("tfdata", tiny_dataset, SMALL_CONTRACT), run_epoch, epoch,
+                        plan)
+    k = timed.epochs_per_round
+    assert k > 1 and len(timed.runs) == 2 * k  # whole epochs, the same count in every round
+    assert timed.images == tiny_dataset.images
+    for seconds_per_epoch in bench.round_seconds:
+        assert seconds_per_epoch * k >= 0.8 * plan.min_round_s  # calibrated on one epoch; rounds vary a little
+
+
+def test_round_plan_counts_whole_epochs():
+    plan = RoundPlan(rounds=3, min_round_s=1.0, max_epochs_per_round=20)
+    assert plan.epochs_per_round(0.3) == 4 and plan.epochs_per_round(1.0) == 1 and plan.epochs_per_round(5.0) == 1
+    assert plan.epochs_per_round(0.001) == 20 and plan.epochs_per_round(0.0) == 20
+    with pytest.raises(ValueError):
+        RoundPlan(rounds=0)
+
+
+def test_paused_work_is_not_on_the_clock():
+    start = clock.now()
+    with clock.paused():
+        time.sleep(0.2)
+        frozen = clock.now()
+        with clock.paused():  # pauses nest
+            time.sleep(0.05)
+        assert clock.now() == frozen
+    assert clock.now() - start < 0.05
+    time.sleep(0.05)
+    assert clock.now() - start >= 0.05
+    with pytest.raises(RuntimeError):
+        clock.resume()
+
+
+def test_fit_set_up_and_tear_down_are_off_the_clock(tiny_dataset):
+    """the stored time of a training round is Keras' epoch, not the whole model.fit call"""
+    from pipelines.training import ModelSpec, build_model, fit_epoch
+
+    contract = SMALL_CONTRACT
+    model = build_model(ModelSpec(len(tiny_dataset.class_names), alpha=0.25), contract)
+    with open_pipeline("tfdata", tiny_dataset, contract) as pipeline:
+        fit_epoch(model, pipeline)  # traces
+        start_clock, start_wall = clock.now(), time.perf_counter()
+        run = fit_epoch(model, pipeline)
+        on_clock, wall = clock.now() - start_clock, time.perf_counter() - start_wall
+    assert not clock.is_paused()
+    assert run.images == tiny_dataset.images and run.overhead_s > 0
+    assert on_clock == pytest.approx(run.seconds, abs=0.005)  # the epoch, and nothing else
+    assert wall == pytest.approx(run.seconds + run.overhead_s, abs=0.05)
 
 
 def test_rounds_that_disagree_on_the_image_count_fail(tiny_dataset):
@@ -76,8 +166,9 @@ def _run_pytest(args, tmp_path, env_extra=None):
 def test_benchmark_suite_runs_every_case_on_a_tiny_dataset(tmp_path):
     """the real benchmark modules, on 6 images: every case passes its own image-count check, JSON explains itself"""
     out = tmp_path / "run.json"
-    result = _run_pytest(["benchmarks", "-p", "no:cacheprovider", "--images", "6", "--rounds", "1", "--alpha",
-                          "0.25", "--batch-size", "4", f"--benchmark-json={out}", "-q"], tmp_path)
+    result = _run_pytest(["benchmarks", "-p", "no:cacheprovider", "--images", "6", "--rounds", "2",
+                          "--training-rounds", "2", "--min-round-s", "0.05", "--alpha", "0.25", "--batch-size", "4",
+                          f"--benchmark-json={out}", "-q"], tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "loaderbench summary" in result.stdout
     runs = json.loads(out.read_text())["benchmarks"]
@@ -87,12 +178,19 @@ def test_benchmark_suite_runs_every_case_on_a_tiny_dataset(tmp_path):
         info = bench["extra_info"]
         assert info["images"] == 6 and info["dataset_images"] == 6
         assert {"device", "cpu_count", "tensorflow", "dataset"} <= set(info)
+        assert info["rounds"] == 2 and info["spread"] >= 0
+        assert bench["stats"]["rounds"] == 2 and bench["stats"]["iterations"] == info["epochs_per_round"]
+        assert bench["options"]["timer"].endswith("now")  # pipelines.clock.now, the clock the harness pauses
         if bench["name"].startswith("test_throughput["):
-            assert info["images_per_sec"] > 0 and info["decode_limit_pct"] > 0
-            assert info["page_cache"] in ("evicted", "warm", "unknown")
+            assert info["images_per_sec"] > 0 and info["machine_limit_pct"] > 0 and info["decode_limit_pct"] > 0
+            if not ON_RAM:
+                assert info["page_cache"] == ("evicted" if info["epoch"] == "cold" else "warm")
             assert (info["cache_bytes"] > 0) == (info["cache"] == "file")
+            if info["cache"] == "file" and info["epoch"] == "warm" and not ON_RAM:
+                assert info["cache_resident"] < RESIDENT_AT and info["cache_on_ram"] is False
         if bench["name"].startswith("test_training["):
-            assert info["verdict"] in ("input-bound", "compute-bound") and info["epoch_s"] > 0
+            assert info["epoch_s"] > 0 and info["verdict"].split(" (")[0] in ("input-bound", "compute-bound",
+                                                                              "within noise")
 
 
 def test_tensorflow_never_warns_of_a_partly_read_memory_cache(tmp_path):

@@ -17,7 +17,7 @@ from pipelines.cache import cache_bytes
 from pipelines.config import Contract
 from pipelines.loaders import open_pipeline
 from pipelines.measure import run_epoch
-from pipelines.memory import exceeds_budget, predict_cache
+from pipelines.memory import exceeds_budget, exceeds_disk, free_disk, predict_cache
 from pipelines.memory.__main__ import main as memory_cli
 from pipelines.memory.predict import ELEMENT_OVERHEAD, SAFETY_MARGIN, WORKING_SET_BYTES
 from pipelines.memory.profile import profile_case
@@ -146,3 +146,29 @@ def test_profile_writes_a_timeline_and_a_plot(tiny_dataset, tmp_path):
     assert len(saved["epoch_s"]) == 2
     with Image.open(tmp_path / "tfdata-memory-float32.png") as image:
         assert image.format == "PNG" and image.width > 100
+
+
+def test_a_file_cache_larger_than_the_free_disk_is_skipped_with_both_numbers(tmp_path):
+    prediction = predict_cache(117_266, Contract(cache="file", placement="float32"))
+    reason = exceeds_disk(prediction, 10 * 10**9, tmp_path)
+    assert reason.startswith("exceeds disk") and f"{prediction.total_bytes:,} bytes" in reason
+    assert "10,000,000,000 bytes" in reason and str(tmp_path) in reason and "--cache-dir" in reason
+    assert exceeds_disk(prediction, prediction.total_bytes, tmp_path) is None
+    assert exceeds_disk(predict_cache(10, Contract(cache="memory")), 0) is None  # RAM is the budget's business
+    assert free_disk(tmp_path / "not" / "made" / "yet") > 0  # a --cache-dir not made yet: its parent's disk
+
+
+def test_file_systems_that_live_in_ram_are_recognised(monkeypatch):
+    from collections import namedtuple
+
+    from pipelines import pagecache
+
+    Part = namedtuple("Part", "device mountpoint fstype opts")
+    parts = [Part("/dev/vda", "/", "ext4", ""), Part("tmpfs", "/tmp", "tmpfs", ""),
+             Part("/dev/vdb", "/tmp/disk", "xfs", "")]
+    monkeypatch.setattr("psutil.disk_partitions", lambda all=True: parts)
+    assert pagecache.filesystem_of(Path("/tmp/x/cache")) == "tmpfs"
+    assert pagecache.filesystem_of(Path("/tmp/disk/cache")) == "xfs"  # the deepest mount wins
+    assert pagecache.filesystem_of(Path("/home/me")) == "ext4"
+    assert pagecache.is_ram_backed("tmpfs") and not pagecache.is_ram_backed("ext4")
+    assert not pagecache.is_ram_backed(None)

@@ -28,8 +28,8 @@ def test_report_table_numbers_match_the_json(tmp_path):
     data = json.loads(RUN.read_text())
     warm = next(b for b in data["benchmarks"] if b["name"] == "test_throughput[tfdata-file-uint8-warm]")
     row = next(line for line in text.splitlines() if line.startswith("| tfdata-file-uint8 |"))
-    assert f"| {warm['extra_info']['images_per_sec']:.0f} |" in row
-    assert f"{warm['extra_info']['decode_limit_pct']:.0f}%" in row
+    assert f"| {warm['extra_info']['images_per_sec']:.0f} ±{100 * warm['extra_info']['spread']:.0f}% |" in row
+    assert f"{warm['extra_info']['machine_limit_pct']:.0f}%" in row
     training = next(b for b in data["benchmarks"] if b["name"] == "test_training[tfdata-file-uint8-cold]")
     assert f"{training['extra_info']['epoch_s']:.2f}" in row
     for chart in ("throughput.png", "epochs.png"):

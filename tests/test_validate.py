@@ -132,3 +132,41 @@ def test_cli_check_and_generate(tmp_path, folder, capsys):
     assert datasets_cli(["generate", "--images", "6", "--out", str(tmp_path / "gen")]) == 0
     assert "reused" in capsys.readouterr().out
     shutil.rmtree(tmp_path / "gen")
+
+
+def test_every_problem_is_reported_in_one_pass(folder):
+    """unsupported files, empty classes and unreadable images, all named in one error"""
+    (folder / "a" / "notes.txt").write_text("hi")
+    (folder / "b" / "labels.csv").write_text("x")
+    (folder / "c").mkdir()
+    (folder / "b" / "bad.jpg").write_bytes(b"this is text")
+    with pytest.raises(DatasetError) as error:
+        validate_dataset(folder, progress=False)
+    message = str(error.value)
+    assert "(2 unsupported file(s), 1 empty class(es), 1 unreadable image file(s))" in message
+    for named in (folder / "a" / "notes.txt", folder / "b" / "labels.csv", folder / "c", folder / "b" / "bad.jpg"):
+        assert str(named) in message
+
+
+def test_many_problems_of_one_kind_are_counted_not_all_listed(folder):
+    for i in range(13):
+        (folder / "a" / f"n{i:02d}.txt").write_text("x")
+    with pytest.raises(DatasetError, match=r"(?s)13 unsupported file.*and 3 more like the above"):
+        index_dataset(folder)
+
+
+def test_an_interrupted_generated_dataset_is_reported_incomplete(tmp_path, capsys):
+    from pipelines.config import Preset
+    from pipelines.datasets import generate, read_manifest
+
+    shape = Preset(name="t", images=12, classes=2, sizes=(((40, 30), 1.0),), target_bytes=1500)
+    folder = tmp_path / "gen"
+    generate(shape, folder, progress=False)
+    manifest = read_manifest(folder)
+    manifest.__class__(manifest.recipe, complete=False, jpeg_quality=manifest.jpeg_quality,
+                       class_names=manifest.class_names).write(folder)  # as a killed run leaves it
+    for path in sorted(folder.glob("*/*.jpg"))[5:]:
+        path.unlink()
+    assert datasets_cli(["check", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert "incomplete generated dataset" in err and "5 of 12 images" in err

@@ -115,7 +115,8 @@ def generate(
                 bar.update()
         else:
             # spawn, not fork: the caller may have TensorFlow's threads running, which fork does not copy safely.
-            with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=exit_with_parent,
+                                     initargs=(os.getpid(),)) as pool:
                 for _ in pool.map(_write_image, todo, chunksize=16):
                     bar.update()
 
@@ -124,6 +125,24 @@ def generate(
                         class_names=class_names)
     manifest.write(folder)
     return GeneratedDataset(folder, manifest, written=len(todo))
+
+
+def exit_with_parent(parent_pid: int, poll_s: float = 0.5) -> None:
+    """Worker initialiser: exit when the process that started this worker is gone.
+
+    A pool's workers wait for work on a queue; when their parent is killed (``kill -9``, an OOM kill, a closed
+    terminal) nothing tells them, and they stay behind idle. A daemon thread notices that the parent changed
+    (the orphan is re-parented) and ends the worker.
+    """
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(poll_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def _claim(folder: Path, wanted: dict[str, Any]) -> None:

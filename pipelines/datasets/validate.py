@@ -14,6 +14,10 @@ Policy for odd files (the same for every loader, because it is applied before an
   own indexer (used by two of the loaders) reads them too.
 * a corrupt, truncated or unreadable file, or one with an image extension that is no image, is an error naming
   it (found by decoding every file when ``deep`` is on, the default for folders the suite did not make).
+* a generated dataset whose generation did not finish (its manifest says so) is an error: it is short of images.
+
+Every problem found is reported at once, in one error: a user fixing a folder of 100,000 photos should not learn
+of its faults one kind per run.
 """
 
 from __future__ import annotations
@@ -28,6 +32,10 @@ from PIL import Image
 from tqdm import tqdm
 
 from pipelines.config import IMAGE_EXTENSIONS
+from pipelines.datasets.manifest import MANIFEST_NAME, read_manifest
+
+#: Problems listed in full in an error; beyond this many of one kind, a count.
+_SHOWN_PER_KIND = 10
 
 
 class DatasetError(ValueError):
@@ -63,7 +71,41 @@ class DatasetIndex:
 
 def index_dataset(root: Path | str) -> DatasetIndex:
     """Index ``root`` (class folders of image files) and reject what no loader can use. Reads no pixels."""
+    index, problems = _scan(Path(root).expanduser())
+    _raise_if(problems, Path(root).expanduser())
+    return index
+
+
+def validate_dataset(root: Path | str, deep: bool = True, progress: bool = True) -> DatasetIndex:
+    """:func:`index_dataset`, then (``deep``) decode every file with Pillow to find corrupt ones, and check that
+    a generated dataset was finished; every problem of every kind is reported in one error."""
     root = Path(root).expanduser()
+    index, problems = _scan(root)
+    problems += _manifest_problems(root)
+    if deep and index.paths:
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # Pillow decodes without the GIL
+            problems += [
+                p
+                for p in tqdm(
+                    pool.map(_decode_problem, index.paths),
+                    total=index.images,
+                    desc=f"checking {index.name}",
+                    unit="img",
+                    disable=not progress or None,
+                    leave=False,
+                )
+                if p
+            ]
+    _raise_if(problems, root)
+    return index
+
+
+def _scan(root: Path) -> tuple[DatasetIndex, list[str]]:
+    """The index of what is usable, and a line per problem found (empty classes, files no loader reads).
+
+    A missing folder, a file instead of a folder or no class folders at all leave nothing to scan: those
+    raise at once.
+    """
     if not root.exists():
         raise DatasetError(
             f"dataset folder does not exist: {root} -- pass an existing class-per-folder tree, "
@@ -77,55 +119,72 @@ def index_dataset(root: Path | str) -> DatasetIndex:
 
     paths: list[Path] = []
     labels: list[int] = []
+    problems: list[str] = []
     for label, name in enumerate(class_names):
-        files = list(_image_files(root / name))
+        files, others = _class_files(root / name)
+        problems += [f"not an image file: {path} -- every loader reads {', '.join(IMAGE_EXTENSIONS)}; "
+                     "move other files out of the class folders" for path in others]
         if not files:
-            raise DatasetError(f"class folder has no images: {root / name} -- remove it or add images")
+            problems.append(f"class folder has no images: {root / name} -- remove it or add images")
         paths += files
         labels += [label] * len(files)
     total = sum(p.stat().st_size for p in paths)
-    return DatasetIndex(root, class_names, tuple(paths), tuple(labels), total)
+    return DatasetIndex(root, class_names, tuple(paths), tuple(labels), total), problems
 
 
-def validate_dataset(root: Path | str, deep: bool = True, progress: bool = True) -> DatasetIndex:
-    """:func:`index_dataset`, then (``deep``) decode every file with Pillow to find corrupt ones."""
-    index = index_dataset(root)
-    if deep:
-        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # Pillow decodes without the GIL
-            problems = [
-                p
-                for p in tqdm(
-                    pool.map(_decode_problem, index.paths),
-                    total=index.images,
-                    desc=f"checking {index.name}",
-                    unit="img",
-                    disable=not progress or None,
-                    leave=False,
-                )
-                if p
-            ]
-        if problems:
-            shown = "\n  ".join(problems[:10])
-            more = f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""
-            raise DatasetError(
-                f"{len(problems)} unreadable image file(s) in {index.root} -- fix or remove them:\n  {shown}{more}"
-            )
-    return index
+def _manifest_problems(root: Path) -> list[str]:
+    """A generated dataset whose manifest says its generation never finished."""
+    if not (root / MANIFEST_NAME).exists():
+        return []
+    manifest = read_manifest(root)
+    if manifest is None:
+        return [f"damaged {MANIFEST_NAME} in {root}: a generated dataset whose state is unknown -- "
+                "run `python -m pipelines.datasets generate` again with the same options to rebuild it"]
+    if not manifest.complete:
+        wanted = manifest.recipe.get("images", "?")
+        have = sum(1 for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+        return [f"incomplete generated dataset: {root} holds {have:,} of {wanted:,} images (its generation was "
+                "interrupted) -- run `python -m pipelines.datasets generate` again with the same options to "
+                "complete it"]
+    return []
 
 
-def _image_files(class_dir: Path):
-    """Image files under ``class_dir`` in Keras' order (hidden folders included, as Keras reads them); any other
-    visible file is an error, hidden non-image files (``.DS_Store``) are skipped."""
+def _raise_if(problems: list[str], root: Path) -> None:
+    if not problems:
+        return
+    kinds: dict[str, list[str]] = {}
+    for problem in problems:
+        kinds.setdefault(_kind(problem), []).append(problem)
+    lines = []
+    for found in kinds.values():
+        lines += found[:_SHOWN_PER_KIND]
+        if len(found) > _SHOWN_PER_KIND:
+            lines.append(f"... and {len(found) - _SHOWN_PER_KIND} more like the above")
+    counts = ", ".join(f"{len(found)} {kind}" for kind, found in kinds.items())
+    raise DatasetError(f"{root} cannot be used as it is ({counts}) -- fix these and run again:\n  "
+                       + "\n  ".join(lines))
+
+
+def _kind(problem: str) -> str:
+    for prefix, kind in (("not an image file", "unsupported file(s)"), ("class folder has no", "empty class(es)"),
+                         ("incomplete generated", "incomplete dataset"), ("damaged", "damaged manifest")):
+        if problem.startswith(prefix):
+            return kind
+    return "unreadable image file(s)"
+
+
+def _class_files(class_dir: Path) -> tuple[list[Path], list[Path]]:
+    """Image files under ``class_dir`` in Keras' order (hidden folders included, as Keras reads them), and the
+    visible files no loader reads; hidden non-image files (``.DS_Store``) are skipped."""
+    images, others = [], []
     for folder, _, files in sorted(os.walk(class_dir), key=lambda entry: entry[0]):
         for name in sorted(files):
             path = Path(folder) / name
             if path.suffix.lower() in IMAGE_EXTENSIONS:
-                yield path
+                images.append(path)
             elif not name.startswith("."):
-                raise DatasetError(
-                    f"not an image file: {path} -- every loader reads {', '.join(IMAGE_EXTENSIONS)}; "
-                    "move other files out of the class folders"
-                )
+                others.append(path)
+    return images, others
 
 
 def _decode_problem(path: Path) -> str | None:

@@ -1,12 +1,21 @@
-"""``keras.utils.image_dataset_from_directory``: the loader most Keras users pick today.
+"""``keras.utils.image_dataset_from_directory``: the loader most Keras users pick today, built as its documentation
+shows.
 
-Keras indexes the folder and reads, decodes and resizes each image in its own parallel ``map`` (the same
-ops as :func:`pipelines.loaders.tfops.decode_resized`). It is asked for single images (``batch_size=None``)
-so that the shared tail can place the cache and the normalisation as for ``tf.data`` from files.
+Keras indexes the folder, shuffles the file names (a buffer of 8 batches), reads, decodes and resizes each
+image in a parallel ``map`` (the same ops as :func:`pipelines.loaders.tfops.decode_resized`) and batches
+(``batch_size`` given). Then, as in Keras' and TensorFlow's tutorials: ``.cache()``, ``.shuffle()``,
+``.prefetch()``. Whole batches flow through the tail, so rounding to ``uint8`` pixels (the contract's, and
+what makes this loader bit-equal to ``tfdata``) and normalising are one vectorised op per batch.
+
+What users of this pattern get, and this loader keeps: with a cache, the shuffle after it reorders whole
+batches, so the images that share a batch are those of the first epoch (the tutorials' ``.cache().shuffle()``);
+without a cache, Keras reshuffles file names every epoch. Order is non-deterministic where shuffling, as
+tf.data is allowed to be when nothing depends on order.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import keras
@@ -14,27 +23,47 @@ import tensorflow as tf
 
 from pipelines.config import Contract
 from pipelines.datasets import DatasetIndex
-from pipelines.loaders.tfops import finish_pipeline, parallel_calls, to_pixels
+from pipelines.loaders.tfops import encode_labels, normalise, parallel_calls, shuffle_buffer, to_pixels
 
 
 def build_kerasdir_pipeline(index: DatasetIndex, contract: Contract, cache_prefix: Path | None) -> tf.data.Dataset:
-    # Nothing cached: let Keras shuffle, its own way (file names, before decoding). With a cache, Keras must
-    # not shuffle, or the first epoch's order would be frozen into the cache; the tail shuffles after it.
-    keras_shuffles = contract.shuffle and contract.cache == "none"
-    images = keras.utils.image_dataset_from_directory(
+    batches = keras.utils.image_dataset_from_directory(
         str(index.root),
         labels="inferred",
         label_mode="int",
         class_names=list(index.class_names),
         color_mode="rgb",
-        batch_size=None,
+        batch_size=contract.batch_size,
         image_size=contract.image_size,
-        shuffle=keras_shuffles,
+        shuffle=contract.shuffle,
         seed=contract.seed,
         interpolation=contract.interpolation,
         follow_links=False,
         verbose=False,
     )
-    pixels = images.map(lambda x, y: (to_pixels(x), y), num_parallel_calls=parallel_calls(contract),
-                        deterministic=not contract.shuffle)
-    return finish_pipeline(pixels, contract, len(index.class_names), cache_prefix, shuffled_upstream=keras_shuffles)
+    calls = parallel_calls(contract)
+    classes = len(index.class_names)
+    if contract.placement == "float32":  # the study's layout: normalised before the cache
+        def before_cache(x, y):
+            return normalise(to_pixels(x)), y
+
+        def after_cache(x, y):
+            return x, encode_labels(y, contract, classes)
+    else:  # uint8 pixels in the cache, normalised after it
+        def before_cache(x, y):
+            return to_pixels(x), y
+
+        def after_cache(x, y):
+            return normalise(x), encode_labels(y, contract, classes)
+    ds = batches.map(before_cache, num_parallel_calls=calls)
+    if contract.cache != "none":
+        ds = ds.cache(str(cache_prefix) if contract.cache == "file" else "")
+        if contract.shuffle:
+            steps = math.ceil(index.images / contract.batch_size)
+            ds = ds.shuffle(shuffle_buffer(contract, steps), seed=contract.seed, reshuffle_each_iteration=True)
+    ds = ds.map(after_cache, num_parallel_calls=calls).prefetch(tf.data.AUTOTUNE)
+    if contract.shuffle:
+        options = tf.data.Options()
+        options.deterministic = False
+        ds = ds.with_options(options)
+    return ds

@@ -18,7 +18,9 @@ from pipelines.datasets import DatasetIndex
 #: Loader name -> (module, builder function). Imported lazily: ImageDataGenerator pulls in tf_keras.
 LOADERS: dict[str, tuple[str, str]] = {
     "idg": ("pipelines.loaders.idg", "build_idg_pipeline"),
+    "idg-processes": ("pipelines.loaders.idg", "build_idg_processes_pipeline"),
     "tfdata": ("pipelines.loaders.tfdata", "build_tfdata_pipeline"),
+    "tfdata-fast": ("pipelines.loaders.tfdata", "build_tfdata_fast_pipeline"),
     "kerasdir": ("pipelines.loaders.kerasdir", "build_kerasdir_pipeline"),
 }
 
@@ -102,7 +104,7 @@ def unbuildable_reason(loader: str, contract: Contract) -> str | None:
     """Why ``loader`` cannot honour ``contract`` (shown as the case's skip reason), or None."""
     if loader not in LOADERS:
         return f"unknown loader {loader!r}: choose one of {', '.join(LOADERS)}"
-    if loader == "idg" and contract.cache != "none":
+    if loader.startswith("idg") and contract.cache != "none":
         return f"ImageDataGenerator has no cache: cache={contract.cache} is not offered by this loader"
     return None
 

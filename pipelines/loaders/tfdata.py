@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import tensorflow as tf
 
 from pipelines.config import Contract
 from pipelines.datasets import DatasetIndex
-from pipelines.loaders.tfops import decode_resized, finish_pipeline, parallel_calls
+from pipelines.loaders.tfops import decode_resized, decode_resized_fast, finish_pipeline, parallel_calls
 
 
-def build_tfdata_pipeline(index: DatasetIndex, contract: Contract, cache_prefix: Path | None) -> tf.data.Dataset:
+def build_tfdata_pipeline(index: DatasetIndex, contract: Contract, cache_prefix: Path | None,
+                          decode: Callable[[tf.Tensor, Contract], tf.Tensor] = decode_resized) -> tf.data.Dataset:
     """File list (from the checked index, in Keras' order) -> parallel read/decode/resize -> shared tail.
 
     The file list comes from :class:`DatasetIndex` rather than ``Dataset.list_files``: the folder was already
@@ -25,8 +27,16 @@ def build_tfdata_pipeline(index: DatasetIndex, contract: Contract, cache_prefix:
         # Nothing cached: shuffle the file names (a few bytes each) over the whole dataset, every epoch.
         files = files.shuffle(index.images, seed=contract.seed, reshuffle_each_iteration=True)
     images = files.map(
-        lambda path, label: (decode_resized(path, contract), label),
+        lambda path, label: (decode(path, contract), label),
         num_parallel_calls=parallel_calls(contract),
         deterministic=not contract.shuffle,
     )
-    return finish_pipeline(images, contract, len(index.class_names), cache_prefix, shuffled_upstream=shuffle_names)
+    return finish_pipeline(images, contract, len(index.class_names), index.images, cache_prefix,
+                           shuffled_upstream=shuffle_names)
+
+
+def build_tfdata_fast_pipeline(index: DatasetIndex, contract: Contract,
+                               cache_prefix: Path | None) -> tf.data.Dataset:
+    """The same pipeline with the fast decode: DCT-domain downscaling and the fast integer DCT (see
+    :func:`~pipelines.loaders.tfops.decode_resized_fast`); what an expert takes when the pixels allow it."""
+    return build_tfdata_pipeline(index, contract, cache_prefix, decode=decode_resized_fast)

@@ -4,8 +4,11 @@ from pipelines.memory.predict import (
     CachePrediction,
     available_ram,
     exceeds_budget,
+    exceeds_disk,
+    free_disk,
     predict_cache,
     ram_needed,
 )
 
-__all__ = ["CachePrediction", "available_ram", "exceeds_budget", "predict_cache", "ram_needed"]
+__all__ = ["CachePrediction", "available_ram", "exceeds_budget", "exceeds_disk", "free_disk", "predict_cache",
+           "ram_needed"]

@@ -9,7 +9,10 @@ its JPEGs.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import psutil
 
@@ -84,6 +87,26 @@ def exceeds_budget(prediction: CachePrediction, budget: int) -> str | None:
         f"{format_bytes(prediction.total_bytes)} ({prediction.total_bytes:,} bytes; needs {needed:,} with the "
         f"shuffle buffer, x{SAFETY_MARGIN} margin and working set) but {format_bytes(budget)} "
         f"({budget:,} bytes) is available"
+    )
+
+
+def free_disk(cache_dir: Path | None) -> int:
+    """Free bytes where file caches will be written (``cache_dir``, or the system's temporary folder)."""
+    folder = Path(cache_dir or tempfile.gettempdir()).expanduser()
+    while not folder.exists() and folder != folder.parent:  # --cache-dir may not exist yet: its parent's disk
+        folder = folder.parent
+    return shutil.disk_usage(folder).free
+
+
+def exceeds_disk(prediction: CachePrediction, free: int, where: Path | None = None) -> str | None:
+    """A reason to skip a file cache larger than the free disk space, giving both numbers, or None."""
+    if prediction.cache != "file" or prediction.total_bytes <= free:
+        return None
+    place = where or Path(tempfile.gettempdir())
+    return (
+        f"exceeds disk: the {prediction.placement} file cache of {prediction.images:,} images is predicted at "
+        f"{format_bytes(prediction.total_bytes)} ({prediction.total_bytes:,} bytes) but {format_bytes(free)} "
+        f"({free:,} bytes) is free in {place} -- choose another --cache-dir"
     )
 
 

@@ -23,7 +23,9 @@ def _bars(rows: list[dict[str, Any]], keys: tuple[str, str], labels: tuple[str, 
     positions = range(len(rows))
     width = 0.4
     for offset, key, label in ((-width / 2, keys[0], labels[0]), (width / 2, keys[1], labels[1])):
-        ax.bar([p + offset for p in positions], [r.get(key) or 0 for r in rows], width, label=label)
+        values = [_measured(r.get(key)) for r in rows]
+        ax.bar([p + offset for p in positions], [v for v, _ in values], width, label=label,
+               yerr=[v * s for v, s in values], capsize=3)  # the rounds' half-range
     if reference:
         ax.axhline(reference[1], color="black", linestyle="--", linewidth=1, label=reference[0])
     ax.set_xticks(list(positions), [r["case"] for r in rows], rotation=35, ha="right")
@@ -36,14 +38,21 @@ def _bars(rows: list[dict[str, Any]], keys: tuple[str, str], labels: tuple[str, 
     return path
 
 
+def _measured(value: Any) -> tuple[float, float]:
+    """A summary cell (a ``(value, spread)`` pair or nothing) as numbers for a bar and its error bar."""
+    if isinstance(value, tuple) and value[0] is not None:
+        return float(value[0]), float(value[1] or 0.0)
+    return 0.0, 0.0
+
+
 def write_charts(results: list[Mapping[str, Any]], out: Path) -> list[Path]:
     rows = summary_rows(results)
     dataset = next((r.get("dataset") for r in results if r.get("dataset")), "dataset")
-    decode = next((r["images_per_sec"] for r in results if r.get("loader") == "decode-limit"), None)
+    limit = next((r["images_per_sec"] for r in results if r.get("loader") == "machine-limit"), None)
     written = [
         _bars(rows, ("cold_ips", "warm_ips"), ("first epoch (cold)", "later epochs (warm)"), "images / s",
               f"Input throughput on {dataset}", out / "throughput.png",
-              ("decode limit", decode) if decode else None),
+              ("machine limit", limit) if limit else None),
         _bars(rows, ("train_cold_s", "train_warm_s"), ("epoch 1", "later epochs"), "seconds per epoch",
               f"MobileNet epoch time on {dataset}", out / "epochs.png"),
     ]

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pipelines.cases import Case
 from pipelines.config import Contract
 from pipelines.datasets import DatasetIndex
 from pipelines.harness import TimedEpochs
+from pipelines.measure import Rate
 from pipelines.memory import predict_cache
-from pipelines.verdict import bottleneck, utilisation
+from pipelines.pagecache import is_ram_backed
+from pipelines.verdict import noise_band, utilisation, verdict
 
 
 def memory_info(case: Case, timed: TimedEpochs, index: DatasetIndex, contract: Contract) -> dict[str, Any]:
@@ -43,36 +46,76 @@ def dataset_info(index: DatasetIndex) -> dict[str, Any]:
             "dataset_classes": len(index.class_names)}
 
 
-def case_info(case: Case, epoch: str, timed: TimedEpochs, rate: float, decode_limit: float | None) -> dict[str, Any]:
+def _rounds_info(timed: TimedEpochs) -> dict[str, Any]:
+    """The rate every case and reference reports, with the noise figure printed beside it."""
+    return {
+        "images": timed.images,
+        "images_per_sec": round(timed.images_per_sec(), 2),
+        "spread": round(timed.spread(), 4),
+        "rounds": len(timed.round_seconds) or len(timed.runs),
+        "epochs_per_round": timed.epochs_per_round,
+    }
+
+
+def case_info(case: Case, epoch: str, timed: TimedEpochs, limits: Mapping[str, Rate]) -> dict[str, Any]:
+    """What was built, how fast it ran, and where it read from; ``limits``: the session's reference rates."""
+    rate = timed.images_per_sec()
     info: dict[str, Any] = {
         "loader": case.loader,
         "cache": case.cache,
         "placement": case.placement,
         "epoch": epoch,
-        "images": timed.images,
-        "images_per_sec": round(rate, 2),
+        **_rounds_info(timed),
         "first_batch_s": round(timed.median_first_batch_s(), 4),
         "page_cache": timed.page_cache,
-        "page_cache_resident": timed.page_cache_resident,
+        "page_cache_resident": _share(timed.page_cache_resident),
         "cache_bytes": timed.cache_bytes,
     }
-    if decode_limit:
-        info["decode_limit_images_per_sec"] = round(decode_limit, 2)
-        info["decode_limit_pct"] = round(100 * rate / decode_limit, 1)
+    if case.cache == "file":
+        info.update(cache_resident=_share(timed.cache_resident), cache_filesystem=timed.cache_filesystem,
+                    cache_on_ram=is_ram_backed(timed.cache_filesystem))
+    for name, key in (("decode-limit", "decode_limit"), ("machine-limit", "machine_limit")):
+        if name in limits:
+            info[f"{key}_images_per_sec"] = round(limits[name].images_per_sec, 2)
+            info[f"{key}_pct"] = round(100 * rate / limits[name].images_per_sec, 1)
     return info
 
 
-def training_info(timed: TimedEpochs, model_images_per_sec: float, idg_epoch_s: float | None,
-                  loader_images_per_sec: float | None) -> dict[str, Any]:
-    """``loader_images_per_sec``: the same case's warm throughput from this session, if it ran."""
+def reference_info(name: str, timed: TimedEpochs, cores: int = 1) -> dict[str, Any]:
+    """A reference case (``decode-limit``, ``machine-limit``: one thread x ``cores``, ``model-only``)."""
+    info = {"loader": name, "cache": "none", "placement": "uint8", "epoch": "warm", **_rounds_info(timed)}
+    if cores != 1:
+        info["one_thread_images_per_sec"] = info["images_per_sec"]
+        info["images_per_sec"] = round(timed.images_per_sec() * cores, 2)
+        info["cores"] = cores
+    if name == "model-only":
+        info.update(placement="float32", model_images_per_sec=info["images_per_sec"],
+                    epoch_s=round(timed.median_seconds(), 3))
+    return info
+
+
+def training_info(timed: TimedEpochs, model_only: Rate, idg: Rate | None, device: str) -> dict[str, Any]:
+    """Epoch time, utilisation and a verdict that claims no more than the rounds' spread allows.
+
+    ``idg``: ImageDataGenerator's epochs of the same kind this session, for the speed-up, if they ran.
+    """
     epoch_s = timed.median_seconds()
-    share = utilisation(timed.images, model_images_per_sec, epoch_s)
+    share = utilisation(timed.images, model_only.images_per_sec, epoch_s)
+    band = noise_band(timed.spread(), model_only.spread)
+    speedup = idg.epoch_s / epoch_s if idg else None
     return {
         "epoch_s": round(epoch_s, 3),
+        "epoch_spread": round(timed.spread(), 4),
         "fit_overhead_s": round(timed.median_overhead_s(), 3),
-        "model_images_per_sec": round(model_images_per_sec, 2),
-        "loader_images_per_sec": loader_images_per_sec,
+        "model_images_per_sec": round(model_only.images_per_sec, 2),
+        "model_spread": round(model_only.spread, 4),
         "utilisation": round(share, 3),
-        "verdict": bottleneck(loader_images_per_sec, model_images_per_sec, share),
-        "speedup_vs_idg": round(idg_epoch_s / epoch_s, 2) if idg_epoch_s else None,
+        "noise_band": round(band, 4),
+        "verdict": verdict(share, band, cpu_only=device.startswith("CPU")),
+        "speedup_vs_idg": round(speedup, 3) if speedup else None,
+        "speedup_spread": round(noise_band(timed.spread(), idg.spread), 4) if idg else None,
     }
+
+
+def _share(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pipelines.cases import record_case
-from pipelines.report.summary import COLUMNS, _cell, summary_rows
+from pipelines.report.summary import COLUMNS, cell, summary_rows
 from pipelines.units import format_bytes
 
 REPORT_COLUMNS = COLUMNS[:-1] + (("peak RSS", "peak_rss_bytes"),) + COLUMNS[-1:]
@@ -37,7 +37,7 @@ def markdown_table(results: list[Mapping[str, Any]]) -> str:
 def _markdown_cell(key: str, value: Any) -> str:
     if key == "peak_rss_bytes":
         return format_bytes(value) if value else "-"
-    return _cell(key, value)
+    return cell(key, value)
 
 
 def comparison_table(old: list[Mapping[str, Any]], new: list[Mapping[str, Any]]) -> str:

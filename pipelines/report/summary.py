@@ -1,7 +1,8 @@
 """The end-of-run summary: one line per loader x cache mode x placement, throughput and training side by side.
 
 Input is the list of ``extra_info`` dicts the cases recorded (the same dicts pytest-benchmark saves to JSON),
-so the summary printed after a run and a report made later from the JSON agree.
+so the summary printed after a run and a report made later from the JSON agree. Every rate is printed with
+its spread (``2341 ±4%``), and the verdict is the one the case recorded: summary and JSON cannot disagree.
 """
 
 from __future__ import annotations
@@ -11,16 +12,16 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pipelines.cases import record_case
+from pipelines.pagecache import RESIDENT_AT
 from pipelines.units import format_bytes
-from pipelines.verdict import loader_verdict
 
-_REFERENCE_LOADERS = ("decode-limit", "model-only")
+REFERENCE_LOADERS = ("decode-limit", "machine-limit", "model-only")
 
 COLUMNS = (
     ("case", "case"),
     ("warm img/s", "warm_ips"),
     ("cold img/s", "cold_ips"),
-    ("% decode", "decode_pct"),
+    ("% limit", "limit_pct"),
     ("1st batch s", "first_batch_s"),
     ("cache", "cache_bytes"),
     ("train cold s", "train_cold_s"),
@@ -32,39 +33,50 @@ COLUMNS = (
 
 
 def summary_rows(results: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Merge throughput and training results into one row per case id (``tfdata-file-uint8``)."""
+    """Merge throughput and training results into one row per case id (``tfdata-file-uint8``).
+
+    A cell holding a measured figure is a ``(value, spread)`` pair; the training columns (speed-up,
+    utilisation, verdict) are those of the warm epochs.
+    """
     rows: dict[str, dict[str, Any]] = defaultdict(dict)
-    model_ips = next((r.get("model_images_per_sec") for r in results if r.get("loader") == "model-only"), None)
     for r in results:
-        if r.get("loader") in _REFERENCE_LOADERS or "loader" not in r:
+        if r.get("loader") in REFERENCE_LOADERS or "loader" not in r:
             continue
         row = rows[record_case(r)]
-        training = "epoch_s" in r
         epoch = r["epoch"]
-        if training:
-            row[f"train_{epoch}_s"] = r["epoch_s"]
+        if "epoch_s" in r:  # a training case
+            row[f"train_{epoch}_s"] = (r["epoch_s"], r.get("epoch_spread"))
             if epoch == "warm":
-                row["speedup"] = r.get("speedup_vs_idg")
-                row["utilisation"] = r.get("utilisation")
+                if r.get("speedup_vs_idg"):
+                    row["speedup"] = (r["speedup_vs_idg"], r.get("speedup_spread"))
+                row["utilisation"] = (r.get("utilisation"), r.get("noise_band"))
                 row["verdict"] = r.get("verdict")
         else:
-            row[f"{epoch}_ips"] = r["images_per_sec"]
+            row[f"{epoch}_ips"] = (r["images_per_sec"], r.get("spread"))
             if epoch == "warm":
-                row["decode_pct"] = r.get("decode_limit_pct")
+                if r.get("machine_limit_pct") is not None:
+                    row["limit_pct"] = r["machine_limit_pct"]
                 row["first_batch_s"] = r.get("first_batch_s")
             if r.get("cache_bytes"):
                 row["cache_bytes"] = r["cache_bytes"]
-    for row in rows.values():  # no training run: judge from throughput against the model's speed
-        if "verdict" not in row and model_ips and row.get("warm_ips"):
-            row["verdict"] = loader_verdict(row["warm_ips"], model_ips)
     return [{"case": case, **row} for case, row in sorted(rows.items())]
 
 
 def format_summary(results: list[Mapping[str, Any]]) -> str:
-    """A plain-text table a person can scan, with the reference figures above it."""
+    """A plain-text table a person can scan, with the reference figures above it and caveats below."""
     rows = summary_rows(results)
     if not rows:
         return "no loader results recorded"
+    table = [[title for title, _ in COLUMNS]] + [[cell(key, row.get(key)) for _, key in COLUMNS] for row in rows]
+    widths = [max(len(line[i]) for line in table) for i in range(len(COLUMNS))]
+    lines = ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(line, widths, strict=True)))
+             for line in table]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(header_lines(results) + [""] + lines + notes(results))
+
+
+def header_lines(results: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The dataset, the machine and the reference figures every row is read against."""
     header = []
     first = results[0]
     if "dataset" in first:
@@ -72,31 +84,80 @@ def format_summary(results: list[Mapping[str, Any]]) -> str:
                       f"{format_bytes(first.get('dataset_bytes', 0))}; device {first.get('device', '?')}, "
                       f"{first.get('cpu_count', '?')} cores, TensorFlow {first.get('tensorflow', '?')}")
     for r in results:
+        rate = _with_spread(r.get("images_per_sec"), r.get("spread"))
         if r.get("loader") == "decode-limit":
-            header.append(f"decode limit (read+decode+resize, all cores): {r['images_per_sec']:.0f} img/s")
-        if r.get("loader") == "model-only":
-            header.append(f"model alone (in-memory tensors): {r['model_images_per_sec']:.1f} img/s")
-    table = [[title for title, _ in COLUMNS]] + [[_cell(key, row.get(key)) for _, key in COLUMNS] for row in rows]
-    widths = [max(len(line[i]) for line in table) for i in range(len(COLUMNS))]
-    lines = ["  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(line, widths, strict=True)))
-             for line in table]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(header + [""] + lines)
+            header.append(f"decode limit (tf.data read+decode+resize, all cores): {rate} img/s")
+        elif r.get("loader") == "machine-limit":
+            one = _with_spread(r.get("one_thread_images_per_sec"), r.get("spread"))
+            header.append(f"machine limit (one thread {one} img/s x {r.get('cores')} cores): {rate} img/s"
+                          " -- '% limit' is against this")
+        elif r.get("loader") == "model-only":
+            header.append(f"model alone (in-memory tensors): {_with_spread(r.get('images_per_sec'), r.get('spread'), 1)}"
+                          f" img/s, {r.get('epoch_s')} s an epoch")
+    header.append("rates: median of rounds ± half their range; verdicts claim only what that spread allows")
+    return header
 
 
-def _cell(key: str, value: Any) -> str:
+def notes(results: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Caveats a reader must see: reads that came from RAM, file caches on RAM-backed file systems, and the
+    fast decode's price in pixels."""
+    out = []
+    read_back = [r for r in results if r.get("cache") == "file" and r.get("epoch") == "warm"
+                 and r.get("cache_resident") is not None and "epoch_s" not in r]
+    if read_back:
+        worst = max(read_back, key=lambda r: r["cache_resident"])
+        filesystems = sorted({str(r.get("cache_filesystem")) for r in read_back})
+        out.append(f"file caches ({', '.join(filesystems)}): flushed and evicted before every warm epoch; at most "
+                   f"{100 * worst['cache_resident']:.0f}% of a cache stayed in the page cache "
+                   f"({record_case(worst)}-warm)")
+    idg = {r["loader"]: r["images_per_sec"] for r in results
+           if r.get("loader", "").startswith("idg") and r.get("epoch") == "warm" and "epoch_s" not in r}
+    if len(idg) > 1:
+        out.append("ImageDataGenerator workers (warm img/s): " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(idg.items()))
+                   + "; training's 'vs idg' is against the faster variant's epochs")
+    for r in results:
+        if r.get("loader") in REFERENCE_LOADERS or "epoch_s" in r:
+            continue
+        case = f"{record_case(r)}-{r['epoch']}"
+        if r.get("page_cache") == "not-evicted":
+            out.append(f"{case}: its JPEGs could not be evicted ({100 * (r.get('page_cache_resident') or 0):.0f}% "
+                       "resident): this cold epoch read from RAM")
+        if r.get("cache_on_ram"):
+            out.append(f"{case}: the file cache is on {r.get('cache_filesystem')}, a RAM-backed file system: "
+                       "its warm epochs read RAM, not disk (choose --cache-dir on a disk)")
+        elif r.get("epoch") == "warm" and (r.get("cache_resident") or 0) >= RESIDENT_AT:
+            out.append(f"{case}: {100 * r['cache_resident']:.0f}% of its file cache stayed in the page cache "
+                       "after eviction: warm epochs partly read RAM")
+        if r.get("pixel_diff_mean") is not None and r.get("epoch") == "warm":
+            out.append(f"{case}: pixels differ from the exact decode by {r['pixel_diff_mean']:.2f}/255 on average "
+                       f"(largest {r.get('pixel_diff_max'):.0f}/255, {r.get('pixel_diff_images')} images)")
+    return [""] + out if out else []
+
+
+def cell(key: str, value: Any) -> str:
+    """One table cell as text; ``(value, spread)`` pairs print as ``value ±spread%``."""
     if value is None:
         return "-"
+    if isinstance(value, tuple):
+        number, spread = value
+        if number is None:
+            return "-"
+        if key == "utilisation":
+            return f"{100 * number:.0f}" + (f"±{100 * number * spread:.0f}%" if spread else "%")
+        text = {"speedup": f"{number:.2f}x", "train_cold_s": f"{number:.2f}", "train_warm_s": f"{number:.2f}"}
+        return text.get(key, f"{number:.0f}") + _spread(spread)
     if key == "cache_bytes":
         return format_bytes(value)
-    if key in ("warm_ips", "cold_ips"):
-        return f"{value:.0f}"
-    if key == "decode_pct":
+    if key == "limit_pct":
         return f"{value:.0f}%"
-    if key == "utilisation":
-        return f"{100 * value:.0f}%"
-    if key == "speedup":
-        return f"{value:.2f}x"
     if isinstance(value, float):
         return f"{value:.2f}"
     return str(value)
+
+
+def _spread(spread: float | None) -> str:
+    return f" ±{100 * spread:.0f}%" if spread is not None else ""
+
+
+def _with_spread(value: float | None, spread: float | None, digits: int = 0) -> str:
+    return "?" if value is None else f"{value:.{digits}f}{_spread(spread)}"
