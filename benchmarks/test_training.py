@@ -10,11 +10,12 @@ from __future__ import annotations
 import pytest
 
 from benchmarks.conftest import reference_rate
-from pipelines.cases import EPOCHS, TRAINING_CASES, Case, base_loader, case_id
+from pipelines.cases import EPOCHS, TRAINING_CASES, Case, case_id
 from pipelines.config import BenchSettings
 from pipelines.datasets import DatasetIndex
 from pipelines.harness import time_epochs, time_rounds
 from pipelines.loaders import open_pipeline
+from pipelines.loaders.pipeline import base_loader
 from pipelines.machine import machine_info
 from pipelines.measure import Rate, run_epoch
 from pipelines.report.extra_info import case_info, dataset_info, memory_info, reference_info, training_info

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipelines.config import CACHE_MODES, PLACEMENTS, CacheMode, Contract, Placement
-from pipelines.loaders.pipeline import LOADERS, unbuildable_reason
+from pipelines.loaders.pipeline import LOADERS, VARIANTS, base_loader, unbuildable_reason
 
 EPOCHS: tuple[str, ...] = ("cold", "warm")
 
@@ -39,17 +39,8 @@ class Case:
         return unbuildable_reason(self.loader, self.contract(base))
 
 
-#: Variants of a loader (variant -> loader), timed with no cache only: a faster decode changes the work a warm
-#: cached epoch skips anyway, and ImageDataGenerator's worker processes have no cache to offer.
-VARIANTS: dict[str, str] = {"tfdata-fast": "tfdata", "idg-processes": "idg"}
-
 #: Variants that change the decode itself: a throughput question (the model, not the decode, sets a CPU epoch).
 DECODE_VARIANTS: tuple[str, ...] = ("tfdata-fast",)
-
-
-def base_loader(loader: str) -> str:
-    """The loader a variant belongs to (``idg-processes`` -> ``idg``)."""
-    return VARIANTS.get(loader, loader)
 
 
 def _placements(loader: str, cache: CacheMode) -> tuple[Placement, ...]:
@@ -59,6 +50,8 @@ def _placements(loader: str, cache: CacheMode) -> tuple[Placement, ...]:
 
 
 def _caches(loader: str) -> tuple[CacheMode, ...]:
+    # Variants are timed with no cache: a faster decode changes the work a warm cached epoch skips anyway, and
+    # ImageDataGenerator's worker processes have no cache to offer.
     return ("none",) if loader in VARIANTS else CACHE_MODES
 
 

@@ -94,14 +94,16 @@ class TimedEpochs:
     def median_overhead_s(self) -> float:
         return statistics.median(run.overhead_s for run in self.runs)
 
-    def _note_dataset(self, fraction: float | None, cold: bool) -> None:
+    def note_dataset_residency(self, fraction: float | None, cold: bool) -> None:
+        """Record the share of the JPEGs resident before an epoch; the worst decides what a cold case read."""
         if fraction is not None:
             self.page_cache_resident = max(fraction, self.page_cache_resident or 0.0)
         if cold:
             evicted = self.page_cache_resident is not None and self.page_cache_resident < RESIDENT_AT
             self.page_cache = "evicted" if evicted else ("unknown" if fraction is None else "not-evicted")
 
-    def _note_cache(self, fraction: float | None) -> None:
+    def note_cache_residency(self, fraction: float | None) -> None:
+        """Record the share of a file cache resident (after eviction) before a warm epoch; the worst is kept."""
         if fraction is not None:
             self.cache_resident = max(fraction, self.cache_resident or 0.0)
 
@@ -206,11 +208,14 @@ def time_epochs(
         state["pipeline"] = stack.enter_context(open_pipeline())
         return state["pipeline"]
 
-    def finish(run: EpochRun, pipeline: Pipeline) -> EpochRun:
-        state["last"] = run.keepalive
+    def note_cache_size(pipeline: Pipeline) -> None:  # after the epoch that wrote a file cache
         if pipeline.cache_prefix is not None and not record.cache_bytes:
             record.cache_bytes = cache_bytes(pipeline.cache_prefix)
             record.cache_filesystem = filesystem_of(pipeline.cache_prefix.parent)
+
+    def finish(run: EpochRun, pipeline: Pipeline) -> EpochRun:
+        state["last"] = run.keepalive
+        note_cache_size(pipeline)
         return EpochRun(run.images, run.batches, run.seconds, run.first_batch_s, run.overhead_s)
 
     def cold_epoch() -> EpochRun:
@@ -219,7 +224,7 @@ def time_epochs(
             os.sync()  # the previous epoch's cache writes, flushed now rather than written back during this one
             paths = list(pipeline.index.paths)
             evict(paths)
-            record._note_dataset(resident_fraction(paths), cold=True)
+            record.note_dataset_residency(resident_fraction(paths), cold=True)
         run = run_epoch(pipeline)
         with clock.paused():
             return finish(run, pipeline)
@@ -231,7 +236,7 @@ def time_epochs(
             if pipeline.cache_prefix is not None:
                 files = cache_files(pipeline.cache_prefix)
                 evict(files)
-                record._note_cache(resident_fraction(files))
+                record.note_cache_residency(resident_fraction(files))
         run = run_epoch(pipeline)
         with clock.paused():
             return finish(run, pipeline)
@@ -243,10 +248,8 @@ def time_epochs(
             pipeline = fresh_pipeline()
             filled = _fill(pipeline, fill or run_epoch, record)
             state["last"] = filled.keepalive
-            record._note_dataset(resident_fraction(list(pipeline.index.paths)), cold=False)
-            if pipeline.cache_prefix is not None:
-                record.cache_bytes = cache_bytes(pipeline.cache_prefix)
-                record.cache_filesystem = filesystem_of(pipeline.cache_prefix.parent)
+            record.note_dataset_residency(resident_fraction(list(pipeline.index.paths)), cold=False)
+            note_cache_size(pipeline)
             timed = time_rounds(benchmark, warm_epoch, plan, expected_epoch_s)
         release_last_iterator()
     record.runs, record.epochs_per_round, record.round_seconds = timed.runs, timed.epochs_per_round, timed.round_seconds

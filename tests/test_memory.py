@@ -128,6 +128,16 @@ def test_tiny_ram_budget_skips_exactly_the_memory_cache_cases(tmp_path):
     assert len(ids) == 8 and all("-memory-" in i for i in ids)  # tfdata and kerasdir, 2 placements, cold/warm
 
 
+@pytest.mark.slow
+def test_file_caches_beyond_the_free_disk_are_marked_before_anything_is_generated(tmp_path):
+    """two million coco2017-shaped images: every file cache exceeds this disk, on paper, at collection"""
+    selected = _pytest_benchmarks(["-m", "exceeds_disk", "--preset", "coco2017", "--images", "2000000",
+                                   "--cache-dir", str(tmp_path / "caches"), "--collect-only", "-q"], tmp_path)
+    ids = [line for line in selected.stdout.splitlines() if "::" in line]
+    assert len(ids) == 8 and all("-file-" in i for i in ids), selected.stdout[-2000:]
+    assert not (tmp_path / "data").exists()  # nothing generated to find that out
+
+
 def test_plan_reproduces_the_studys_crash_on_paper(capsys):
     assert memory_cli(["plan", "--preset", "coco2017", "--ram-budget", "16GB"]) == 0
     out = capsys.readouterr().out

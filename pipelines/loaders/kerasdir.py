@@ -58,9 +58,9 @@ def build_kerasdir_pipeline(index: DatasetIndex, contract: Contract, cache_prefi
     ds = batches.map(before_cache, num_parallel_calls=calls)
     if contract.cache != "none":
         ds = ds.cache(str(cache_prefix) if contract.cache == "file" else "")
-        if contract.shuffle:
-            steps = math.ceil(index.images / contract.batch_size)
-            ds = ds.shuffle(shuffle_buffer(contract, steps), seed=contract.seed, reshuffle_each_iteration=True)
+        if contract.shuffle:  # the buffer holds batches: as many images as the contract's buffer, not 32x more
+            buffer = math.ceil(shuffle_buffer(contract, index.images) / contract.batch_size)
+            ds = ds.shuffle(buffer, seed=contract.seed, reshuffle_each_iteration=True)
     ds = ds.map(after_cache, num_parallel_calls=calls).prefetch(tf.data.AUTOTUNE)
     if contract.shuffle:
         options = tf.data.Options()

@@ -24,6 +24,14 @@ LOADERS: dict[str, tuple[str, str]] = {
     "kerasdir": ("pipelines.loaders.kerasdir", "build_kerasdir_pipeline"),
 }
 
+#: Variants of a loader (variant -> the loader it varies): the same library, built another way its users build it.
+VARIANTS: dict[str, str] = {"tfdata-fast": "tfdata", "idg-processes": "idg"}
+
+
+def base_loader(loader: str) -> str:
+    """The loader a variant belongs to (``idg-processes`` -> ``idg``)."""
+    return VARIANTS.get(loader, loader)
+
 
 @dataclass
 class Pipeline:
@@ -104,7 +112,7 @@ def unbuildable_reason(loader: str, contract: Contract) -> str | None:
     """Why ``loader`` cannot honour ``contract`` (shown as the case's skip reason), or None."""
     if loader not in LOADERS:
         return f"unknown loader {loader!r}: choose one of {', '.join(LOADERS)}"
-    if loader.startswith("idg") and contract.cache != "none":
+    if base_loader(loader) == "idg" and contract.cache != "none":
         return f"ImageDataGenerator has no cache: cache={contract.cache} is not offered by this loader"
     return None
 

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pipelines.cases import record_case
+from pipelines.loaders.pipeline import base_loader
 from pipelines.pagecache import RESIDENT_AT
 from pipelines.units import format_bytes
 
@@ -111,7 +112,7 @@ def notes(results: Sequence[Mapping[str, Any]]) -> list[str]:
                    f"{100 * worst['cache_resident']:.0f}% of a cache stayed in the page cache "
                    f"({record_case(worst)}-warm)")
     idg = {r["loader"]: r["images_per_sec"] for r in results
-           if r.get("loader", "").startswith("idg") and r.get("epoch") == "warm" and "epoch_s" not in r}
+           if base_loader(r.get("loader", "")) == "idg" and r.get("epoch") == "warm" and "epoch_s" not in r}
     if len(idg) > 1:
         out.append("ImageDataGenerator workers (warm img/s): " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(idg.items()))
                    + "; training's 'vs idg' is against the faster variant's epochs")
