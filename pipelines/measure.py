@@ -82,7 +82,6 @@ class DecodeLimit:
 
     def __init__(self, index: DatasetIndex, contract: Contract, threads: int | None = None) -> None:
         self.images = index.images
-        self.threads = threads
         names = tf.data.Dataset.from_tensor_slices([str(p) for p in index.paths])
         decoded = names.map(lambda p: decode_resized(p, contract),
                             num_parallel_calls=tf.data.AUTOTUNE if threads is None else threads,
