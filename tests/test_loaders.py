@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from PIL import Image
 
 from pipelines.cache import cache_files, lockfiles
 from pipelines.config import Contract
@@ -22,6 +23,8 @@ from pipelines.datasets import generate, index_dataset
 from pipelines.loaders import LOADERS, open_pipeline
 from pipelines.loaders.pipeline import base_loader
 from pipelines.loaders.compare import pixel_difference
+from pipelines.loaders.tfdata import dct_ratios
+from pipelines.loaders.tfops import dct_ratio
 from pipelines.measure import run_epoch
 from tests.conftest import SMALL_CONTRACT
 from tests.strategies import equality_contracts, tiny_presets
@@ -200,8 +203,6 @@ def test_property_loaders_agree_on_any_small_dataset(tmp_path_factory, preset, c
 
 def test_odd_images_are_converted_to_rgb_by_every_loader(tmp_path):
     """grayscale, CMYK, RGBA PNG and BMP files: every loader yields 3-channel images that agree"""
-    from PIL import Image
-
     rng = np.random.default_rng(0)
     for name, mode, fmt in [("g.jpg", "L", "JPEG"), ("c.jpg", "CMYK", "JPEG"), ("p.png", "RGBA", "PNG"),
                             ("m.bmp", "RGB", "BMP"), ("r.jpg", "RGB", "JPEG")]:
@@ -218,10 +219,18 @@ def test_odd_images_are_converted_to_rgb_by_every_loader(tmp_path):
     assert np.abs(idg_x - ref_x).mean() < IDG_MEAN_TOLERANCE["nearest"]
 
 
+def test_fast_decode_plans_its_ratios_from_the_headers(tiny_dataset, tmp_path):
+    """the ratio is the largest that keeps both sides at or above the target; read once per dataset"""
+    assert [dct_ratio(h, w, (224, 224)) for h, w in [(480, 640), (427, 640), (900, 900), (4000, 3000)]] == [2, 1, 4, 8]
+    assert dct_ratios(tiny_dataset.paths, (32, 32)) == {1}  # the exact decode, no branch
+    assert dct_ratios(tiny_dataset.paths, (16, 16)) == {2}  # one ratio for all: no branch either
+    png = tmp_path / "odd.png"
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(png)
+    assert dct_ratios((*tiny_dataset.paths, png), (16, 16)) == {2, None}  # per image, PNG by the exact path
+
+
 def test_every_loader_reads_the_same_files_in_nested_and_hidden_folders(tmp_path):
     """images in sub-folders and hidden folders of a class are read by all loaders, in the same order"""
-    from PIL import Image
-
     rng = np.random.default_rng(1)
     for rel in ["a/1.jpg", "a/.ipynb_checkpoints/5.jpg", "a/z/0.jpg", "b/2.jpg", "b/.9.png"]:
         path = tmp_path / "t" / rel
