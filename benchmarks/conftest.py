@@ -9,7 +9,8 @@ from collections.abc import Callable
 import pytest
 
 from pipelines import clock
-from pipelines.config import RoundPlan, settings_from_options
+from pipelines.cases import Case
+from pipelines.config import CACHE_SPECS, RoundPlan, settings_from_options
 from pipelines.datasets import DatasetError, count_images
 from pipelines.harness import OffRecordBenchmark, time_rounds
 from pipelines.measure import EpochRun, Rate
@@ -31,7 +32,8 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects, so `-m "not exceeds_ram"` sees the markers
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     cached = [(item, item.callspec.params["case"]) for item in items
-              if hasattr(item, "callspec") and getattr(item.callspec.params.get("case"), "cache", "none") != "none"]
+              if hasattr(item, "callspec") and isinstance(item.callspec.params.get("case"), Case)
+              and CACHE_SPECS[item.callspec.params["case"].cache].caches]
     if not cached:
         return
     try:

@@ -13,12 +13,13 @@ from __future__ import annotations
 import pytest
 
 from benchmarks.conftest import reference_rate
-from pipelines.cases import DECODE_VARIANTS, EPOCHS, THROUGHPUT_CASES, Case, case_id
+from pipelines.cases import EPOCHS, THROUGHPUT_CASES, Case, case_id
 from pipelines.config import BenchSettings
 from pipelines.datasets import DatasetIndex
 from pipelines.harness import time_epochs, time_rounds
 from pipelines.loaders import open_pipeline
 from pipelines.loaders.compare import PixelDifference, pixel_difference
+from pipelines.loaders.pipeline import LOADER_SPECS
 from pipelines.machine import machine_info
 from pipelines.measure import DecodeLimit, Rate, available_cores, run_epoch
 from pipelines.report.extra_info import case_info, dataset_info, memory_info, reference_info
@@ -96,7 +97,7 @@ def test_throughput(request: pytest.FixtureRequest, benchmark, case: Case, epoch
         **dataset_info(dataset_index),
         **machine_info(),
     )
-    if case.loader in DECODE_VARIANTS:
+    if LOADER_SPECS[case.loader].approximate_decode:
         difference = request.getfixturevalue("fast_decode_difference")
         benchmark.extra_info.update(pixel_diff_mean=round(difference.mean, 3), pixel_diff_max=difference.max,
                                     pixel_diff_images=difference.images)

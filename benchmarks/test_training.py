@@ -15,7 +15,7 @@ from pipelines.config import BenchSettings
 from pipelines.datasets import DatasetIndex
 from pipelines.harness import time_epochs, time_rounds
 from pipelines.loaders import open_pipeline
-from pipelines.loaders.pipeline import base_loader
+from pipelines.loaders.pipeline import BASELINE_LOADER, base_loader
 from pipelines.machine import machine_info
 from pipelines.measure import Rate, run_epoch
 from pipelines.report.extra_info import case_info, dataset_info, memory_info, reference_info, training_info
@@ -77,7 +77,7 @@ def test_training(benchmark, case: Case, epoch: str, model, model_only: Rate, id
     )
 
     assert timed.images == dataset_index.images, "model.fit must have consumed every image once"
-    if base_loader(case.loader) == "idg":  # threads or processes: the faster is the baseline
+    if base_loader(case.loader) == BASELINE_LOADER:  # threads or processes: the faster is the baseline
         rate = Rate.of(timed)
         if epoch not in idg_epochs or rate.epoch_s < idg_epochs[epoch].epoch_s:
             idg_epochs[epoch] = rate

@@ -12,12 +12,12 @@ Ids are ``<loader>-<cache>-<placement>-<epoch>`` (``tfdata-file-uint8-warm``). T
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pipelines.config import CACHE_MODES, PLACEMENTS, CacheMode, Contract, Placement
-from pipelines.loaders.pipeline import LOADERS, VARIANTS, base_loader, unbuildable_reason
+from pipelines.config import CACHE_SPECS, PLACEMENTS, CacheMode, CacheSpec, Contract, Placement
+from pipelines.loaders.pipeline import LOADER_SPECS, LoaderSpec, unbuildable_reason
 
 EPOCHS: tuple[str, ...] = ("cold", "warm")
 
@@ -39,36 +39,33 @@ class Case:
         return unbuildable_reason(self.loader, self.contract(base))
 
 
-#: Variants that change the decode itself: a throughput question (the model, not the decode, sets a CPU epoch).
-DECODE_VARIANTS: tuple[str, ...] = ("tfdata-fast",)
+def _placements(spec: LoaderSpec, cache: CacheSpec) -> tuple[Placement, ...]:
+    if spec.placement:
+        return (spec.placement,)  # type: ignore[return-value]
+    return PLACEMENTS if cache.caches else ("uint8",)
 
 
-def _placements(loader: str, cache: CacheMode) -> tuple[Placement, ...]:
-    if base_loader(loader) == "idg":
-        return ("float32",)
-    return ("uint8",) if cache == "none" else PLACEMENTS
+def throughput_cases(loaders: Iterable[LoaderSpec],
+                     caches: Mapping[str, CacheSpec] = CACHE_SPECS) -> tuple[Case, ...]:
+    """Every case the declarations give: each loader x the cache modes it offers or lists x its placements."""
+    return tuple(
+        Case(spec.name, cache.name, placement)  # type: ignore[arg-type]
+        for spec in loaders
+        for cache in caches.values() if cache.name in spec.caches or cache.name in spec.listed_caches
+        for placement in _placements(spec, cache)
+    )
 
 
-def _caches(loader: str) -> tuple[CacheMode, ...]:
-    # Variants are timed with no cache: a faster decode changes the work a warm cached epoch skips anyway, and
-    # ImageDataGenerator's worker processes have no cache to offer.
-    return ("none",) if loader in VARIANTS else CACHE_MODES
+def training_cases(cases: Iterable[Case]) -> tuple[Case, ...]:
+    """Training repeats the cache modes with the uint8 placement only (or the loader's one placement): the
+    model's speed, not the cache's layout, decides an epoch on a CPU, and each MobileNet epoch costs minutes at
+    the study's sizes."""
+    return tuple(c for c in cases if LOADER_SPECS[c.loader].trained
+                 and (c.placement == "uint8" or LOADER_SPECS[c.loader].placement))
 
 
-THROUGHPUT_CASES: tuple[Case, ...] = tuple(
-    Case(loader, cache, placement)
-    for loader in LOADERS
-    for cache in _caches(loader)
-    for placement in _placements(loader, cache)
-)
-
-#: Training repeats the cache modes with the uint8 placement only: the model's speed, not the cache's
-#: layout, decides an epoch on a CPU, and each MobileNet epoch costs minutes at the study's sizes. The decode
-#: variants are throughput questions.
-TRAINING_CASES: tuple[Case, ...] = tuple(
-    c for c in THROUGHPUT_CASES
-    if (c.placement == "uint8" or base_loader(c.loader) == "idg") and c.loader not in DECODE_VARIANTS
-)
+THROUGHPUT_CASES: tuple[Case, ...] = throughput_cases(LOADER_SPECS.values())
+TRAINING_CASES: tuple[Case, ...] = training_cases(THROUGHPUT_CASES)
 
 
 def case_id(case: Case, epoch: str) -> str:

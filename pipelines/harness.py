@@ -9,9 +9,9 @@ divide a round's time, as pyperf's loops do), so rounds of different lengths sta
   file cache is flushed and evicted from the page cache before each of them, so it is read from where it
   lives (the disk), as the study's 90 GB cache was; the residency left after eviction is measured.
 
-Calibration, like pyperf's: one untimed epoch (or, for training, the model-only epoch, which no training epoch
-can beat) tells how many whole epochs make a round of at least ``min_round_s``; that count is fixed for the
-case's rounds. Everything around the epochs -- opening pipelines, eviction, destroying iterators,
+Calibration, like pyperf's: two untimed epochs (the faster counts: the first can carry one-time costs) or, for
+training, the model-only epoch, which no training epoch can beat, tell how many whole epochs make a round of at
+least ``min_round_s``; that count is fixed for the case's rounds. Everything around the epochs -- opening pipelines, eviction, destroying iterators,
 ``model.fit``'s set-up and tear-down -- runs with :mod:`pipelines.clock` paused, so the stored time is the work
 the case names.
 
@@ -36,6 +36,9 @@ from pipelines.memory.measure import measure_memory
 from pipelines.pagecache import RESIDENT_AT, evict, filesystem_of, resident_fraction
 
 EPOCH_KINDS = ("cold", "warm")
+
+#: Untimed epochs that calibrate a case's epochs per round (the faster one counts).
+CALIBRATION_EPOCHS = 2
 
 
 @dataclass
@@ -147,10 +150,10 @@ def time_rounds(benchmark: Any, one_epoch: Callable[[], EpochRun], plan: RoundPl
     calibration epoch is run (a training epoch is at least the model-only epoch: minutes saved per run).
     """
     result = TimedEpochs()
-    if expected_epoch_s is not None and expected_epoch_s >= plan.min_round_s:
-        per_round = 1
-    else:
-        per_round = plan.epochs_per_round(one_epoch().seconds)  # the calibration epoch, untimed
+    if plan.min_round_s <= 0 or (expected_epoch_s is not None and expected_epoch_s >= plan.min_round_s):
+        per_round = 1  # any epoch fills a round: nothing to calibrate
+    else:  # untimed calibration epochs; the faster, since the first can carry one-time costs (tracing)
+        per_round = plan.epochs_per_round(min(one_epoch().seconds for _ in range(CALIBRATION_EPOCHS)))
     runs: list[EpochRun] = []
 
     def target() -> None:
@@ -258,7 +261,7 @@ def time_epochs(
 
 def _fill(pipeline: Pipeline, fill: Callable[[Pipeline], EpochRun], record: TimedEpochs) -> EpochRun:
     """The warm-up epoch; with a cache it fills it, and memory-profiler measures what that costs in RAM."""
-    if pipeline.contract.cache == "none":
+    if not pipeline.contract.cache_spec.caches:
         return fill(pipeline)  # traces, fills the page cache
     run, memory = measure_memory(fill, pipeline)
     record.peak_rss_bytes, record.rss_growth_bytes = memory.peak_rss_bytes, memory.rss_growth_bytes

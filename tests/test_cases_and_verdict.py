@@ -8,12 +8,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipelines.cases import EPOCHS, THROUGHPUT_CASES, TRAINING_CASES, case_id
-from pipelines.config import Contract
-from pipelines.report.summary import format_summary, summary_rows
+from pipelines.cases import EPOCHS, THROUGHPUT_CASES, TRAINING_CASES, case_id, throughput_cases
+from pipelines.config import CACHE_SPECS, CacheSpec, Contract
 from pipelines.harness import TimedEpochs
+from pipelines.loaders.pipeline import LOADER_SPECS, LoaderSpec
 from pipelines.measure import EpochRun, Rate
 from pipelines.report.extra_info import training_info
+from pipelines.report.summary import format_summary, summary_rows
 from pipelines.verdict import COMPUTE_BOUND_AT, noise_band, utilisation, verdict
 
 
@@ -27,6 +28,21 @@ def test_case_ids_read_as_loader_cache_placement_epoch():
         combos = {(c.cache, c.placement) for c in THROUGHPUT_CASES if c.loader == loader}
         assert combos == {("none", "uint8"), ("memory", "uint8"), ("memory", "float32"),
                           ("file", "uint8"), ("file", "float32")}
+
+
+def test_the_declarations_drive_the_cases():
+    """a new loader spec adds its cases; a new cache mode is one declaration, offered by the loaders that say so"""
+    assert throughput_cases(LOADER_SPECS.values()) == THROUGHPUT_CASES
+    snapshot = CacheSpec("snapshot", "disk", element_overhead=60)
+    caches = {**CACHE_SPECS, "snapshot": snapshot}
+    new = LoaderSpec("tfrecord", "TFRecord shards", "pipelines.loaders.tfdata", "build_tfdata_pipeline",
+                     caches=("none", "memory", "snapshot"))
+    assert [c.id for c in throughput_cases([new], caches)] == [
+        "tfrecord-none-uint8", "tfrecord-memory-uint8", "tfrecord-memory-float32", "tfrecord-snapshot-uint8",
+        "tfrecord-snapshot-float32"]
+    assert [c.id for c in throughput_cases([LOADER_SPECS["idg"]], caches)] == [
+        "idg-none-float32", "idg-memory-float32", "idg-file-float32"]  # listed, not offered: skipped with reason
+    assert not LOADER_SPECS["tfdata-fast"].trained and all(c.loader != "tfdata-fast" for c in TRAINING_CASES)
 
 
 def test_idg_cache_cases_are_listed_and_skipped_with_the_reason():

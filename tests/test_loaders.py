@@ -21,7 +21,7 @@ from pipelines.cache import cache_files, lockfiles
 from pipelines.config import Contract
 from pipelines.datasets import generate, index_dataset
 from pipelines.loaders import LOADERS, open_pipeline
-from pipelines.loaders.pipeline import base_loader
+from pipelines.loaders.pipeline import LOADER_SPECS
 from pipelines.loaders.compare import pixel_difference
 from pipelines.loaders.tfdata import dct_ratios
 from pipelines.loaders.tfops import dct_ratio
@@ -168,7 +168,7 @@ def test_idg_has_no_cache_and_says_so(tiny_dataset):
 
 @pytest.mark.parametrize(("loader", "cache"), [(loader, cache) for loader in sorted(LOADERS)
                                                for cache in ("none", "memory")
-                                               if not (base_loader(loader) == "idg" and cache == "memory")])
+                                               if cache in LOADER_SPECS[loader].caches])
 def test_shuffled_epochs_are_permutations_that_change(tiny_dataset, loader, cache):
     """with shuffle on, every epoch sees every image once, in a new order"""
     contract = SMALL_CONTRACT.with_(shuffle=True, cache=cache, seed=5)

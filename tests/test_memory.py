@@ -14,12 +14,12 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from pipelines.cache import cache_bytes
-from pipelines.config import Contract
+from pipelines.config import CACHE_SPECS, Contract
 from pipelines.loaders import open_pipeline
 from pipelines.measure import run_epoch
 from pipelines.memory import exceeds_budget, exceeds_disk, free_disk, predict_cache
 from pipelines.memory.__main__ import main as memory_cli
-from pipelines.memory.predict import ELEMENT_OVERHEAD, SAFETY_MARGIN, WORKING_SET_BYTES
+from pipelines.memory.predict import SAFETY_MARGIN, WORKING_SET_BYTES
 from pipelines.memory.profile import profile_case
 from tests.conftest import SMALL_CONTRACT
 
@@ -34,7 +34,7 @@ def test_prediction_is_pixels_times_dtype_plus_label_and_overhead(images, height
     p = predict_cache(images, contract)
     per_image = height * width * 3 * {"uint8": 1, "float32": 4}[placement] + 4
     assert p.bytes_per_image == per_image
-    assert p.total_bytes == images * (per_image + ELEMENT_OVERHEAD[cache])
+    assert p.total_bytes == images * (per_image + CACHE_SPECS[cache].element_overhead)
     assert p.shuffle_buffer_bytes == (min(images, contract.shuffle_buffer) * per_image if shuffle else 0)
 
 

@@ -112,7 +112,7 @@ def _load_batch(i: int) -> tuple[np.ndarray, np.ndarray]:
 
 def build_idg_pipeline(index: DatasetIndex, contract: Contract, cache_prefix: object = None,
                        processes: bool = False) -> IdgBatches:
-    if contract.cache != "none":
+    if contract.cache_spec.caches:
         raise ValueError(
             f"ImageDataGenerator has no cache: cache={contract.cache!r} is not buildable for loader 'idg'"
         )

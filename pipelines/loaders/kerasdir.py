@@ -23,7 +23,14 @@ import tensorflow as tf
 
 from pipelines.config import Contract
 from pipelines.datasets import DatasetIndex
-from pipelines.loaders.tfops import encode_labels, normalise, parallel_calls, shuffle_buffer, to_pixels
+from pipelines.loaders.tfops import (
+    apply_cache,
+    encode_labels,
+    normalise,
+    parallel_calls,
+    shuffle_buffer,
+    to_pixels,
+)
 
 
 def build_kerasdir_pipeline(index: DatasetIndex, contract: Contract, cache_prefix: Path | None) -> tf.data.Dataset:
@@ -56,8 +63,8 @@ def build_kerasdir_pipeline(index: DatasetIndex, contract: Contract, cache_prefi
         def after_cache(x, y):
             return normalise(x), encode_labels(y, contract, classes)
     ds = batches.map(before_cache, num_parallel_calls=calls)
-    if contract.cache != "none":
-        ds = ds.cache(str(cache_prefix) if contract.cache == "file" else "")
+    if contract.cache_spec.caches:
+        ds = apply_cache(ds, contract, cache_prefix)
         if contract.shuffle:  # the buffer holds batches: as many images as the contract's buffer, not 32x more
             buffer = math.ceil(shuffle_buffer(contract, index.images) / contract.batch_size)
             ds = ds.shuffle(buffer, seed=contract.seed, reshuffle_each_iteration=True)

@@ -12,25 +12,77 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.cache import cache_workspace, clear_partial_cache
-from pipelines.config import Contract
+from pipelines.config import CACHE_MODES, Contract
 from pipelines.datasets import DatasetIndex
 
-#: Loader name -> (module, builder function). Imported lazily: ImageDataGenerator pulls in tf_keras.
-LOADERS: dict[str, tuple[str, str]] = {
-    "idg": ("pipelines.loaders.idg", "build_idg_pipeline"),
-    "idg-processes": ("pipelines.loaders.idg", "build_idg_processes_pipeline"),
-    "tfdata": ("pipelines.loaders.tfdata", "build_tfdata_pipeline"),
-    "tfdata-fast": ("pipelines.loaders.tfdata", "build_tfdata_fast_pipeline"),
-    "kerasdir": ("pipelines.loaders.kerasdir", "build_kerasdir_pipeline"),
+@dataclass(frozen=True)
+class LoaderSpec:
+    """A loader, declared once: what builds it and what it offers. Cases, skip reasons and reports read it.
+
+    Attributes:
+        name: the loader's name in case ids.
+        label: its name for people (skip reasons, reports).
+        module, builder: where its builder function lives; imported lazily (ImageDataGenerator pulls in tf_keras).
+        caches: the cache modes it offers.
+        listed_caches: cache modes it lists as cases even without offering them, so that a reader sees the
+            case skipped with its reason instead of missing (ImageDataGenerator's memory and file caches).
+        placement: the one placement it yields whatever the cache (ImageDataGenerator: ``float32``); ``None``
+            offers both placements with a cache and ``uint8`` without.
+        variant_of: the loader this one varies (built another way its users build it), or ``None``.
+        trained: training cases exist for it (a decode variant is a throughput question: the model, not the
+            decode, sets a CPU epoch).
+        approximate_decode: its pixels differ from the exact decode by design; the difference is measured and
+            reported with its cases.
+    """
+
+    name: str
+    label: str
+    module: str
+    builder: str
+    caches: tuple[str, ...] = CACHE_MODES
+    listed_caches: tuple[str, ...] = ()
+    placement: str | None = None
+    variant_of: str | None = None
+    trained: bool = True
+    approximate_decode: bool = False
+
+    @property
+    def base(self) -> str:
+        """The loader this one belongs to (``idg-processes`` -> ``idg``)."""
+        return self.variant_of or self.name
+
+    def build_function(self) -> Callable[..., Any]:
+        return getattr(__import__(self.module, fromlist=[self.builder]), self.builder)
+
+
+#: Every loader. Variants are timed with no cache: a faster decode changes the work a warm cached epoch skips
+#: anyway, and ImageDataGenerator's worker processes have no cache to offer.
+LOADER_SPECS: dict[str, LoaderSpec] = {
+    spec.name: spec
+    for spec in (
+        LoaderSpec("idg", "ImageDataGenerator", "pipelines.loaders.idg", "build_idg_pipeline",
+                   caches=("none",), listed_caches=CACHE_MODES, placement="float32"),
+        LoaderSpec("idg-processes", "ImageDataGenerator (processes)", "pipelines.loaders.idg",
+                   "build_idg_processes_pipeline", caches=("none",), placement="float32", variant_of="idg"),
+        LoaderSpec("tfdata", "tf.data", "pipelines.loaders.tfdata", "build_tfdata_pipeline"),
+        LoaderSpec("tfdata-fast", "tf.data (fast decode)", "pipelines.loaders.tfdata", "build_tfdata_fast_pipeline",
+                   caches=("none",), variant_of="tfdata", trained=False, approximate_decode=True),
+        LoaderSpec("kerasdir", "image_dataset_from_directory", "pipelines.loaders.kerasdir",
+                   "build_kerasdir_pipeline"),
+    )
 }
 
-#: Variants of a loader (variant -> the loader it varies): the same library, built another way its users build it.
-VARIANTS: dict[str, str] = {"tfdata-fast": "tfdata", "idg-processes": "idg"}
+#: Loader names, in the order cases run (the baseline first, so that later cases can compare with it).
+LOADERS: tuple[str, ...] = tuple(LOADER_SPECS)
+
+#: The study's baseline: speed-ups ("vs idg") are against the faster of it and its variants.
+BASELINE_LOADER = "idg"
 
 
 def base_loader(loader: str) -> str:
-    """The loader a variant belongs to (``idg-processes`` -> ``idg``)."""
-    return VARIANTS.get(loader, loader)
+    """The loader a variant belongs to (``idg-processes`` -> ``idg``); unknown names are their own."""
+    spec = LOADER_SPECS.get(loader)
+    return spec.base if spec else loader
 
 
 @dataclass
@@ -110,10 +162,12 @@ def _slowed(batches: Iterator, fraction: float) -> Iterator:
 
 def unbuildable_reason(loader: str, contract: Contract) -> str | None:
     """Why ``loader`` cannot honour ``contract`` (shown as the case's skip reason), or None."""
-    if loader not in LOADERS:
+    spec = LOADER_SPECS.get(loader)
+    if spec is None:
         return f"unknown loader {loader!r}: choose one of {', '.join(LOADERS)}"
-    if base_loader(loader) == "idg" and contract.cache != "none":
-        return f"ImageDataGenerator has no cache: cache={contract.cache} is not offered by this loader"
+    if contract.cache not in spec.caches:
+        has = "has no cache" if spec.caches == ("none",) else f"offers cache={'/'.join(spec.caches)} only"
+        return f"{spec.label} {has}: cache={contract.cache} is not offered by this loader"
     return None
 
 
@@ -123,10 +177,8 @@ def open_pipeline(loader: str, index: DatasetIndex, contract: Contract) -> Itera
     reason = unbuildable_reason(loader, contract)
     if reason:
         raise ValueError(reason)
-    module_name, function_name = LOADERS[loader]
-    module = __import__(module_name, fromlist=[function_name])
-    build = getattr(module, function_name)
-    if contract.cache != "file":
+    build = LOADER_SPECS[loader].build_function()
+    if not contract.cache_spec.on_disk:
         yield Pipeline(loader, contract, index, build(index, contract, None))
         return
     with cache_workspace(contract.cache_dir) as folder:

@@ -31,7 +31,7 @@ def build_tfdata_pipeline(index: DatasetIndex, contract: Contract, cache_prefix:
     files = tf.data.Dataset.from_tensor_slices(
         (tf.constant([str(p) for p in index.paths]), tf.constant(index.labels, dtype=tf.int32))
     )
-    shuffle_names = contract.shuffle and contract.cache == "none"
+    shuffle_names = contract.shuffle and not contract.cache_spec.caches
     if shuffle_names:
         # Nothing cached: shuffle the file names (a few bytes each) over the whole dataset, every epoch.
         files = files.shuffle(index.images, seed=contract.seed, reshuffle_each_iteration=True)

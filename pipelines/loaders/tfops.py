@@ -16,6 +16,7 @@ The order of steps is the whole game in tf.data, and each choice here is deliber
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import tensorflow as tf
@@ -107,6 +108,19 @@ def encode_labels(labels: tf.Tensor, contract: Contract, num_classes: int) -> tf
     return labels
 
 
+#: How each cache mode that caches is applied to a dataset (the builder's half of a cache mode; its declaration
+#: is its :class:`~pipelines.config.CacheSpec`). ``prefix``: the file prefix of a cache that lives on disk.
+CACHE_OPS: dict[str, Callable[[tf.data.Dataset, Path | None], tf.data.Dataset]] = {
+    "memory": lambda ds, prefix: ds.cache(""),
+    "file": lambda ds, prefix: ds.cache(str(prefix)),
+}
+
+
+def apply_cache(ds: tf.data.Dataset, contract: Contract, cache_prefix: Path | None) -> tf.data.Dataset:
+    """``ds`` cached as ``contract.cache`` says (unchanged for a mode that caches nothing)."""
+    return CACHE_OPS[contract.cache](ds, cache_prefix) if contract.cache_spec.caches else ds
+
+
 def shuffle_buffer(contract: Contract, elements: int) -> int:
     """The shuffle buffer after a cache: the contract's, but never more than the elements there are."""
     return max(1, min(contract.shuffle_buffer, elements))
@@ -130,9 +144,8 @@ def finish_pipeline(
     ds = images_and_labels
     if contract.placement == "float32":
         ds = ds.map(lambda x, y: (normalise(x), y), num_parallel_calls=calls, deterministic=deterministic)
-    if contract.cache != "none":
-        ds = ds.cache(str(cache_prefix) if contract.cache == "file" else "")
-    if contract.shuffle and (contract.cache != "none" or not shuffled_upstream):
+    ds = apply_cache(ds, contract, cache_prefix)
+    if contract.shuffle and (contract.cache_spec.caches or not shuffled_upstream):
         ds = ds.shuffle(shuffle_buffer(contract, images), seed=contract.seed, reshuffle_each_iteration=True)
     ds = ds.batch(contract.batch_size, num_parallel_calls=calls, deterministic=deterministic)
     if contract.placement == "uint8":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipelines.config import PLACEMENTS, Contract
+from pipelines.config import CACHE_SPECS, PLACEMENTS, Contract
 from pipelines.memory.predict import exceeds_budget, predict_cache, ram_needed
 from pipelines.units import format_bytes
 
@@ -20,25 +20,26 @@ class PlanLine:
 
 
 def plan(images: int, jpeg_bytes: int, contract: Contract, budget: int) -> list[PlanLine]:
-    """One line per memory/file cache x placement, for ``images`` images of ``jpeg_bytes`` JPEGs in all."""
+    """One line per cache mode that caches x placement, for ``images`` images of ``jpeg_bytes`` JPEGs in all."""
     lines = []
-    for cache in ("memory", "file"):
+    for spec in (s for s in CACHE_SPECS.values() if s.caches):
         for placement in PLACEMENTS:
-            prediction = predict_cache(images, contract.with_(cache=cache, placement=placement))
+            prediction = predict_cache(images, contract.with_(cache=spec.name, placement=placement))
             too_big = exceeds_budget(prediction, budget)
-            if cache == "file":
+            if spec.on_disk:
                 advice = "on disk: needs this much free disk, reads back without decoding"
             elif too_big:
-                other = "uint8" if placement == "float32" else None
-                fits_other = other and not exceeds_budget(
-                    predict_cache(images, contract.with_(cache="memory", placement=other)), budget)
-                advice = ("memory cache does not fit: use the uint8 placement" if fits_other
-                          else "memory cache does not fit: use the file cache")
+                smaller = "uint8" if placement == "float32" else None
+                fits_smaller = smaller and not exceeds_budget(
+                    predict_cache(images, contract.with_(cache=spec.name, placement=smaller)), budget)
+                on_disk = next(s.name for s in CACHE_SPECS.values() if s.on_disk)
+                advice = (f"{spec.name} cache does not fit: use the uint8 placement" if fits_smaller
+                          else f"{spec.name} cache does not fit: use the {on_disk} cache")
             else:
                 advice = f"fits: {format_bytes(ram_needed(prediction))} of {format_bytes(budget)} with margin"
-            lines.append(PlanLine(cache, placement, prediction.total_bytes,
+            lines.append(PlanLine(spec.name, placement, prediction.total_bytes,
                                   prediction.total_bytes / jpeg_bytes if jpeg_bytes else float("nan"),
-                                  cache == "file" or not too_big, advice))
+                                  not too_big, advice))
     return lines
 
 

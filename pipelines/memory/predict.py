@@ -2,7 +2,7 @@
 
 A tf.data cache holds each element as decoded tensors: ``height x width x 3`` values of the placement's dtype
 (1 byte for ``uint8``, 4 for ``float32``) plus the label (an int32, 4 bytes), plus a per-element overhead
-measured once on this TensorFlow (see ``ELEMENT_OVERHEAD``). JPEG bytes play no part: a 150 KB photo and a 15
+measured once on this TensorFlow (``CacheSpec.element_overhead`` in ``pipelines/config.py``). JPEG bytes play no part: a 150 KB photo and a 15
 KB one both become 224 x 224 x 3 x 4 = 602,112 bytes of float32, which is why the study's file cache was 5x
 its JPEGs.
 """
@@ -16,16 +16,11 @@ from pathlib import Path
 
 import psutil
 
-from pipelines.config import CacheMode, Contract, Placement
+from pipelines.config import CACHE_SPECS, CacheMode, CacheSpec, Contract, Placement
 from pipelines.units import format_bytes
 
 DTYPE_BYTES: dict[str, int] = {"uint8": 1, "float32": 4}
 LABEL_BYTES = 4  # labels are cached as int32; one-hot encoding happens after the cache
-
-#: Bytes per cached element beyond its tensors. File: the tensor-bundle index entry, measured on TensorFlow
-#: 2.21 at 55-60 bytes for 32x32 to 224x224 images (tests/test_memory.py checks it to the byte range).
-#: Memory: two tensor headers, estimated; far below the noise of an RSS measurement.
-ELEMENT_OVERHEAD: dict[str, int] = {"file": 60, "memory": 64}
 
 #: RAM a running pipeline holds besides its cache: prefetched batches, decode buffers, allocator retention.
 #: Measured as RSS growth over prediction while filling memory caches of 400-1,500 images: 60-250 MB at batch 32.
@@ -56,18 +51,22 @@ class CachePrediction:
     shuffle_buffer_bytes: int
 
     @property
+    def spec(self) -> CacheSpec:
+        return CACHE_SPECS[self.cache]
+
+    @property
     def ram_bytes(self) -> int:
-        """RAM the case needs for its caching: the cache itself if in memory, plus the shuffle buffer."""
-        return (self.total_bytes if self.cache == "memory" else 0) + self.shuffle_buffer_bytes
+        """RAM the case needs for its caching: the cache itself if it lives in RAM, plus the shuffle buffer."""
+        return (self.total_bytes if self.spec.in_ram else 0) + self.shuffle_buffer_bytes
 
 
 def predict_cache(images: int, contract: Contract) -> CachePrediction:
     """The cache ``contract`` describes, over ``images`` images."""
-    if contract.cache == "none":
-        raise ValueError("cache='none' caches nothing: there is nothing to predict")
+    if not contract.cache_spec.caches:
+        raise ValueError(f"cache={contract.cache!r} caches nothing: there is nothing to predict")
     height, width = contract.image_size
     per_image = height * width * 3 * DTYPE_BYTES[contract.placement] + LABEL_BYTES
-    total = images * (per_image + ELEMENT_OVERHEAD[contract.cache])
+    total = images * (per_image + contract.cache_spec.element_overhead)
     shuffle = min(images, contract.shuffle_buffer) * per_image if contract.shuffle else 0
     return CachePrediction(contract.cache, contract.placement, images, per_image, total, shuffle)
 
@@ -80,7 +79,7 @@ def available_ram() -> int:
 def exceeds_budget(prediction: CachePrediction, budget: int) -> str | None:
     """A reason to skip, giving predicted and available bytes, or None when the case fits."""
     needed = ram_needed(prediction)
-    if prediction.cache != "memory" or needed <= budget:
+    if not prediction.spec.in_ram or needed <= budget:
         return None
     return (
         f"exceeds RAM: the {prediction.placement} memory cache of {prediction.images:,} images is predicted at "
@@ -100,7 +99,7 @@ def free_disk(cache_dir: Path | None) -> int:
 
 def exceeds_disk(prediction: CachePrediction, free: int, where: Path | None = None) -> str | None:
     """A reason to skip a file cache larger than the free disk space, giving both numbers, or None."""
-    if prediction.cache != "file" or prediction.total_bytes <= free:
+    if not prediction.spec.on_disk or prediction.total_bytes <= free:
         return None
     place = where or Path(tempfile.gettempdir())
     return (

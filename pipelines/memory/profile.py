@@ -23,7 +23,7 @@ def profile_case(index: DatasetIndex, loader: str, contract: Contract, epochs: i
 
     with open_pipeline(loader, index, contract) as pipeline:
         seconds, figures = measure_memory(run_all, pipeline, interval=0.02)
-    predicted = predict_cache(index.images, contract).total_bytes if contract.cache != "none" else 0
+    predicted = predict_cache(index.images, contract).total_bytes if contract.cache_spec.caches else 0
     record = {
         "case": name, "dataset": index.name, "images": index.images, "epochs": epochs, "epoch_s": seconds,
         "peak_rss_bytes": figures.peak_rss_bytes, "rss_growth_bytes": figures.rss_growth_bytes,

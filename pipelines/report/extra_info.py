@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pipelines.cases import Case
-from pipelines.config import Contract
+from pipelines.config import CACHE_SPECS, Contract
 from pipelines.datasets import DatasetIndex
 from pipelines.harness import TimedEpochs
 from pipelines.measure import Rate
@@ -22,10 +22,11 @@ def memory_info(case: Case, timed: TimedEpochs, index: DatasetIndex, contract: C
     the fill epoch's peak RSS growth / predicted RAM (cache + shuffle buffer), which also holds the pipeline's
     working set (README, "Memory checks").
     """
-    if case.cache == "none":
+    spec = contract.cache_spec
+    if not spec.caches:
         return {}
     prediction = predict_cache(index.images, contract)
-    if case.cache == "file":
+    if spec.on_disk:
         measured, expected = timed.cache_bytes, prediction.total_bytes
     else:
         measured, expected = timed.peak_growth_bytes, prediction.ram_bytes
@@ -37,7 +38,7 @@ def memory_info(case: Case, timed: TimedEpochs, index: DatasetIndex, contract: C
         "peak_growth_bytes": timed.peak_growth_bytes,
         "measured_vs_predicted": round(measured / expected, 3) if measured and expected else None,
         # on disk for a file cache; predicted for a memory cache (RSS also holds the working set)
-        "cache_vs_jpeg": round((timed.cache_bytes if case.cache == "file" else prediction.total_bytes) / index.bytes, 2),
+        "cache_vs_jpeg": round((timed.cache_bytes if spec.on_disk else prediction.total_bytes) / index.bytes, 2),
     }
 
 
@@ -71,7 +72,7 @@ def case_info(case: Case, epoch: str, timed: TimedEpochs, limits: Mapping[str, R
         "page_cache_resident": _share(timed.page_cache_resident),
         "cache_bytes": timed.cache_bytes,
     }
-    if case.cache == "file":
+    if CACHE_SPECS[case.cache].on_disk:
         info.update(cache_resident=_share(timed.cache_resident), cache_filesystem=timed.cache_filesystem,
                     cache_on_ram=is_ram_backed(timed.cache_filesystem))
     for name, key in (("decode-limit", "decode_limit"), ("machine-limit", "machine_limit")):
