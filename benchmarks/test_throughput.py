@@ -22,7 +22,7 @@ from pipelines.loaders.compare import PixelDifference, pixel_difference
 from pipelines.loaders.pipeline import LOADER_SPECS
 from pipelines.machine import machine_info
 from pipelines.measure import DecodeLimit, Rate, available_cores, run_epoch
-from pipelines.report.extra_info import case_info, dataset_info, memory_info, reference_info
+from pipelines.records import case_info, dataset_info, memory_info, reference_info
 
 PARAMS = [
     pytest.param(case, epoch, id=case_id(case, epoch))

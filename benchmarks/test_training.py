@@ -18,7 +18,7 @@ from pipelines.loaders import open_pipeline
 from pipelines.loaders.pipeline import BASELINE_LOADER, base_loader
 from pipelines.machine import machine_info
 from pipelines.measure import Rate, run_epoch
-from pipelines.report.extra_info import case_info, dataset_info, memory_info, reference_info, training_info
+from pipelines.records import case_info, dataset_info, memory_info, reference_info, training_info
 from pipelines.training import ModelOnly, ModelSpec, build_model, fit_epoch
 
 PARAMS = [pytest.param(case, epoch, id=case_id(case, epoch)) for case in TRAINING_CASES for epoch in EPOCHS]

@@ -73,5 +73,6 @@ def case_id(case: Case, epoch: str) -> str:
 
 
 def record_case(record: Mapping[str, Any]) -> str:
-    """The case id (``tfdata-file-uint8``) of a saved ``extra_info`` record."""
-    return Case(record["loader"], record["cache"], record["placement"]).id
+    """The case id (``tfdata-file-uint8``) of a saved ``extra_info`` record (rebuilt for records written before
+    records carried it)."""
+    return record.get("case") or Case(record["loader"], record["cache"], record["placement"]).id

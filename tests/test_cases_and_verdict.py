@@ -13,7 +13,7 @@ from pipelines.config import CACHE_SPECS, CacheSpec, Contract
 from pipelines.harness import TimedEpochs
 from pipelines.loaders.pipeline import LOADER_SPECS, LoaderSpec
 from pipelines.measure import EpochRun, Rate
-from pipelines.report.extra_info import training_info
+from pipelines.records import training_info
 from pipelines.report.summary import format_summary, summary_rows
 from pipelines.verdict import COMPUTE_BOUND_AT, noise_band, utilisation, verdict
 
@@ -130,7 +130,9 @@ RESULTS = [
      "epoch_s": 10.3, "epoch_spread": 0.01, "utilisation": 0.97, "noise_band": 0.03, "verdict": "compute-bound",
      "speedup_vs_idg": 1.2, "speedup_spread": 0.05},
     {"loader": "idg", "cache": "none", "placement": "float32", "epoch": "warm", "images_per_sec": 20.0,
-     "spread": 0.02, "machine_limit_pct": 2.0},
+     "spread": 0.02, "machine_limit_pct": 2.0, "baseline": True},
+    {"case": "idg-processes-none-float32", "loader": "idg-processes", "cache": "none", "placement": "float32",
+     "epoch": "warm", "images_per_sec": 15.0, "spread": 0.02, "baseline": True},
     {"loader": "tfdata-fast", "cache": "none", "placement": "uint8", "epoch": "warm", "images_per_sec": 3000.0,
      "spread": 0.02, "pixel_diff_mean": 3.05, "pixel_diff_max": 69.0, "pixel_diff_images": 128},
     {"loader": "kerasdir", "cache": "file", "placement": "uint8", "epoch": "warm", "images_per_sec": 2000.0,
@@ -141,7 +143,8 @@ RESULTS = [
 
 def test_summary_merges_throughput_and_training_per_case():
     rows = {r["case"]: r for r in summary_rows(RESULTS)}
-    assert set(rows) == {"tfdata-file-uint8", "idg-none-float32", "tfdata-fast-none-uint8", "kerasdir-file-uint8"}
+    assert set(rows) == {"tfdata-file-uint8", "idg-none-float32", "idg-processes-none-float32", "tfdata-fast-none-uint8",
+                         "kerasdir-file-uint8"}
     tf_row = rows["tfdata-file-uint8"]
     assert (tf_row["warm_ips"], tf_row["cold_ips"], tf_row["train_warm_s"]) == ((2000.0, 0.04), (600.0, 0.1),
                                                                                 (10.3, 0.01))
@@ -160,4 +163,6 @@ def test_summary_text_has_references_spreads_and_caveats():
     assert "tfdata-file-uint8-cold: its JPEGs could not be evicted (100% resident)" in text
     assert "kerasdir-file-uint8-warm: the file cache is on tmpfs, a RAM-backed file system" in text
     assert "tfdata-fast-none-uint8-warm: pixels differ from the exact decode by 3.05/255" in text
+    assert "ImageDataGenerator workers (warm img/s): idg 20, idg-processes 15" in text
+    assert "file caches (ext4, tmpfs): flushed and evicted before every warm epoch; at most 100%" in text
     assert format_summary([]) == "no loader results recorded"

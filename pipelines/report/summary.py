@@ -12,8 +12,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pipelines.cases import record_case
-from pipelines.config import CACHE_SPECS
-from pipelines.loaders.pipeline import BASELINE_LOADER, base_loader
 from pipelines.pagecache import RESIDENT_AT
 from pipelines.units import format_bytes
 
@@ -104,9 +102,8 @@ def notes(results: Sequence[Mapping[str, Any]]) -> list[str]:
     """Caveats a reader must see: reads that came from RAM, file caches on RAM-backed file systems, and the
     fast decode's price in pixels."""
     out = []
-    read_back = [r for r in results if r.get("cache") in CACHE_SPECS and CACHE_SPECS[r["cache"]].on_disk
-                 and r.get("epoch") == "warm"
-                 and r.get("cache_resident") is not None and "epoch_s" not in r]
+    read_back = [r for r in results  # file caches: only they record what stayed resident after eviction
+                 if r.get("epoch") == "warm" and r.get("cache_resident") is not None and "epoch_s" not in r]
     if read_back:
         worst = max(read_back, key=lambda r: r["cache_resident"])
         filesystems = sorted({str(r.get("cache_filesystem")) for r in read_back})
@@ -114,7 +111,7 @@ def notes(results: Sequence[Mapping[str, Any]]) -> list[str]:
                    f"{100 * worst['cache_resident']:.0f}% of a cache stayed in the page cache "
                    f"({record_case(worst)}-warm)")
     idg = {r["loader"]: r["images_per_sec"] for r in results
-           if base_loader(r.get("loader", "")) == BASELINE_LOADER and r.get("epoch") == "warm" and "epoch_s" not in r}
+           if r.get("baseline") and r.get("epoch") == "warm" and "epoch_s" not in r}
     if len(idg) > 1:
         out.append("ImageDataGenerator workers (warm img/s): " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(idg.items()))
                    + "; training's 'vs idg' is against the faster variant's epochs")

@@ -1,4 +1,8 @@
-"""The ``benchmark.extra_info`` keys every case records (see the README's "What each number means")."""
+"""The ``benchmark.extra_info`` record every case writes (the README's "What each number means").
+
+The write side, next to the harness that measures: each record carries its case id (``case``), so that the
+summary, the report and anything else reading pytest-benchmark's JSON need no loader or cache registry.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from pipelines.cases import Case
 from pipelines.config import CACHE_SPECS, Contract
 from pipelines.datasets import DatasetIndex
 from pipelines.harness import TimedEpochs
+from pipelines.loaders.pipeline import BASELINE_LOADER, base_loader
 from pipelines.measure import Rate
 from pipelines.memory import predict_cache
 from pipelines.pagecache import is_ram_backed
@@ -62,7 +67,9 @@ def case_info(case: Case, epoch: str, timed: TimedEpochs, limits: Mapping[str, R
     """What was built, how fast it ran, and where it read from; ``limits``: the session's reference rates."""
     rate = timed.images_per_sec()
     info: dict[str, Any] = {
+        "case": case.id,
         "loader": case.loader,
+        "baseline": base_loader(case.loader) == BASELINE_LOADER,
         "cache": case.cache,
         "placement": case.placement,
         "epoch": epoch,
@@ -84,7 +91,8 @@ def case_info(case: Case, epoch: str, timed: TimedEpochs, limits: Mapping[str, R
 
 def reference_info(name: str, timed: TimedEpochs, cores: int = 1) -> dict[str, Any]:
     """A reference case (``decode-limit``, ``machine-limit``: one thread x ``cores``, ``model-only``)."""
-    info = {"loader": name, "cache": "none", "placement": "uint8", "epoch": "warm", **_rounds_info(timed)}
+    info = {"case": name, "loader": name, "cache": "none", "placement": "uint8", "epoch": "warm",
+            **_rounds_info(timed)}
     if cores != 1:
         info["one_thread_images_per_sec"] = info["images_per_sec"]
         info["images_per_sec"] = round(timed.images_per_sec() * cores, 2)
