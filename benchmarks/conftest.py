@@ -67,7 +67,7 @@ def reference_rate(references: dict[str, Rate], name: str, one_epoch: Callable[[
     and statistic) when that case was deselected."""
     if name not in references:
         timed = time_rounds(OffRecordBenchmark(), one_epoch, plan, expected_epoch_s)
-        references[name] = Rate(timed.images_per_sec(), timed.spread(), timed.median_seconds())
+        references[name] = Rate.of(timed)
     return references[name]
 
 

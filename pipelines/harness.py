@@ -11,9 +11,9 @@ divide a round's time, as pyperf's loops do), so rounds of different lengths sta
 
 Calibration, like pyperf's: two untimed epochs (the faster counts: the first can carry one-time costs) or, for
 training, the model-only epoch, which no training epoch can beat, tell how many whole epochs make a round of at
-least ``min_round_s``; that count is fixed for the case's rounds. Everything around the epochs -- opening pipelines, eviction, destroying iterators,
-``model.fit``'s set-up and tear-down -- runs with :mod:`pipelines.clock` paused, so the stored time is the work
-the case names.
+least ``min_round_s``; that count is fixed for the case's rounds. Everything around the epochs -- opening
+pipelines, eviction, destroying iterators, ``model.fit``'s set-up and tear-down -- runs with
+:mod:`pipelines.clock` paused, so the stored time is the work the case names.
 
 This module takes the ``benchmark`` fixture as a plain object; it imports nothing from pytest.
 """
@@ -24,7 +24,7 @@ import os
 import statistics
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pipelines import clock
@@ -142,14 +142,15 @@ class OffRecordBenchmark:
 
 
 def time_rounds(benchmark: Any, one_epoch: Callable[[], EpochRun], plan: RoundPlan,
-                expected_epoch_s: float | None = None) -> TimedEpochs:
+                expected_epoch_s: float | None = None, into: TimedEpochs | None = None) -> TimedEpochs:
     """Calibrate, then time ``plan.rounds`` rounds of whole epochs of ``one_epoch`` (see the module docstring).
 
     ``one_epoch`` does its own preparation with the clock paused and returns the epoch it ran.
     ``expected_epoch_s``: a lower bound of one epoch's time known beforehand; when it alone fills a round, no
     calibration epoch is run (a training epoch is at least the model-only epoch: minutes saved per run).
+    ``into``: a record to fill (one that already holds what the caller noted about the case), else a new one.
     """
-    result = TimedEpochs()
+    result = into if into is not None else TimedEpochs()
     if plan.min_round_s <= 0 or (expected_epoch_s is not None and expected_epoch_s >= plan.min_round_s):
         per_round = 1  # any epoch fills a round: nothing to calibrate
     else:  # untimed calibration epochs; the faster, since the first can carry one-time costs (tracing)
@@ -219,7 +220,7 @@ def time_epochs(
     def finish(run: EpochRun, pipeline: Pipeline) -> EpochRun:
         state["last"] = run.keepalive
         note_cache_size(pipeline)
-        return EpochRun(run.images, run.batches, run.seconds, run.first_batch_s, run.overhead_s)
+        return replace(run, keepalive=None)
 
     def cold_epoch() -> EpochRun:
         with clock.paused():
@@ -246,16 +247,15 @@ def time_epochs(
 
     with stack:
         if epoch == "cold":
-            timed = time_rounds(benchmark, cold_epoch, plan, expected_epoch_s)
+            time_rounds(benchmark, cold_epoch, plan, expected_epoch_s, into=record)
         else:
             pipeline = fresh_pipeline()
             filled = _fill(pipeline, fill or run_epoch, record)
             state["last"] = filled.keepalive
             record.note_dataset_residency(resident_fraction(list(pipeline.index.paths)), cold=False)
             note_cache_size(pipeline)
-            timed = time_rounds(benchmark, warm_epoch, plan, expected_epoch_s)
+            time_rounds(benchmark, warm_epoch, plan, expected_epoch_s, into=record)
         release_last_iterator()
-    record.runs, record.epochs_per_round, record.round_seconds = timed.runs, timed.epochs_per_round, timed.round_seconds
     return record
 
 

@@ -22,6 +22,7 @@ class PlanLine:
 def plan(images: int, jpeg_bytes: int, contract: Contract, budget: int) -> list[PlanLine]:
     """One line per cache mode that caches x placement, for ``images`` images of ``jpeg_bytes`` JPEGs in all."""
     lines = []
+    disk_cache = next(s.name for s in CACHE_SPECS.values() if s.on_disk)
     for spec in (s for s in CACHE_SPECS.values() if s.caches):
         for placement in PLACEMENTS:
             prediction = predict_cache(images, contract.with_(cache=spec.name, placement=placement))
@@ -32,9 +33,8 @@ def plan(images: int, jpeg_bytes: int, contract: Contract, budget: int) -> list[
                 smaller = "uint8" if placement == "float32" else None
                 fits_smaller = smaller and not exceeds_budget(
                     predict_cache(images, contract.with_(cache=spec.name, placement=smaller)), budget)
-                on_disk = next(s.name for s in CACHE_SPECS.values() if s.on_disk)
                 advice = (f"{spec.name} cache does not fit: use the uint8 placement" if fits_smaller
-                          else f"{spec.name} cache does not fit: use the {on_disk} cache")
+                          else f"{spec.name} cache does not fit: use the {disk_cache} cache")
             else:
                 advice = f"fits: {format_bytes(ram_needed(prediction))} of {format_bytes(budget)} with margin"
             lines.append(PlanLine(spec.name, placement, prediction.total_bytes,
