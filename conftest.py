@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-from pipelines.config import DEFAULT_PRESET, PRESETS, BenchSettings, settings_from_options
+from pipelines.config import DEFAULT_PRESET, PRESETS, BenchSettings, GateSettings, settings_from_options
 from pipelines.datasets import DatasetError, DatasetIndex, prepare_dataset
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter hides the tables
@@ -38,6 +38,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="a round runs enough whole epochs to last at least this long (default 1.0)")
     group.addoption("--max-epochs-per-round", type=int, default=1000,
                     help="ceiling on the epochs in one round, for tiny datasets (default 1000)")
+    group.addoption("--paired-reference", action="store_true",
+                    help="time a Pillow decode probe after every throughput round, for the regression gate's "
+                         "drift normalisation (README, \"Regression gate\")")
+    group.addoption("--gate-baseline", type=Path,
+                    help="judge this run against a baseline run's JSON (--benchmark-json) with the loaderbench "
+                         "gate; a regressed case fails the session (README, \"Regression gate\")")
+    group.addoption("--gate-threshold", type=float, default=GateSettings.threshold,
+                    help=f"gate: smallest slowdown that fails (default {GateSettings.threshold})")
+    group.addoption("--gate-mismatch", choices=("fail", "warn"), default=GateSettings.mismatch,
+                    help="gate: a baseline from another CPU, core count, TensorFlow or Python: fail or warn")
     group.addoption("--cache-dir", type=Path,
                     help="where file caches are written (default: the system's temporary folder); put it on the "
                          "disk you would train from")

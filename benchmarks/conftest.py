@@ -10,14 +10,16 @@ import pytest
 
 from pipelines import clock
 from pipelines.cases import Case
-from pipelines.config import CACHE_SPECS, RoundPlan, settings_from_options
+from pipelines.config import CACHE_SPECS, GateSettings, RoundPlan, settings_from_options
 from pipelines.datasets import DatasetError, count_images
+from pipelines.gate import GateError, compare_runs, format_result, load_run, rounds_from_records
 from pipelines.harness import OffRecordBenchmark, time_rounds
 from pipelines.measure import EpochRun, Rate
 from pipelines.memory import available_ram, exceeds_budget, exceeds_disk, free_disk, predict_cache
 from pipelines.report.summary import format_summary
 
 RESULTS = pytest.StashKey[list]()
+GATE_REPORT = pytest.StashKey[str]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -27,6 +29,9 @@ def pytest_configure(config: pytest.Config) -> None:
             f"--benchmark-timer must be {clock.TIMER_NAME} (set in pyproject.toml), got {timer}: the harness pauses "
             "that clock around work that is not an epoch (pipeline set-up, eviction, model.fit's tear-down)"
         )
+    report = config.getoption("benchmark_json", default=None)
+    if report is not None:
+        report.parent.mkdir(parents=True, exist_ok=True)  # .benchmarks/gate/ on a fresh clone
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects, so `-m "not exceeds_ram"` sees the markers
@@ -79,8 +84,46 @@ def _collect_extra_info(request: pytest.FixtureRequest):
         request.config.stash.setdefault(RESULTS, []).append(dict(benchmark.extra_info))
 
 
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """With ``--gate-baseline``: judge this session's cases against the baseline; a regression fails the run."""
+    config = session.config
+    baseline = config.getoption("gate_baseline", default=None)
+    if baseline is None or exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+        return
+    settings = GateSettings(threshold=config.getoption("gate_threshold"), mismatch=config.getoption("gate_mismatch"))
+    try:
+        result = compare_runs(load_run(baseline), rounds_from_records(config.stash.get(RESULTS, []), "this run"),
+                              settings)
+    except GateError as error:
+        config.stash[GATE_REPORT] = f"gate: {error}"
+        session.exitstatus = pytest.ExitCode.USAGE_ERROR
+        return
+    config.stash[GATE_REPORT] = format_result(result, settings, str(baseline))
+    if result.regressed:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
     results = config.stash.get(RESULTS, [])
     if results:
         terminalreporter.write_sep("=", "loaderbench summary")
         terminalreporter.write_line(format_summary(results))
+    if GATE_REPORT in config.stash:
+        terminalreporter.write_sep("=", "loaderbench gate")
+        terminalreporter.write_line(config.stash[GATE_REPORT])
+
+
+def pytest_benchmark_compare_machine_info(config: pytest.Config, benchmarksession, machine_info: dict,
+                                          compared_benchmark: dict) -> None:
+    """pytest-benchmark's own compare against a run from another machine: say what differs, plainly, once."""
+    theirs = compared_benchmark.get("machine_info", {})
+    differences = [f"{key}: {theirs.get(key)} -> {machine_info.get(key)}"
+                   for key in ("node", "processor", "python_version", "machine")
+                   if theirs.get(key) != machine_info.get(key)]
+    cpu = (theirs.get("cpu", {}).get("brand_raw"), machine_info.get("cpu", {}).get("brand_raw"))
+    if cpu[0] != cpu[1]:
+        differences.append(f"cpu: {cpu[0]} -> {cpu[1]}")
+    if differences:
+        benchmarksession.logger.warning(
+            "the compared baseline ran on another machine (" + "; ".join(differences) + "): its times may not "
+            "apply here; the loaderbench gate (--gate-baseline) refuses such a baseline unless --gate-mismatch warn")

@@ -10,6 +10,8 @@ Confounders, and why they are accepted:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from benchmarks.conftest import reference_rate
@@ -22,6 +24,7 @@ from pipelines.loaders.compare import PixelDifference, pixel_difference
 from pipelines.loaders.pipeline import LOADER_SPECS
 from pipelines.machine import machine_info
 from pipelines.measure import DecodeLimit, Rate, available_cores, run_epoch
+from pipelines.probe import CpuProbe
 from pipelines.records import case_info, dataset_info, memory_info, reference_info
 
 PARAMS = [
@@ -73,9 +76,20 @@ def fast_decode_difference(dataset_index: DatasetIndex, bench_settings: BenchSet
     return pixel_difference(dataset_index, bench_settings.contract)
 
 
+@pytest.fixture(scope="session")
+def paired_probe(dataset_index: DatasetIndex, bench_settings: BenchSettings) -> Iterator[CpuProbe | None]:
+    """The reference timed after every round with ``--paired-reference`` (else none)."""
+    if not bench_settings.paired_reference:
+        yield None
+        return
+    probe = CpuProbe(dataset_index, bench_settings.contract)
+    yield probe
+    probe.close()
+
+
 @pytest.mark.parametrize(("case", "epoch"), PARAMS)
 def test_throughput(request: pytest.FixtureRequest, benchmark, case: Case, epoch: str, dataset_index: DatasetIndex,
-                    bench_settings: BenchSettings, limits: dict[str, Rate]):
+                    bench_settings: BenchSettings, limits: dict[str, Rate], paired_probe: CpuProbe | None):
     contract = case.contract(bench_settings.contract)
     reason = case.skip_reason(bench_settings.contract)
     if reason:
@@ -88,6 +102,7 @@ def test_throughput(request: pytest.FixtureRequest, benchmark, case: Case, epoch
         run_epoch,
         epoch,
         bench_settings.throughput_plan,
+        paired=paired_probe.epoch if paired_probe else None,
     )
 
     assert timed.images == dataset_index.images, "every epoch must see every image exactly once"

@@ -49,6 +49,8 @@ class TimedEpochs:
         runs: one :class:`EpochRun` per timed epoch (calibration and warm-up epochs excluded).
         epochs_per_round: whole epochs in each round (pytest-benchmark's ``iterations``).
         round_seconds: seconds per epoch of each round, as stored by pytest-benchmark.
+        paired_seconds: with a paired reference (:mod:`pipelines.probe`), seconds per pass of the reference
+            round timed right after each round, in the same order; a gate divides one by the other.
         page_cache: where the timed epochs read the dataset's files from: ``evicted`` (cold, verified),
             ``not-evicted`` (cold, but eviction did not take: a RAM-backed file system, say), ``warm``.
         page_cache_resident: highest share of the dataset's pages resident before a timed epoch.
@@ -63,6 +65,7 @@ class TimedEpochs:
     runs: list[EpochRun] = field(default_factory=list)
     epochs_per_round: int = 1
     round_seconds: list[float] = field(default_factory=list)
+    paired_seconds: list[float] = field(default_factory=list)
     page_cache: str = "warm"
     page_cache_resident: float | None = None
     cache_bytes: int = 0
@@ -142,23 +145,31 @@ class OffRecordBenchmark:
 
 
 def time_rounds(benchmark: Any, one_epoch: Callable[[], EpochRun], plan: RoundPlan,
-                expected_epoch_s: float | None = None, into: TimedEpochs | None = None) -> TimedEpochs:
+                expected_epoch_s: float | None = None, into: TimedEpochs | None = None,
+                paired: Callable[[], EpochRun] | None = None) -> TimedEpochs:
     """Calibrate, then time ``plan.rounds`` rounds of whole epochs of ``one_epoch`` (see the module docstring).
 
     ``one_epoch`` does its own preparation with the clock paused and returns the epoch it ran.
     ``expected_epoch_s``: a lower bound of one epoch's time known beforehand; when it alone fills a round, no
     calibration epoch is run (a training epoch is at least the model-only epoch: minutes saved per run).
     ``into``: a record to fill (one that already holds what the caller noted about the case), else a new one.
+    ``paired``: a reference pass (:class:`~pipelines.probe.CpuProbe`) timed after each round with the clock
+    paused, enough passes for half a round, so case and reference alternate (``paired_seconds``).
     """
     result = into if into is not None else TimedEpochs()
     if plan.min_round_s <= 0 or (expected_epoch_s is not None and expected_epoch_s >= plan.min_round_s):
         per_round = 1  # any epoch fills a round: nothing to calibrate
     else:  # untimed calibration epochs; the faster, since the first can carry one-time costs (tracing)
         per_round = plan.epochs_per_round(min(one_epoch().seconds for _ in range(CALIBRATION_EPOCHS)))
+    reference_round = _paired_round(paired, plan) if paired else None
     runs: list[EpochRun] = []
+    paired_seconds: list[float] = []
 
     def target() -> None:
         runs.append(one_epoch())
+        if reference_round and len(runs) % per_round == 0:
+            with clock.paused():
+                paired_seconds.append(reference_round())
 
     benchmark.pedantic(target, rounds=plan.rounds, iterations=per_round, warmup_rounds=0)
     disabled = len(runs) < plan.rounds * per_round  # --benchmark-disable: one call, nothing timed
@@ -166,7 +177,20 @@ def time_rounds(benchmark: Any, one_epoch: Callable[[], EpochRun], plan: RoundPl
     result.runs = runs if disabled else runs[: plan.rounds * per_round]
     result.epochs_per_round = 1 if disabled else per_round
     result.round_seconds = [] if disabled else _round_seconds(benchmark, result.runs, per_round)
+    result.paired_seconds = [] if disabled else paired_seconds[: plan.rounds]
     return result
+
+
+def _paired_round(paired: Callable[[], EpochRun], plan: RoundPlan) -> Callable[[], float]:
+    """A round of the paired reference: passes enough for half a case round (calibrated like a case), timed
+    by their own clock; returns seconds per pass."""
+    half = replace(plan, min_round_s=plan.min_round_s / 2)
+    passes = half.epochs_per_round(min(paired().seconds for _ in range(CALIBRATION_EPOCHS)))
+
+    def one_round() -> float:
+        return sum(paired().seconds for _ in range(passes)) / passes
+
+    return one_round
 
 
 def _round_seconds(benchmark: Any, runs: list[EpochRun], per_round: int) -> list[float]:
@@ -189,11 +213,12 @@ def time_epochs(
     plan: RoundPlan,
     fill: Callable[[Pipeline], EpochRun] | None = None,
     expected_epoch_s: float | None = None,
+    paired: Callable[[], EpochRun] | None = None,
 ) -> TimedEpochs:
     """Time rounds of epochs of the kind ``epoch`` (``cold`` or ``warm``); see the module docstring.
 
     ``fill`` runs the untimed epoch that warms a ``warm`` case (default: ``run_epoch``); training cases pass
-    a plain loader pass, since filling a cache needs no model.
+    a plain loader pass, since filling a cache needs no model. ``paired``: see :func:`time_rounds`.
     """
     if epoch not in EPOCH_KINDS:
         raise ValueError(f"epoch must be 'cold' or 'warm', got {epoch!r}")
@@ -247,14 +272,14 @@ def time_epochs(
 
     with stack:
         if epoch == "cold":
-            time_rounds(benchmark, cold_epoch, plan, expected_epoch_s, into=record)
+            time_rounds(benchmark, cold_epoch, plan, expected_epoch_s, into=record, paired=paired)
         else:
             pipeline = fresh_pipeline()
             filled = _fill(pipeline, fill or run_epoch, record)
             state["last"] = filled.keepalive
             record.note_dataset_residency(resident_fraction(list(pipeline.index.paths)), cold=False)
             note_cache_size(pipeline)
-            time_rounds(benchmark, warm_epoch, plan, expected_epoch_s, into=record)
+            time_rounds(benchmark, warm_epoch, plan, expected_epoch_s, into=record, paired=paired)
         release_last_iterator()
     return record
 

@@ -22,9 +22,23 @@ def machine_info() -> dict[str, object]:
         device = f"CPU: {platform.processor() or platform.machine()}"
     return {
         "device": device,
+        "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
         "ram_bytes": psutil.virtual_memory().total,
         "tensorflow": tf.__version__,
         "keras": keras.__version__,
         "python": platform.python_version(),
     }
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux; the platform's word elsewhere): part of what makes a
+    baseline comparable."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

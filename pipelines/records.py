@@ -60,6 +60,9 @@ def _rounds_info(timed: TimedEpochs) -> dict[str, Any]:
         "spread": round(timed.spread(), 4),
         "rounds": len(timed.round_seconds) or len(timed.runs),
         "epochs_per_round": timed.epochs_per_round,
+        # the rounds themselves (seconds per epoch), and the paired reference's after each: what a gate reads
+        "round_seconds": [round(s, 6) for s in timed.round_seconds],
+        "paired_seconds": [round(s, 6) for s in timed.paired_seconds],
     }
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -121,43 +119,7 @@ class Pipeline:
         """
         self.before_epoch()
         own_epoch: Callable[[], Iterator] | None = getattr(self.fit_input, "epoch", None)
-        batches = own_epoch() if own_epoch else iter(self.fit_input)
-        fraction = injected_slowdown(self.loader)
-        return _slowed(batches, fraction) if fraction else batches
-
-
-#: ``LOADERBENCH_SLOWDOWN="tfdata=0.25"`` (or ``*=0.25``) makes every epoch of a loader 25% longer: a
-#: seeded regression, to rehearse that the CI gate fails (README, "Regression gate"). Never set in normal runs.
-SLOWDOWN_VARIABLE = "LOADERBENCH_SLOWDOWN"
-
-
-def injected_slowdown(loader: str) -> float:
-    """The slowdown fraction ``LOADERBENCH_SLOWDOWN`` asks of ``loader`` (0.0 when unset)."""
-    fractions = {}
-    for part in filter(None, os.environ.get(SLOWDOWN_VARIABLE, "").split(",")):
-        name, _, value = part.partition("=")
-        try:
-            fractions[name.strip()] = float(value)
-        except ValueError:
-            raise ValueError(f"{SLOWDOWN_VARIABLE}: expected loader=fraction, e.g. tfdata=0.25, got {part!r}") from None
-    return fractions.get(loader, fractions.get("*", 0.0))
-
-
-def _slowed(batches: Iterator, fraction: float) -> Iterator:
-    """Hold back the epoch's last batch for ``fraction`` of the time the epoch took so far.
-
-    A delay per batch would be hidden by prefetching (the pipeline catches up while the consumer sleeps); a
-    delay before the last batch adds exactly ``fraction`` of the epoch, whatever the pipeline overlaps.
-    """
-    start = time.perf_counter()
-    pending = None
-    for batch in batches:
-        if pending is not None:
-            yield pending
-        pending = batch
-    if pending is not None:
-        time.sleep(fraction * (time.perf_counter() - start))
-        yield pending
+        return own_epoch() if own_epoch else iter(self.fit_input)
 
 
 def unbuildable_reason(loader: str, contract: Contract) -> str | None:

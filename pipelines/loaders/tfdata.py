@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import lru_cache, partial
 from pathlib import Path
 
@@ -19,27 +18,38 @@ from pipelines.loaders.tfops import (
     finish_pipeline,
     parallel_calls,
 )
+from pipelines.loaders.seeded import Decode, extra_pass_flags, seeded_fraction, with_extra_pass
 
 
-def build_tfdata_pipeline(index: DatasetIndex, contract: Contract, cache_prefix: Path | None,
-                          decode: Callable[[tf.Tensor, Contract], tf.Tensor] = decode_resized) -> tf.data.Dataset:
+def build_tfdata_pipeline(index: DatasetIndex, contract: Contract, cache_prefix: Path | None) -> tf.data.Dataset:
     """File list (from the checked index, in Keras' order) -> parallel read/decode/resize -> shared tail.
 
     The file list comes from :class:`DatasetIndex` rather than ``Dataset.list_files``: the folder was already
     walked once to check it, and ``list_files`` would glob it again and shuffle it by default.
     """
-    files = tf.data.Dataset.from_tensor_slices(
-        (tf.constant([str(p) for p in index.paths]), tf.constant(index.labels, dtype=tf.int32))
-    )
+    return _build(index, contract, cache_prefix, decode_resized, seeded_fraction("tfdata"))
+
+
+def _build(index: DatasetIndex, contract: Contract, cache_prefix: Path | None, decode: Decode,
+           seeded: float) -> tf.data.Dataset:
+    """The pipeline with ``decode``; ``seeded``: the share of images decoded twice (a seeded regression,
+    :mod:`pipelines.loaders.seeded`), 0 in every normal run."""
+    columns: tuple = (tf.constant([str(p) for p in index.paths]), tf.constant(index.labels, dtype=tf.int32))
+    if seeded:
+        columns += (tf.constant(extra_pass_flags(index.images, seeded)),)
+        load_seeded = with_extra_pass(decode)
+
+        def load(path, label, extra):
+            return load_seeded(path, label, extra, contract)
+    else:
+        def load(path, label):
+            return decode(path, contract), label
+    files = tf.data.Dataset.from_tensor_slices(columns)
     shuffle_names = contract.shuffle and not contract.cache_spec.caches
     if shuffle_names:
         # Nothing cached: shuffle the file names (a few bytes each) over the whole dataset, every epoch.
         files = files.shuffle(index.images, seed=contract.seed, reshuffle_each_iteration=True)
-    images = files.map(
-        lambda path, label: (decode(path, contract), label),
-        num_parallel_calls=parallel_calls(contract),
-        deterministic=not contract.shuffle,
-    )
+    images = files.map(load, num_parallel_calls=parallel_calls(contract), deterministic=not contract.shuffle)
     return finish_pipeline(images, contract, len(index.class_names), index.images, cache_prefix,
                            shuffled_upstream=shuffle_names)
 
@@ -60,7 +70,7 @@ def build_tfdata_fast_pipeline(index: DatasetIndex, contract: Contract,
         decode = partial(decode_resized_at, ratio=next(iter(ratios)))
     else:
         decode = decode_resized_fast
-    return build_tfdata_pipeline(index, contract, cache_prefix, decode=decode)
+    return _build(index, contract, cache_prefix, decode, seeded_fraction("tfdata-fast"))
 
 
 @lru_cache(maxsize=8)

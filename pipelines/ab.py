@@ -1,0 +1,151 @@
+"""A/B: run a baseline and a candidate alternately on one machine, and judge every case with the gate.
+
+Two runs saved hours apart differ by the machine's drift as well as by the change; run back to back and
+alternated (A B B A A B ...), both sides see the same machine, as duet benchmarking and interleaved
+benchmarking arrange. Each side is a git revision (checked out in a temporary worktree, removed afterwards),
+a Python environment, environment variables, or a mix; every run is the gate's benchmark selection
+(:data:`~pipelines.config.GATE_PYTEST_ARGS`) with its rounds paired with the reference, and each side's runs
+are pooled per case before :func:`pipelines.gate.compare_runs` judges them.
+
+    python -m pipelines.ab --base-rev main                 # the working tree against main
+    python -m pipelines.ab --head-env LOADERBENCH_REGRESSION=tfdata=0.3   # rehearse: a seeded regression
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from pipelines.config import GATE_PYTEST_ARGS
+from pipelines.gate import (
+    GateError,
+    compare_runs,
+    format_result,
+    gate_settings_parser,
+    load_run,
+    pooled,
+    settings_from_args,
+)
+
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side of the comparison: where its code is, which Python runs it, with which variables."""
+
+    name: str
+    tree: Path
+    python: str
+    env: dict[str, str] = field(default_factory=dict)
+
+    def command(self, json_path: Path, pytest_args: Sequence[str]) -> list[str]:
+        return [self.python, "-m", "pytest", "benchmarks", "-p", "no:cacheprovider", "-q", *GATE_PYTEST_ARGS,
+                f"--benchmark-json={json_path}", *pytest_args]
+
+    def check(self) -> None:
+        if not (self.tree / "benchmarks").is_dir():
+            raise GateError(f"the {self.name} side's tree {self.tree} has no benchmarks/ folder: run this command "
+                            "from the suite's checkout")
+
+    def run(self, json_path: Path, pytest_args: Sequence[str]) -> None:
+        env = {**os.environ, "PYTHONPATH": str(self.tree), **self.env}
+        done = subprocess.run(self.command(json_path, pytest_args), cwd=self.tree, env=env, capture_output=True,
+                              text=True)
+        if done.returncode != 0 or not json_path.is_file():
+            raise GateError(f"the {self.name} run failed (exit {done.returncode}) in {self.tree}:\n"
+                            f"{(done.stdout + done.stderr)[-3000:]}")
+
+
+def order(pairs: int) -> list[int]:
+    """Which side runs when (0 = base, 1 = head): A B, B A, A B ... so neither side always goes first."""
+    return [side for i in range(pairs) for side in ((0, 1) if i % 2 == 0 else (1, 0))]
+
+
+@contextmanager
+def worktree(revision: str, repository: Path) -> Iterator[Path]:
+    """``revision`` of ``repository`` checked out (detached) in a temporary folder, removed afterwards whatever
+    happens."""
+    folder = Path(tempfile.mkdtemp(prefix="loaderbench-ab-"))
+    checkout = folder / "tree"
+    done = subprocess.run(["git", "worktree", "add", "--detach", str(checkout), revision], cwd=repository,
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        folder.rmdir()
+        raise GateError(f"cannot check out {revision!r}: {done.stderr.strip()}")
+    try:
+        yield checkout
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(checkout)], cwd=repository, capture_output=True)
+        folder.rmdir()
+
+
+def parse_env(pairs: Sequence[str]) -> dict[str, str]:
+    env = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise GateError(f"expected NAME=VALUE, got {pair!r}")
+        env[name] = value
+    return env
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Exit status: 0 no case regressed, 1 a case regressed, 2 the comparison could not be made."""
+    parser = argparse.ArgumentParser(prog="python -m pipelines.ab", description=__doc__.split("\n\n")[0])
+    for side in ("base", "head"):
+        parser.add_argument(f"--{side}-rev", help=f"git revision for the {side} side (default: this working tree)")
+        parser.add_argument(f"--{side}-python", default=sys.executable,
+                            help=f"Python of the {side} side's environment (default: this one)")
+        parser.add_argument(f"--{side}-env", action="append", default=[], metavar="NAME=VALUE",
+                            help=f"environment variable for the {side} side's runs (repeatable)")
+    parser.add_argument("--tree", type=Path, default=Path.cwd(),
+                        help="the suite's checkout: the side without a revision, and the repository revisions come "
+                             "from (default: the current folder)")
+    parser.add_argument("--pairs", type=int, default=3, help="runs per side, alternated (default 3)")
+    parser.add_argument("--out", type=Path, help="keep each run's JSON here (default: a temporary folder)")
+    gate_settings_parser(parser)
+    parser.add_argument("pytest_args", nargs=argparse.REMAINDER,
+                        help="after --: more pytest options for every run (e.g. -- --preset coco2017 --images 500)")
+    args = parser.parse_args(argv)
+    pytest_args = [a for a in args.pytest_args if a != "--"]
+    try:
+        settings = settings_from_args(args)
+        if args.pairs < 1:
+            raise GateError(f"--pairs must be at least 1, got {args.pairs}")
+        with ExitStack() as stack:
+            sides = []
+            for name in ("base", "head"):
+                revision = getattr(args, f"{name}_rev")
+                tree = stack.enter_context(worktree(revision, args.tree)) if revision else args.tree
+                sides.append(Side(name, tree, getattr(args, f"{name}_python"),
+                                  parse_env(getattr(args, f"{name}_env"))))
+                sides[-1].check()
+            out = args.out or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="loaderbench-ab-")))
+            out.mkdir(parents=True, exist_ok=True)
+            runs: list[list] = [[], []]
+            schedule = order(args.pairs)
+            for step, which in enumerate(tqdm(schedule, desc="A/B runs", unit="run")):
+                side = sides[which]
+                path = out / f"{step:02d}-{side.name}.json"
+                side.run(path, pytest_args)
+                runs[which].append(load_run(path))
+            base, head = pooled(runs[0], "base (pooled)"), pooled(runs[1], "head (pooled)")
+            result = compare_runs(base, head, settings)
+    except (GateError, ValueError) as error:
+        print(f"ab: {error}")
+        return 2
+    print(format_result(result, settings, f"base ({args.pairs} runs, alternated with head)"))
+    return 1 if result.regressed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
