@@ -22,7 +22,6 @@ what differs and fails (or warns, by option) rather than comparing apples with p
 from __future__ import annotations
 
 import json
-import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
