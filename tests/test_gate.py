@@ -7,6 +7,7 @@ from __future__ import annotations
 import configparser
 import json
 import os
+import re
 import shlex
 import statistics
 import subprocess
@@ -202,6 +203,15 @@ def test_tox_gate_runs_the_gate_selection_and_the_documented_compare():
     assert f"--benchmark-compare-fail={REGRESSION_GATE}" in tox["testenv:bench-gate"]["commands"]
     assert "--gate-baseline" in tox["testenv:bench-gate"]["commands"]
     assert REGRESSION_GATE in (ROOT / "README.md").read_text()
+
+
+def test_ci_recipe_calls_tox_envs_that_exist():
+    tox = configparser.ConfigParser(interpolation=None)
+    tox.read(ROOT / "tox.ini")
+    workflow = (ROOT / "examples" / "github-actions" / "loaderbench-gate.yml").read_text()
+    called = set(re.findall(r"tox -e ([\w-]+)", workflow))
+    assert {"bench-gate", "bench-baseline", "bench-ab"} <= called
+    assert all(f"testenv:{env}" in tox for env in called), called
 
 
 # --- the end-to-end proof -------------------------------------------------------------------------------------
