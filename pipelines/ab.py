@@ -25,7 +25,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from pipelines.config import GATE_PYTEST_ARGS
+from pipelines.config import GATE_PYTEST_ARGS, GateSettings
 from pipelines.gate import (
     GateError,
     compare_runs,
@@ -98,8 +98,12 @@ def parse_env(pairs: Sequence[str]) -> dict[str, str]:
     return env
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Exit status: 0 no case regressed, 1 a case regressed, 2 the comparison could not be made."""
+#: Both sides run on this machine in the same minutes, so a side on another TensorFlow or Python (an upgrade
+#: under test, ``--base-python``) is the comparison asked for: the gate warns instead of refusing.
+AB_GATE = GateSettings(mismatch="warn")
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipelines.ab", description=__doc__.split("\n\n")[0])
     for side in ("base", "head"):
         parser.add_argument(f"--{side}-rev", help=f"git revision for the {side} side (default: this working tree)")
@@ -112,10 +116,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "from (default: the current folder)")
     parser.add_argument("--pairs", type=int, default=3, help="runs per side, alternated (default 3)")
     parser.add_argument("--out", type=Path, help="keep each run's JSON here (default: a temporary folder)")
-    gate_settings_parser(parser)
+    gate_settings_parser(parser, AB_GATE)
     parser.add_argument("pytest_args", nargs=argparse.REMAINDER,
                         help="after --: more pytest options for every run (e.g. -- --preset coco2017 --images 500)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Exit status: 0 no case regressed, 1 a case regressed, 2 the comparison could not be made."""
+    args = build_parser().parse_args(argv)
     pytest_args = [a for a in args.pytest_args if a != "--"]
     try:
         settings = settings_from_args(args)

@@ -235,15 +235,15 @@ def pooled(runs: Sequence[RunRounds], source: str) -> RunRounds:
     return RunRounds(source, runs[0].identity if runs else {}, cases)
 
 
-def gate_settings_parser(parser) -> None:
+def gate_settings_parser(parser, default: GateSettings = GateSettings()) -> None:
     """The gate's options, shared by ``python -m pipelines.gate`` and ``python -m pipelines.ab``."""
-    default = GateSettings()
     parser.add_argument("--threshold", type=float, default=default.threshold,
                         help=f"smallest slowdown that fails, as a fraction (default {default.threshold})")
     parser.add_argument("--alpha", type=float, default=default.alpha,
                         help=f"false-alarm rate of the rank test over all cases (default {default.alpha})")
     parser.add_argument("--mismatch", choices=("fail", "warn"), default=default.mismatch,
-                        help="a baseline from another CPU, core count, TensorFlow or Python: fail (default) or warn")
+                        help="a baseline from another CPU, core count, TensorFlow or Python: fail or warn "
+                             f"(default {default.mismatch})")
 
 
 def settings_from_args(args) -> GateSettings:

@@ -129,6 +129,9 @@ def test_pooled_sides_keep_every_round_and_drop_pairing_only_when_a_run_lacks_it
 
 def test_ab_alternates_sides_and_checks_its_input():
     assert ab.order(3) == [0, 1, 1, 0, 0, 1]
+    args = ab.build_parser().parse_args(["--base-rev", "main", "--", "--images", "60"])
+    assert args.mismatch == "warn"  # both sides on this machine: another TensorFlow is the question asked
+    assert args.base_rev == "main" and "--images" in args.pytest_args
     assert ab.parse_env(["A=1", "B=x=y"]) == {"A": "1", "B": "x=y"}
     with pytest.raises(GateError, match="NAME=VALUE"):
         ab.parse_env(["oops"])
