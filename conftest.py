@@ -53,6 +53,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "disk you would train from")
     group.addoption("--ram-budget", help="RAM an in-memory cache may use, e.g. 16GB (default: available RAM)")
     group.addoption("--alpha", type=float, default=1.0, help="MobileNet width multiplier (default 1.0)")
+    group.addoption("--accelerator", type=float, metavar="IMAGES_PER_SEC",
+                    help="train on an emulated accelerator of this speed instead of MobileNet: each step sleeps "
+                         "batch / rate seconds, as MLPerf Storage and DLIO emulate (default: the real model)")
     group.addoption("--weights", help="MobileNet weights: a local file, or 'imagenet' (needs a network)")
     group.addoption("--batch-size", type=int, default=32, help="images per batch (default 32)")
     group.addoption("--parallelism", type=int,

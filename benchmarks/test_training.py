@@ -26,7 +26,8 @@ PARAMS = [pytest.param(case, epoch, id=case_id(case, epoch)) for case in TRAININ
 
 @pytest.fixture(scope="session")
 def model(dataset_index: DatasetIndex, bench_settings: BenchSettings):
-    spec = ModelSpec(len(dataset_index.class_names), bench_settings.alpha, bench_settings.weights)
+    spec = ModelSpec(len(dataset_index.class_names), bench_settings.alpha, bench_settings.weights,
+                     bench_settings.accelerator)
     return build_model(spec, bench_settings.contract)
 
 
@@ -54,7 +55,8 @@ def test_model_only(benchmark, references: dict[str, Rate], model_alone: ModelOn
     timed = time_rounds(benchmark, model_alone.epoch, bench_settings.training_plan)
     assert timed.images == dataset_index.images
     references["model-only"] = Rate.of(timed)
-    benchmark.extra_info.update(reference_info("model-only", timed), **dataset_info(dataset_index), **machine_info())
+    benchmark.extra_info.update(reference_info("model-only", timed), model=model_alone.model.name,
+                                **dataset_info(dataset_index), **machine_info())
 
 
 def adjacent_reference(model_alone: ModelOnly, model_only: Rate) -> Rate:
@@ -95,8 +97,10 @@ def test_training(benchmark, case: Case, epoch: str, model, model_alone: ModelOn
             idg_epochs[epoch] = rate
     benchmark.extra_info.update(
         case_info(case, epoch, timed, {}),
+        model=model.name,
         **training_info(timed, adjacent_reference(model_alone, model_only), idg_epochs.get(epoch),
-                        machine_info()["device"]),
+                        # an emulated step sleeps: the loader has the CPU to itself, whatever the device
+                        "emulated accelerator" if bench_settings.accelerator else machine_info()["device"]),
         **memory_info(case, timed, dataset_index, contract),
         **dataset_info(dataset_index),
         **machine_info(),

@@ -274,6 +274,8 @@ class BenchSettings:
             that a regression gate can divide the machine's drift out (costs about half as long again).
         alpha: MobileNet width multiplier.
         weights: ``None`` (random init, nothing downloaded), a local weights file, or ``imagenet``.
+        accelerator: train on an emulated accelerator of this many images/s instead of MobileNet
+            (:class:`~pipelines.training.EmulatedAccelerator`); ``None``: the real model.
         contract: the contract every case starts from (each case sets its cache mode and placement).
     """
 
@@ -290,6 +292,7 @@ class BenchSettings:
     paired_reference: bool = False
     alpha: float = 1.0
     weights: str | None = None
+    accelerator: float | None = None
     contract: Contract = Contract()
 
     def __post_init__(self) -> None:
@@ -299,6 +302,8 @@ class BenchSettings:
         _require(self.max_epochs_per_round >= 1,
                  f"--max-epochs-per-round must be at least 1, got {self.max_epochs_per_round}")
         _require(self.alpha > 0, f"--alpha must be positive, got {self.alpha}")
+        _require(self.accelerator is None or self.accelerator > 0,
+                 f"--accelerator must be a positive rate in images/s, got {self.accelerator}")
         _require(self.preset in PRESETS, f"--preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
         _require(self.ram_budget is None or self.ram_budget > 0, "--ram-budget must be positive")
         _require(self.weights in (None, "imagenet") or Path(self.weights).expanduser().is_file(),
@@ -334,6 +339,7 @@ def settings_from_options(option: Callable[[str], Any]) -> BenchSettings:
         paired_reference=option("paired_reference"),
         alpha=option("alpha"),
         weights=option("weights"),
+        accelerator=option("accelerator"),
         contract=Contract(batch_size=option("batch_size"), parallelism=option("parallelism"),
                           cache_dir=option("cache_dir")),
     )

@@ -23,14 +23,42 @@ from pipelines.measure import EpochRun
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Attributes: classes (head size), alpha (MobileNet width), weights (None, a file, or ``imagenet``)."""
+    """Attributes: classes (head size), alpha (MobileNet width), weights (None, a file, or ``imagenet``),
+    accelerator (images/s of an emulated accelerator instead of MobileNet; ``None``: the real model)."""
 
     classes: int
     alpha: float = 1.0
     weights: str | None = None
+    accelerator: float | None = None
+
+
+class EmulatedAccelerator(keras.Model):
+    """An accelerator that trains at ``images_per_sec``: each train step sleeps batch / rate seconds.
+
+    On a CPU-only machine MobileNet trains at 40-200 images/s and every loader looks compute-bound; the study's
+    GPU was fast enough for the loader to decide the epoch. As MLPerf Storage and DLIO do, the step is emulated
+    by its time alone, inside ``model.fit``, so prefetching overlaps it exactly as it would a real step. The
+    sleep holds no CPU, as a GPU step would not (the host's share of a real step is not modelled).
+    """
+
+    def __init__(self, images_per_sec: float) -> None:
+        super().__init__(name=f"emulated_{images_per_sec:g}_img_s")
+        self.images_per_sec = float(images_per_sec)
+
+    def call(self, inputs):
+        return inputs
+
+    def train_step(self, data):
+        seconds = tf.cast(tf.shape(data[0])[0], tf.float64) / self.images_per_sec
+        slept = tf.numpy_function(lambda s: (time.sleep(float(s)), s)[1], [seconds], tf.float64)
+        return {"step_s": slept}  # Keras needs a logged value to carry the step
 
 
 def build_model(spec: ModelSpec, contract: Contract) -> keras.Model:
+    if spec.accelerator is not None:
+        model = EmulatedAccelerator(spec.accelerator)
+        model.compile()
+        return model
     height, width = contract.image_size
     base = keras.applications.MobileNet(
         input_shape=(height, width, 3), alpha=spec.alpha, include_top=False, weights=spec.weights, pooling="avg"

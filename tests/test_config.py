@@ -30,7 +30,8 @@ def test_contract_rejects_impossible_settings(changes, message):
 @pytest.mark.parametrize(("changes", "message"), [({"rounds": 0}, "--rounds"), ({"alpha": 0}, "--alpha"),
                                                   ({"preset": "imagenet"}, "--preset"),
                                                   ({"weights": "/nowhere/w.h5"}, "--weights: no such file"),
-                                                  ({"dataset": "/data", "images": 5}, "--images scales")])
+                                                  ({"dataset": "/data", "images": 5}, "--images scales"),
+                                                  ({"accelerator": 0.0}, "--accelerator must be a positive")])
 def test_bench_settings_name_the_option_at_fault(changes, message):
     with pytest.raises(ValueError, match=message):
         BenchSettings(**changes)

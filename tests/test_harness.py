@@ -159,6 +159,21 @@ def test_fit_set_up_and_tear_down_are_off_the_clock(tiny_dataset):
     assert wall == pytest.approx(run.seconds + run.overhead_s, abs=0.05)
 
 
+def test_emulated_accelerator_steps_take_batch_over_rate_and_consume_every_batch(tiny_dataset):
+    """``--accelerator``: a model.fit epoch lasts at least images / rate (each step sleeps batch / rate; the
+    sleep is a floor, so only the floor and a loose ceiling are checked), and every image is consumed."""
+    from pipelines.training import ModelSpec, build_model, fit_epoch
+
+    rate = 100.0  # 11 images: at least 0.11 s an epoch
+    model = build_model(ModelSpec(len(tiny_dataset.class_names), accelerator=rate), SMALL_CONTRACT)
+    assert model.name == "emulated_100_img_s"
+    with open_pipeline("tfdata", tiny_dataset, SMALL_CONTRACT) as pipeline:
+        fit_epoch(model, pipeline)  # traces
+        run = fit_epoch(model, pipeline)
+    assert run.images == tiny_dataset.images and run.batches == 3
+    assert tiny_dataset.images / rate <= run.seconds < tiny_dataset.images / rate + 1.0
+
+
 def test_rounds_that_disagree_on_the_image_count_fail(tiny_dataset):
     from pipelines.harness import TimedEpochs
     from pipelines.measure import EpochRun

@@ -92,7 +92,8 @@ def header_lines(results: Sequence[Mapping[str, Any]]) -> list[str]:
             header.append(f"machine limit (one thread {one} img/s x {r.get('cores')} cores): {rate} img/s"
                           " -- '% limit' is against this")
         elif r.get("loader") == "model-only":
-            header.append(f"model alone (in-memory tensors): {_with_spread(r.get('images_per_sec'), r.get('spread'), 1)}"
+            model = f"{r['model']}, " if r.get("model") else ""  # records before --accelerator had no name
+            header.append(f"model alone ({model}in-memory tensors): {_with_spread(r.get('images_per_sec'), r.get('spread'), 1)}"
                           f" img/s, {r.get('epoch_s')} s an epoch; 'util' is against a model-only epoch run beside"
                           " each case")
     header.append("rates: median of rounds ± half their range; verdicts claim only what that spread allows")
