@@ -45,18 +45,23 @@ class GateError(Exception):
 
 @dataclass(frozen=True)
 class CaseRounds:
-    """One case's rounds in one run: seconds per epoch, and the paired reference's seconds after each."""
+    """One case's rounds: seconds per epoch, and the paired reference's seconds after each.
+
+    ``runs``: how many of the rounds each run contributed, in order, when several runs are pooled (the A/B
+    command's sides); empty for one run. Each run's rounds are normalised by that run's own reference.
+    """
 
     case: str
     seconds: tuple[float, ...]
     paired: tuple[float, ...] = ()
+    runs: tuple[int, ...] = ()
 
     @property
     def normalisable(self) -> bool:
         return len(self.paired) == len(self.seconds) > 0 and all(p > 0 for p in self.paired)
 
     def samples(self, normalise: bool) -> np.ndarray:
-        """The rounds' seconds; normalised, each divided by the median of the reference rounds paired with them.
+        """The rounds' seconds; normalised, each divided by the median of its run's paired reference rounds.
 
         The median, not each round's own partner: the drift to cancel is the machine's between runs (10-30%
         over minutes), while the probe's round-to-round noise (5-9% here) would only be added to every round;
@@ -64,12 +69,18 @@ class CaseRounds:
         against 5 of 5 at the smallest size) and flagged more unchanged cases.
         """
         values = np.asarray(self.seconds, dtype=float)
-        return values / float(np.median(self.paired)) if normalise else values
+        if not normalise:
+            return values
+        edges = np.cumsum((0, *(self.runs or (len(values),))))
+        divisors = np.concatenate([np.full(end - start, np.median(self.paired[start:end]))
+                                   for start, end in zip(edges[:-1], edges[1:])])
+        return values / divisors
 
     def pooled(self, other: CaseRounds) -> CaseRounds:
         """This case's rounds with another run's (the A/B command pools its runs per side)."""
         both = self.normalisable and other.normalisable
-        return CaseRounds(self.case, self.seconds + other.seconds, self.paired + other.paired if both else ())
+        runs = (self.runs or (len(self.seconds),)) + (other.runs or (len(other.seconds),))
+        return CaseRounds(self.case, self.seconds + other.seconds, self.paired + other.paired if both else (), runs)
 
 
 @dataclass(frozen=True)

@@ -125,6 +125,9 @@ def test_pooled_sides_keep_every_round_and_drop_pairing_only_when_a_run_lacks_it
     assert both.cases["c"].seconds == (1.0, 2.0, 3.0) and both.cases["c"].normalisable
     mixed = pooled([run_of({"c": a}), run_of({"c": CaseRounds("c", (3.0,))})], "side")
     assert mixed.cases["c"].seconds == (1.0, 2.0, 3.0) and not mixed.cases["c"].normalisable
+    drifted = CaseRounds("c", (2.0, 4.0), (1.0, 1.0))  # a run on a machine twice as slow: probe twice as slow too
+    pooled_runs = pooled([run_of({"c": a}), run_of({"c": drifted})], "side").cases["c"]
+    np.testing.assert_allclose(pooled_runs.samples(True), [2.0, 4.0, 2.0, 4.0])  # each run by its own reference
 
 
 def test_ab_alternates_sides_and_checks_its_input():
