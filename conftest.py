@@ -58,6 +58,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "batch / rate seconds, as MLPerf Storage and DLIO emulate (default: the real model)")
     group.addoption("--weights", help="MobileNet weights: a local file, or 'imagenet' (needs a network)")
     group.addoption("--batch-size", type=int, default=32, help="images per batch (default 32)")
+    group.addoption("--extended", action="store_true",
+                    help="also run the extended group: TFRecord shards, snapshot and save/load caches, the tf.data "
+                         "service (-m extended: only those)")
+    group.addoption("--data-service", metavar="grpc://HOST:PORT",
+                    help="run the tf.data service cases on this dispatcher (default: start a local dispatcher and "
+                         "workers for the run, stopped at its end)")
+    group.addoption("--service-workers", type=int,
+                    help="workers of the local tf.data service (default: one per core, capped by RAM at ~600 MB "
+                         "a worker)")
     group.addoption("--parallelism", type=int,
                     help="parallel calls / worker threads instead of AUTOTUNE (steadier timings for a CI gate)")
 

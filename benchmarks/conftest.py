@@ -4,7 +4,7 @@ case's ``extra_info`` and print the summary table at the end."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -17,6 +17,7 @@ from pipelines.harness import OffRecordBenchmark, time_rounds
 from pipelines.measure import EpochRun, Rate
 from pipelines.memory import available_ram, exceeds_budget, exceeds_disk, free_disk, predict_cache
 from pipelines.report.summary import format_summary
+from pipelines.service import LocalService, ServiceError, check_service, default_workers
 
 RESULTS = pytest.StashKey[list]()
 GATE_REPORT = pytest.StashKey[str]()
@@ -34,11 +35,30 @@ def pytest_configure(config: pytest.Config) -> None:
         report.parent.mkdir(parents=True, exist_ok=True)  # .benchmarks/gate/ on a fresh clone
 
 
+def _case_of(item: pytest.Item) -> Case | None:
+    case = item.callspec.params.get("case") if hasattr(item, "callspec") else None
+    return case if isinstance(case, Case) else None
+
+
+def _keep_extended_apart(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the extended group's cases (``-m extended`` selects them) and leave them out unless ``--extended``."""
+    left_out = []
+    for item in items:
+        case = _case_of(item)
+        if case is not None and case.extended:
+            item.add_marker(pytest.mark.extended)
+            if not config.getoption("extended"):
+                left_out.append(item)
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = [item for item in items if item not in left_out]
+
+
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects, so `-m "not exceeds_ram"` sees the markers
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    cached = [(item, item.callspec.params["case"]) for item in items
-              if hasattr(item, "callspec") and isinstance(item.callspec.params.get("case"), Case)
-              and CACHE_SPECS[item.callspec.params["case"].cache].caches]
+    _keep_extended_apart(config, items)
+    cached = [(item, case) for item, case in ((item, _case_of(item)) for item in items)
+              if case is not None and CACHE_SPECS[case.cache].caches]
     if not cached:
         return
     try:
@@ -58,6 +78,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             if reason:
                 item.add_marker(getattr(pytest.mark, marker))
                 item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture(scope="session")
+def data_service(bench_settings) -> Iterator[str]:
+    """The tf.data service address for the service cases: the one given (checked now, so a wrong address stops
+    the run at once), or a local dispatcher and workers started on first use and stopped at the session's end."""
+    if bench_settings.data_service:
+        try:
+            check_service(bench_settings.data_service)
+        except ServiceError as error:
+            pytest.exit(f"--data-service: {error}", returncode=4)
+        yield bench_settings.data_service
+        return
+    with LocalService(bench_settings.service_workers or default_workers()) as address:
+        yield address
 
 
 @pytest.fixture(scope="session")

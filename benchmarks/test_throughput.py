@@ -18,7 +18,7 @@ from benchmarks.conftest import reference_rate
 from pipelines.cases import EPOCHS, THROUGHPUT_CASES, Case, case_id
 from pipelines.config import BenchSettings
 from pipelines.datasets import DatasetIndex
-from pipelines.harness import time_epochs, time_rounds
+from pipelines.harness import sources_written_ahead, time_epochs, time_rounds
 from pipelines.loaders import open_pipeline
 from pipelines.loaders.compare import PixelDifference, pixel_difference
 from pipelines.loaders.pipeline import LOADER_SPECS
@@ -90,8 +90,11 @@ def paired_probe(dataset_index: DatasetIndex, bench_settings: BenchSettings) -> 
 @pytest.mark.parametrize(("case", "epoch"), PARAMS)
 def test_throughput(request: pytest.FixtureRequest, benchmark, case: Case, epoch: str, dataset_index: DatasetIndex,
                     bench_settings: BenchSettings, limits: dict[str, Rate], paired_probe: CpuProbe | None):
-    contract = case.contract(bench_settings.contract)
-    reason = case.skip_reason(bench_settings.contract)
+    base = bench_settings.contract
+    if case.on_service:  # started (or checked) on first use: a run without service cases starts nothing
+        base = base.with_(service_address=request.getfixturevalue("data_service"))
+    contract = case.contract(base)
+    reason = case.skip_reason(base)
     if reason:
         pytest.skip(reason)
     benchmark.group = f"throughput {dataset_index.name}"
@@ -103,6 +106,7 @@ def test_throughput(request: pytest.FixtureRequest, benchmark, case: Case, epoch
         epoch,
         bench_settings.throughput_plan,
         paired=paired_probe.epoch if paired_probe else None,
+        written_ahead=sources_written_ahead(contract, dataset_index),
     )
 
     assert timed.images == dataset_index.images, "every epoch must see every image exactly once"

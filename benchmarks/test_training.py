@@ -13,7 +13,7 @@ from benchmarks.conftest import reference_rate
 from pipelines.cases import EPOCHS, TRAINING_CASES, Case, case_id
 from pipelines.config import BenchSettings
 from pipelines.datasets import DatasetIndex
-from pipelines.harness import time_epochs, time_rounds
+from pipelines.harness import sources_written_ahead, time_epochs, time_rounds
 from pipelines.loaders import open_pipeline
 from pipelines.loaders.pipeline import BASELINE_LOADER, base_loader
 from pipelines.machine import machine_info
@@ -88,6 +88,7 @@ def test_training(benchmark, case: Case, epoch: str, model, model_alone: ModelOn
         bench_settings.training_plan,
         fill=run_epoch,
         expected_epoch_s=model_only.epoch_s,  # no epoch beats the model alone: calibrate from it
+        written_ahead=sources_written_ahead(contract, dataset_index),
     )
 
     assert timed.images == dataset_index.images, "model.fit must have consumed every image once"

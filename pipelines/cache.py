@@ -65,8 +65,15 @@ def clear_partial_cache(prefix: Path) -> bool:
 
 
 def cache_files(prefix: Path) -> list[Path]:
-    """Every file TensorFlow wrote for the cache at ``prefix`` (index, data shards, lock files)."""
-    return sorted(p for p in prefix.parent.glob(f"{prefix.name}*") if p.is_file())
+    """Every file TensorFlow wrote for the cache at ``prefix``: ``cache(path)``'s index, data shards and lock
+    files beside it, and everything inside the folder that ``snapshot`` and ``save`` write at it."""
+    found: list[Path] = []
+    for path in prefix.parent.glob(f"{prefix.name}*"):
+        if path.is_dir():
+            found.extend(p for p in path.rglob("*") if p.is_file())
+        elif path.is_file():
+            found.append(path)
+    return sorted(found)
 
 
 def cache_bytes(prefix: Path) -> int:

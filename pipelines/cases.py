@@ -8,6 +8,8 @@ Ids are ``<loader>-<cache>-<placement>-<epoch>`` (``tfdata-file-uint8-warm``). T
 * ImageDataGenerator's ``memory`` and ``file`` cases are listed and skipped with the reason: it has no cache.
 * ``cold`` is a first epoch on a fresh pipeline with the dataset evicted from the page cache (it fills any
   cache); ``warm`` is a later epoch of the same pipeline.
+* Cases whose loader or cache mode is declared ``extended`` (TFRecord, the tf.data service, snapshot and
+  save/load) carry the ``extended`` mark and run only with ``--extended``, so the default run keeps its budget.
 """
 
 from __future__ import annotations
@@ -37,6 +39,16 @@ class Case:
 
     def skip_reason(self, base: Contract) -> str | None:
         return unbuildable_reason(self.loader, self.contract(base))
+
+    @property
+    def extended(self) -> bool:
+        """Its loader or cache mode is declared part of the extended group (run with ``--extended``)."""
+        return LOADER_SPECS[self.loader].extended or CACHE_SPECS[self.cache].extended
+
+    @property
+    def on_service(self) -> bool:
+        """Its loader runs on a tf.data service, which the suite starts for it unless given one."""
+        return LOADER_SPECS[self.loader].on_service
 
 
 def _placements(spec: LoaderSpec, cache: CacheSpec) -> tuple[Placement, ...]:

@@ -25,11 +25,13 @@ import statistics
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from pipelines import clock
 from pipelines.cache import cache_bytes, cache_files
-from pipelines.config import RoundPlan
+from pipelines.config import Contract, RoundPlan
+from pipelines.datasets import DatasetIndex
 from pipelines.loaders import Pipeline
 from pipelines.measure import EpochRun
 from pipelines.memory.measure import measure_memory
@@ -58,6 +60,7 @@ class TimedEpochs:
         cache_resident: file cache only: highest share of the cache files' pages resident before a timed warm
             epoch, after they were flushed and evicted (about 0 when read from disk).
         cache_filesystem: file cache only: the file system type holding it (``tmpfs`` means RAM).
+        source_bytes: bytes of the files an epoch reads (the JPEGs, or a loader's own files: TFRecord shards).
         peak_rss_bytes, rss_growth_bytes, peak_growth_bytes: memory-profiler's figures for the epoch that filled
             the cache (``warm`` cases with a cache; timed epochs are not sampled, so sampling cannot slow them).
     """
@@ -71,6 +74,7 @@ class TimedEpochs:
     cache_bytes: int = 0
     cache_resident: float | None = None
     cache_filesystem: str | None = None
+    source_bytes: int = 0
     peak_rss_bytes: int | None = None
     rss_growth_bytes: int | None = None
     peak_growth_bytes: int | None = None
@@ -214,14 +218,19 @@ def time_epochs(
     fill: Callable[[Pipeline], EpochRun] | None = None,
     expected_epoch_s: float | None = None,
     paired: Callable[[], EpochRun] | None = None,
+    written_ahead: Sequence[Path] = (),
 ) -> TimedEpochs:
     """Time rounds of epochs of the kind ``epoch`` (``cold`` or ``warm``); see the module docstring.
 
     ``fill`` runs the untimed epoch that warms a ``warm`` case (default: ``run_epoch``); training cases pass
     a plain loader pass, since filling a cache needs no model. ``paired``: see :func:`time_rounds`.
+    ``written_ahead``: for a cache written by a pass of its own while the pipeline is built
+    (:attr:`~pipelines.config.CacheSpec.writes_ahead`, see :func:`sources_written_ahead`), the files that pass
+    reads: a cold epoch evicts them, then times the build as part of the epoch.
     """
     if epoch not in EPOCH_KINDS:
         raise ValueError(f"epoch must be 'cold' or 'warm', got {epoch!r}")
+    writes_ahead = bool(written_ahead)
     stack = ExitStack()
     state: dict[str, Any] = {"pipeline": None, "last": None}
     record = TimedEpochs()
@@ -245,18 +254,33 @@ def time_epochs(
     def finish(run: EpochRun, pipeline: Pipeline) -> EpochRun:
         state["last"] = run.keepalive
         note_cache_size(pipeline)
+        record.source_bytes = record.source_bytes or sum(p.stat().st_size for p in pipeline.source_paths)
         return replace(run, keepalive=None)
+
+    def evict_sources(paths: list[Path]) -> None:
+        evict(paths)
+        record.note_dataset_residency(resident_fraction(paths), cold=True)
 
     def cold_epoch() -> EpochRun:
         with clock.paused():
-            pipeline = fresh_pipeline()
+            release_last_iterator()
+            stack.close()  # the previous pipeline and its cache folder
             os.sync()  # the previous epoch's cache writes, flushed now rather than written back during this one
-            paths = list(pipeline.index.paths)
-            evict(paths)
-            record.note_dataset_residency(resident_fraction(paths), cold=True)
+        built_s = 0.0
+        if writes_ahead:  # the cache's own writing pass runs when the pipeline is built: part of the first epoch
+            with clock.paused():
+                evict_sources(list(written_ahead))
+            start = clock.now()
+            pipeline = fresh_pipeline()
+            built_s = clock.now() - start
+        else:
+            with clock.paused():
+                pipeline = fresh_pipeline()
+                evict_sources(list(pipeline.source_paths))
         run = run_epoch(pipeline)
         with clock.paused():
-            return finish(run, pipeline)
+            return finish(replace(run, seconds=run.seconds + built_s, first_batch_s=run.first_batch_s + built_s),
+                          pipeline)
 
     def warm_epoch() -> EpochRun:
         pipeline = state["pipeline"]
@@ -277,11 +301,17 @@ def time_epochs(
             pipeline = fresh_pipeline()
             filled = _fill(pipeline, fill or run_epoch, record)
             state["last"] = filled.keepalive
-            record.note_dataset_residency(resident_fraction(list(pipeline.index.paths)), cold=False)
+            record.note_dataset_residency(resident_fraction(list(pipeline.source_paths)), cold=False)
             note_cache_size(pipeline)
             time_rounds(benchmark, warm_epoch, plan, expected_epoch_s, into=record, paired=paired)
         release_last_iterator()
     return record
+
+
+def sources_written_ahead(contract: Contract, index: DatasetIndex) -> tuple[Path, ...]:
+    """What ``time_epochs(written_ahead=...)`` needs for ``contract``: the dataset's files when its cache is
+    written ahead of the first epoch, else nothing."""
+    return tuple(index.paths) if contract.cache_spec.writes_ahead else ()
 
 
 def _fill(pipeline: Pipeline, fill: Callable[[Pipeline], EpochRun], record: TimedEpochs) -> EpochRun:

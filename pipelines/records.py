@@ -81,6 +81,7 @@ def case_info(case: Case, epoch: str, timed: TimedEpochs, limits: Mapping[str, R
         "page_cache": timed.page_cache,
         "page_cache_resident": _share(timed.page_cache_resident),
         "cache_bytes": timed.cache_bytes,
+        "source_bytes": timed.source_bytes,
     }
     if CACHE_SPECS[case.cache].on_disk:
         info.update(cache_resident=_share(timed.cache_resident), cache_filesystem=timed.cache_filesystem,

@@ -13,6 +13,15 @@ TINY = Preset(name="tiny", images=11, classes=3, sizes=(((64, 48), 0.5), ((40, 5
 SMALL_CONTRACT = Contract(image_size=(32, 32), batch_size=4, shuffle=False)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _data_root_of_the_tests(tmp_path_factory: pytest.TempPathFactory):
+    """``$LOADERBENCH_DATA`` in a temporary folder: what a test generates or converts by default (TFRecord shards
+    of the tiny datasets, say) never lands in the user's ``~/.cache``."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LOADERBENCH_DATA", str(tmp_path_factory.mktemp("loaderbench-data")))
+        yield
+
+
 @pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> DatasetIndex:
     """11 JPEGs in 3 classes: a batch size of 4 leaves a short last batch. Treat as read-only."""

@@ -22,12 +22,42 @@ def test_case_ids_read_as_loader_cache_placement_epoch():
     ids = [case_id(c, e) for c in THROUGHPUT_CASES for e in EPOCHS]
     assert "tfdata-file-uint8-warm" in ids and "idg-none-float32-cold" in ids
     assert len(ids) == len(set(ids))
-    assert {c.loader for c in THROUGHPUT_CASES} == {"idg", "idg-processes", "tfdata", "tfdata-fast", "kerasdir"}
-    assert {(c.cache, c.placement) for c in THROUGHPUT_CASES if c.loader == "tfdata-fast"} == {("none", "uint8")}
+    default = [c for c in THROUGHPUT_CASES if not c.extended]
+    assert {c.loader for c in default} == {"idg", "idg-processes", "tfdata", "tfdata-fast", "kerasdir"}
+    assert {(c.cache, c.placement) for c in default if c.loader == "tfdata-fast"} == {("none", "uint8")}
     for loader in ("tfdata", "kerasdir"):
-        combos = {(c.cache, c.placement) for c in THROUGHPUT_CASES if c.loader == loader}
+        combos = {(c.cache, c.placement) for c in default if c.loader == loader}
         assert combos == {("none", "uint8"), ("memory", "uint8"), ("memory", "float32"),
                           ("file", "uint8"), ("file", "float32")}
+
+
+def test_the_extended_group_is_tfrecord_the_service_and_the_persistent_caches():
+    extended = {c.id for c in THROUGHPUT_CASES if c.extended}
+    persistent = {f"tfdata-{cache}-{placement}" for cache in ("snapshot", "save", "save-gzip")
+                  for placement in ("uint8", "float32")}
+    tfrecord = {"tfrecord-none-uint8"} | {f"tfrecord-{cache}-{placement}" for cache in ("memory", "file")
+                                          for placement in ("uint8", "float32")}
+    assert extended == persistent | tfrecord | {"tfdata-service-none-uint8"}
+    assert all(c.on_service == (c.loader == "tfdata-service") for c in THROUGHPUT_CASES)
+
+
+@pytest.mark.slow
+def test_extended_cases_are_collected_only_with_the_option():
+    """``--extended`` adds the group to the run, ``-m extended`` narrows to it; the default run is unchanged"""
+    import subprocess
+    import sys
+
+    def collected(*args: str) -> set[str]:
+        out = subprocess.run([sys.executable, "-m", "pytest", "benchmarks", "--collect-only", "-q",
+                              "-p", "no:cacheprovider", "-k", "throughput", *args],
+                             capture_output=True, text=True, check=True).stdout
+        return {line.split("[", 1)[1].rstrip("]") for line in out.splitlines() if "test_throughput[" in line}
+
+    extended = {case_id(c, e) for c in THROUGHPUT_CASES if c.extended for e in EPOCHS}
+    everything = {case_id(c, e) for c in THROUGHPUT_CASES for e in EPOCHS}
+    assert collected() == everything - extended
+    assert collected("--extended") == everything
+    assert collected("--extended", "-m", "extended") == extended
 
 
 def test_the_declarations_drive_the_cases():

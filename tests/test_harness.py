@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from pipelines import clock
+from pipelines.cases import EPOCHS, THROUGHPUT_CASES, case_id
 from pipelines.config import RoundPlan
-from pipelines.harness import OffRecordBenchmark, time_epochs, time_rounds
+from pipelines.harness import OffRecordBenchmark, sources_written_ahead, time_epochs, time_rounds
 from pipelines.loaders import open_pipeline
 from pipelines.measure import EpochRun, run_epoch
 from pipelines.pagecache import RESIDENT_AT, evict, filesystem_of, is_ram_backed, resident_fraction
@@ -142,6 +143,24 @@ def test_paused_work_is_not_on_the_clock():
         clock.resume()
 
 
+@pytest.mark.parametrize("ahead", [False, True])
+def test_a_cache_written_ahead_is_on_the_clock_of_the_cold_epoch(tiny_dataset, tmp_path, ahead):
+    """Dataset.save writes while the pipeline is built: that build belongs to the first epoch (a 0.3 s stand-in
+    here, far above a tiny epoch); any other pipeline's build stays off the clock"""
+    contract = SMALL_CONTRACT.with_(cache="save", cache_dir=tmp_path)
+
+    def opener():
+        time.sleep(0.3)
+        return open_pipeline("tfdata", tiny_dataset, contract)
+
+    timed = time_epochs(FakeBenchmark(), opener, run_epoch, "cold", RoundPlan(rounds=2, min_round_s=0.0),
+                        written_ahead=sources_written_ahead(contract, tiny_dataset) if ahead else ())
+    assert sources_written_ahead(contract, tiny_dataset) == tiny_dataset.paths
+    assert sources_written_ahead(SMALL_CONTRACT.with_(cache="snapshot"), tiny_dataset) == ()
+    assert all((run.seconds >= 0.3) == ahead for run in timed.runs)
+    assert timed.cache_bytes > 0 and list(tmp_path.iterdir()) == []
+
+
 def test_fit_set_up_and_tear_down_are_off_the_clock(tiny_dataset):
     """the stored time of a training round is Keras' epoch, not the whole model.fit call"""
     from pipelines.training import ModelSpec, build_model, fit_epoch
@@ -187,6 +206,33 @@ def _run_pytest(args, tmp_path, env_extra=None):
     env = {**os.environ, "LOADERBENCH_DATA": str(tmp_path / "data"), **(env_extra or {})}
     return subprocess.run([sys.executable, "-m", "pytest", *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=900)
+
+
+@pytest.mark.slow
+def test_the_extended_group_runs_on_a_tiny_dataset_and_leaves_nothing_behind(tmp_path):
+    """TFRecord, snapshot, save/load and the tf.data service through the real benchmark module: every case sees
+    every image, disk caches and shards are measured, and the local service's processes are gone afterwards"""
+    import psutil
+
+    out = tmp_path / "run.json"
+    started = time.time()
+    result = _run_pytest(["benchmarks", "-p", "no:cacheprovider", "--extended", "-m", "extended", "-k", "throughput",
+                          "--images", "6", "--rounds", "1", "--min-round-s", "0", "--batch-size", "4",
+                          "--service-workers", "1", "--cache-dir", str(tmp_path / "caches"),
+                          f"--benchmark-json={out}", "-q"], tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    records = {b["extra_info"]["case"] + "-" + b["extra_info"]["epoch"]: b["extra_info"]
+               for b in json.loads(out.read_text())["benchmarks"]}
+    assert set(records) == {case_id(c, e) for c in THROUGHPUT_CASES if c.extended for e in EPOCHS}
+    for name, info in records.items():
+        assert info["images"] == 6, name
+        assert (info["cache_bytes"] > 0) == (info["cache"] in ("file", "snapshot", "save", "save-gzip")), name
+    shards = records["tfrecord-none-uint8-cold"]["source_bytes"]
+    assert shards > records["tfdata-save-uint8-cold"]["source_bytes"] == records["tfdata-save-uint8-cold"][
+        "dataset_bytes"]  # the shards hold the JPEGs' bytes and more
+    assert list((tmp_path / "caches").iterdir()) == []
+    assert not [p for p in psutil.process_iter(["cmdline", "create_time"]) if p.info["create_time"] >= started - 1
+                and "pipelines.service" in " ".join(p.info["cmdline"] or [])]
 
 
 @pytest.mark.slow

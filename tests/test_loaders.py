@@ -34,6 +34,8 @@ IDG_MEAN_TOLERANCE = {"bilinear": 3.0 / 255, "nearest": 1.7 / 255}
 FAST_MEAN_TOLERANCE = 5.5
 TF_LOADERS = ("tfdata", "kerasdir")
 CACHED = [(cache, placement) for cache in ("memory", "file") for placement in ("uint8", "float32")]
+#: tf.data's persistent caches, offered by the tf.data loader (pipelines/loaders/pipeline.py).
+PERSISTENT = ("snapshot", "save", "save-gzip")
 
 
 def epoch_arrays(loader, index, contract, epochs=1):
@@ -94,6 +96,61 @@ def test_every_cache_mode_and_placement_yields_the_same_tensors_as_none(tiny_dat
         np.testing.assert_array_equal(x, ref_x)
 
 
+@pytest.mark.parametrize("placement", ["uint8", "float32"])
+@pytest.mark.parametrize("cache", PERSISTENT)
+def test_persistent_caches_yield_the_same_tensors_as_none(tiny_dataset, cache, placement):
+    """snapshot and save/load: bit-equal to no cache, in the epoch that writes (or follows the save) and after"""
+    (ref_x, ref_y), = epoch_arrays("tfdata", tiny_dataset, SMALL_CONTRACT)
+    for x, y in epoch_arrays("tfdata", tiny_dataset, SMALL_CONTRACT.with_(cache=cache, placement=placement),
+                             epochs=2):
+        np.testing.assert_array_equal(y, ref_y)
+        np.testing.assert_array_equal(x, ref_x)
+
+
+def test_snapshot_reads_back_images_larger_than_snappys_buffer(tiny_dataset):
+    """a float32 224x224 image is 602 KB: TensorFlow's default snapshot compression (snappy) cannot read one back"""
+    contract = SMALL_CONTRACT.with_(image_size=(224, 224), placement="float32")
+    (ref_x, _), = epoch_arrays("tfdata", tiny_dataset, contract)
+    for x, _ in epoch_arrays("tfdata", tiny_dataset, contract.with_(cache="snapshot"), epochs=2):
+        np.testing.assert_array_equal(x, ref_x)
+
+
+_WRITE_IN_ANOTHER_PROCESS = """
+import sys
+from pathlib import Path
+from pipelines.datasets import index_dataset
+from pipelines.loaders.tfdata import build_tfdata_pipeline
+from tests.conftest import SMALL_CONTRACT
+index = index_dataset(sys.argv[1])
+pipeline = build_tfdata_pipeline(index, SMALL_CONTRACT.with_(cache=sys.argv[2]), Path(sys.argv[3]))
+print(sum(int(x.shape[0]) for x, _ in pipeline))
+"""
+
+
+@pytest.mark.parametrize("cache", ["snapshot", "save"])
+def test_a_persistent_cache_written_by_one_process_is_read_by_another(own_tiny_dataset, tmp_path, cache):
+    """what makes snapshot and save persistent: a second run reads the first run's files, with the JPEGs gone,
+    and writes nothing"""
+    import subprocess
+    import sys
+
+    from pipelines.loaders.tfdata import build_tfdata_pipeline
+
+    prefix = tmp_path / "persistent.tfcache"
+    written = subprocess.run([sys.executable, "-c", _WRITE_IN_ANOTHER_PROCESS, str(own_tiny_dataset.root), cache,
+                              str(prefix)], capture_output=True, text=True, check=True)
+    assert written.stdout.split()[-1] == str(own_tiny_dataset.images)
+    before = {p: p.stat().st_mtime_ns for p in cache_files(prefix)}
+    assert before
+    (ref_x, ref_y), = epoch_arrays("tfdata", own_tiny_dataset, SMALL_CONTRACT)
+    for path in own_tiny_dataset.paths:
+        path.unlink()
+    batches = list(build_tfdata_pipeline(own_tiny_dataset, SMALL_CONTRACT.with_(cache=cache), prefix))
+    np.testing.assert_array_equal(np.concatenate([np.asarray(y) for _, y in batches]), ref_y)
+    np.testing.assert_array_equal(np.concatenate([np.asarray(x) for x, _ in batches]), ref_x)
+    assert {p: p.stat().st_mtime_ns for p in cache_files(prefix)} == before
+
+
 @pytest.mark.parametrize("loader", TF_LOADERS)
 @pytest.mark.parametrize("cache", ["memory", "file"])
 def test_cache_is_filled_in_epoch_one_and_read_in_epoch_two(own_tiny_dataset, tmp_path, loader, cache):
@@ -126,9 +183,10 @@ def test_a_partly_read_file_cache_is_not_left_looking_complete(tmp_path):
     assert not any(p.name.endswith(".index") for p in cache_files(prefix))
 
 
-@pytest.mark.parametrize("loader", TF_LOADERS)
-def test_no_cache_file_remains_after_the_pipeline_closes(tiny_dataset, tmp_path, loader):
-    contract = SMALL_CONTRACT.with_(cache="file", cache_dir=tmp_path)
+@pytest.mark.parametrize(("loader", "cache"), [(loader, "file") for loader in TF_LOADERS]
+                         + [("tfdata", cache) for cache in PERSISTENT])
+def test_no_cache_file_remains_after_the_pipeline_closes(tiny_dataset, tmp_path, loader, cache):
+    contract = SMALL_CONTRACT.with_(cache=cache, cache_dir=tmp_path)
     with open_pipeline(loader, tiny_dataset, contract) as pipeline:
         run_epoch(pipeline)
         assert cache_files(pipeline.cache_prefix)
@@ -168,7 +226,8 @@ def test_idg_has_no_cache_and_says_so(tiny_dataset):
 
 @pytest.mark.parametrize(("loader", "cache"), [(loader, cache) for loader in sorted(LOADERS)
                                                for cache in ("none", "memory")
-                                               if cache in LOADER_SPECS[loader].caches])
+                                               if cache in LOADER_SPECS[loader].caches
+                                               and not LOADER_SPECS[loader].on_service])  # tests/test_service.py
 def test_shuffled_epochs_are_permutations_that_change(tiny_dataset, loader, cache):
     """with shuffle on, every epoch sees every image once, in a new order"""
     contract = SMALL_CONTRACT.with_(shuffle=True, cache=cache, seed=5)

@@ -31,6 +31,9 @@ class LoaderSpec:
             decode, sets a CPU epoch).
         approximate_decode: its pixels differ from the exact decode by design; the difference is measured and
             reported with its cases.
+        on_service: its pipeline runs on a tf.data service (``Contract.service_address``); the suite starts a
+            local one for its cases unless given an address.
+        extended: its cases belong to the extended group (``--extended``), outside the default run's budget.
     """
 
     name: str
@@ -43,6 +46,8 @@ class LoaderSpec:
     variant_of: str | None = None
     trained: bool = True
     approximate_decode: bool = False
+    on_service: bool = False
+    extended: bool = False
 
     @property
     def base(self) -> str:
@@ -53,20 +58,30 @@ class LoaderSpec:
         return getattr(__import__(self.module, fromlist=[self.builder]), self.builder)
 
 
+#: The cache modes the study compared: ImageDataGenerator lists them (skipped, with the reason) next to tf.data's.
+STUDY_CACHES: tuple[str, ...] = ("none", "memory", "file")
+
 #: Every loader. Variants are timed with no cache: a faster decode changes the work a warm cached epoch skips
 #: anyway, and ImageDataGenerator's worker processes have no cache to offer.
 LOADER_SPECS: dict[str, LoaderSpec] = {
     spec.name: spec
     for spec in (
         LoaderSpec("idg", "ImageDataGenerator", "pipelines.loaders.idg", "build_idg_pipeline",
-                   caches=("none",), listed_caches=CACHE_MODES, placement="float32"),
+                   caches=("none",), listed_caches=STUDY_CACHES, placement="float32"),
         LoaderSpec("idg-processes", "ImageDataGenerator (processes)", "pipelines.loaders.idg",
                    "build_idg_processes_pipeline", caches=("none",), placement="float32", variant_of="idg"),
         LoaderSpec("tfdata", "tf.data", "pipelines.loaders.tfdata", "build_tfdata_pipeline"),
         LoaderSpec("tfdata-fast", "tf.data (fast decode)", "pipelines.loaders.tfdata", "build_tfdata_fast_pipeline",
                    caches=("none",), variant_of="tfdata", trained=False, approximate_decode=True),
+        # The persistent caches (snapshot, save) are tf.data's answer to the same question as cache(file); one
+        # tf.data loader measuring them is enough, and the extended group stays within minutes.
         LoaderSpec("kerasdir", "image_dataset_from_directory", "pipelines.loaders.kerasdir",
-                   "build_kerasdir_pipeline"),
+                   "build_kerasdir_pipeline", caches=STUDY_CACHES),
+        LoaderSpec("tfrecord", "tf.data from TFRecord shards", "pipelines.loaders.tfrecord",
+                   "build_tfrecord_pipeline", caches=STUDY_CACHES, extended=True),
+        LoaderSpec("tfdata-service", "tf.data service", "pipelines.loaders.service",
+                   "build_tfdata_service_pipeline", caches=("none",), trained=False, on_service=True,
+                   extended=True),
     )
 }
 
@@ -83,6 +98,14 @@ def base_loader(loader: str) -> str:
     return spec.base if spec else loader
 
 
+@dataclass(frozen=True)
+class Built:
+    """What a builder returns when its epochs read other files than the dataset's images."""
+
+    fit_input: Any
+    source_paths: tuple[Path, ...]
+
+
 @dataclass
 class Pipeline:
     """A built pipeline.
@@ -92,7 +115,9 @@ class Pipeline:
         contract: what it was built to deliver.
         index: the dataset it reads.
         fit_input: what to pass to ``model.fit`` (a ``tf.data.Dataset`` or a Keras ``PyDataset``).
-        cache_prefix: the file cache's path prefix (``file`` cache mode only).
+        cache_prefix: the on-disk cache's path prefix (cache modes that live on disk only).
+        source_paths: the files an epoch reads (a cold epoch evicts them first): the dataset's images, or what
+            the loader reads instead (TFRecord shards).
     """
 
     loader: str
@@ -100,6 +125,13 @@ class Pipeline:
     index: DatasetIndex
     fit_input: Any
     cache_prefix: Path | None = None
+    source_paths: tuple[Path, ...] = ()
+
+    def __post_init__(self) -> None:
+        if isinstance(self.fit_input, Built):
+            self.source_paths = self.source_paths or self.fit_input.source_paths
+            self.fit_input = self.fit_input.fit_input
+        self.source_paths = self.source_paths or tuple(self.index.paths)
 
     @property
     def steps(self) -> int:
@@ -130,6 +162,9 @@ def unbuildable_reason(loader: str, contract: Contract) -> str | None:
     if contract.cache not in spec.caches:
         has = "has no cache" if spec.caches == ("none",) else f"offers cache={'/'.join(spec.caches)} only"
         return f"{spec.label} {has}: cache={contract.cache} is not offered by this loader"
+    if spec.on_service and not contract.service_address:
+        return (f"{spec.label} needs a tf.data service: give its dispatcher's address "
+                "(--data-service grpc://host:port)")
     return None
 
 

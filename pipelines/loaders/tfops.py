@@ -30,7 +30,11 @@ def parallel_calls(contract: Contract) -> int:
 
 def decode_resized(path: tf.Tensor, contract: Contract) -> tf.Tensor:
     """File path -> ``uint8`` image of ``contract.image_size``; the same ops as Keras' own loader."""
-    data = tf.io.read_file(path)
+    return decode_bytes_resized(tf.io.read_file(path), contract)
+
+
+def decode_bytes_resized(data: tf.Tensor, contract: Contract) -> tf.Tensor:
+    """Encoded image bytes (a file's, or a TFRecord's) -> ``uint8`` image of ``contract.image_size``."""
     image = tf.io.decode_image(data, channels=3, expand_animations=False)
     return to_pixels(tf.image.resize(image, contract.image_size, method=contract.interpolation))
 
@@ -113,7 +117,28 @@ def encode_labels(labels: tf.Tensor, contract: Contract, num_classes: int) -> tf
 CACHE_OPS: dict[str, Callable[[tf.data.Dataset, Path | None], tf.data.Dataset]] = {
     "memory": lambda ds, prefix: ds.cache(""),
     "file": lambda ds, prefix: ds.cache(str(prefix)),
+    # Uncompressed: TensorFlow's default (AUTO: snappy) cannot read back an element over 256 KB -- a float32
+    # 224x224 image is 602 KB -- ("Output buffer(size: 262144 bytes) too small", tensorflow#47056; TF 2.21).
+    "snapshot": lambda ds, prefix: ds.snapshot(str(prefix), compression=None),
+    "save": lambda ds, prefix: saved(ds, prefix, None),
+    "save-gzip": lambda ds, prefix: saved(ds, prefix, "GZIP"),
 }
+
+
+def saved(ds: tf.data.Dataset, prefix: Path | None, compression: str | None) -> tf.data.Dataset:
+    """``ds`` written with ``Dataset.save`` (now: the write is a pass of its own) and read back with
+    ``Dataset.load``, as a user who preprocesses once and trains many times does. ``Dataset.load`` reads the
+    saved metadata when it is built, so the write cannot wait for the first epoch (``CacheSpec.writes_ahead``).
+
+    A save that finished earlier at ``prefix`` (in this process or another) is loaded, not written again: the
+    marker ``<prefix>.complete`` is written only after ``save`` returns, so an interrupted save is redone.
+    """
+    path = Path(str(prefix))
+    complete = path.with_name(path.name + ".complete")
+    if not complete.exists():
+        ds.save(str(path), compression=compression)
+        complete.write_text(compression or "none")
+    return tf.data.Dataset.load(str(path), element_spec=ds.element_spec, compression=compression)
 
 
 def apply_cache(ds: tf.data.Dataset, contract: Contract, cache_prefix: Path | None) -> tf.data.Dataset:

@@ -45,10 +45,11 @@ def plan(images: int, jpeg_bytes: int, contract: Contract, budget: int) -> list[
 
 def format_plan(lines: list[PlanLine], images: int, jpeg_bytes: int, budget: int, contract: Contract) -> str:
     height, width = contract.image_size
+    name = max([len("cache"), *(len(line.cache) for line in lines)])
     out = [f"{images:,} images, {format_bytes(jpeg_bytes)} of JPEGs, decoded at {height}x{width}x3; "
            f"RAM budget {format_bytes(budget)}",
-           f"{'cache':7} {'placement':9} {'predicted':>10} {'x JPEGs':>8}  {'fits':4}  advice"]
+           f"{'cache':{name}} {'placement':9} {'predicted':>10} {'x JPEGs':>8}  {'fits':4}  advice"]
     for line in lines:
-        out.append(f"{line.cache:7} {line.placement:9} {format_bytes(line.predicted_bytes):>10} "
+        out.append(f"{line.cache:{name}} {line.placement:9} {format_bytes(line.predicted_bytes):>10} "
                    f"{line.vs_jpeg:>7.1f}x  {'yes' if line.fits else 'NO':4}  {line.advice}")
     return "\n".join(out)
