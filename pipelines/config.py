@@ -419,3 +419,51 @@ class GateSettings:
 GATE_PYTEST_ARGS: tuple[str, ...] = (
     "-k", "throughput and none and not processes", "--rounds", "7", "--min-round-s", "0.5", "--paired-reference",
 )
+
+
+@dataclass(frozen=True)
+class StudySettings:
+    """``python -m pipelines.study``: the study's table for this machine, predicted at full size.
+
+    Attributes:
+        preset: the dataset shape (classes, image sizes, bytes per image) and its full size.
+        sizes: the dataset sizes measured to fit each epoch's law (at least two).
+        held_out: a size also measured but left out of the fit, to state the prediction's error; ``None``: none.
+        full_images: the size predicted (default: the preset's, e.g. 117,266 for ``coco2017``).
+        ram_budget: the RAM a memory cache and the page cache may use (bytes; the study's machine had 16 GB).
+        accelerator: train on an emulated accelerator of this many images/s; ``None``: the real model, measured
+            alone, unless ``model`` is off.
+        model: include a model at all (off: loader epochs only).
+        rounds: timed epochs per case, epoch kind and size.
+        seed, data_root: where the generated datasets come from (as for the benchmarks).
+        contract: the contract every case starts from.
+    """
+
+    preset: str = "coco2017"
+    sizes: tuple[int, ...] = (250, 500, 1000)
+    held_out: int | None = None
+    full_images: int | None = None
+    ram_budget: int = 16 * 10**9
+    accelerator: float | None = None
+    model: bool = True
+    rounds: int = 3
+    seed: int = 0
+    data_root: Path | None = None
+    contract: Contract = Contract()
+
+    def __post_init__(self) -> None:
+        _require(self.preset in PRESETS, f"--preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
+        _require(len(set(self.sizes)) >= 2 and min(self.sizes) >= PRESETS[self.preset].classes,
+                 f"--sizes: at least two distinct sizes, each at least the preset's {PRESETS[self.preset].classes} "
+                 f"classes, got {self.sizes}")
+        _require(self.held_out is None or self.held_out not in self.sizes,
+                 f"--held-out {self.held_out} is one of the fitted --sizes: a held-out size must be left out")
+        _require(self.rounds >= 1, f"--rounds must be at least 1, got {self.rounds}")
+        _require(self.ram_budget > 0, "--ram-budget must be positive")
+        _require(self.accelerator is None or self.accelerator > 0,
+                 f"--accelerator must be a positive rate in images/s, got {self.accelerator}")
+        _require(self.full_images is None or self.full_images >= 1, "--full-images must be positive")
+
+    @property
+    def full_size(self) -> int:
+        return self.full_images or PRESETS[self.preset].images

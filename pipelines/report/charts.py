@@ -14,8 +14,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 from pipelines.report.summary import summary_rows  # noqa: E402
 
 
-def _bars(rows: list[dict[str, Any]], keys: tuple[str, str], labels: tuple[str, str], ylabel: str, title: str,
+def bar_chart(rows: list[dict[str, Any]], keys: tuple[str, str], labels: tuple[str, str], ylabel: str, title: str,
           path: Path, reference: tuple[str, float] | None = None) -> Path | None:
+    """Two bars per row (``keys``: ``(value, spread)`` cells, spread drawn as error bars), labelled by ``case``."""
     rows = [r for r in rows if r.get(keys[0]) is not None or r.get(keys[1]) is not None]
     if not rows:
         return None
@@ -50,10 +51,10 @@ def write_charts(results: list[Mapping[str, Any]], out: Path) -> list[Path]:
     dataset = next((r.get("dataset") for r in results if r.get("dataset")), "dataset")
     limit = next((r["images_per_sec"] for r in results if r.get("loader") == "machine-limit"), None)
     written = [
-        _bars(rows, ("cold_ips", "warm_ips"), ("first epoch (cold)", "later epochs (warm)"), "images / s",
+        bar_chart(rows, ("cold_ips", "warm_ips"), ("first epoch (cold)", "later epochs (warm)"), "images / s",
               f"Input throughput on {dataset}", out / "throughput.png",
               ("machine limit", limit) if limit else None),
-        _bars(rows, ("train_cold_s", "train_warm_s"), ("epoch 1", "later epochs"), "seconds per epoch",
+        bar_chart(rows, ("train_cold_s", "train_warm_s"), ("epoch 1", "later epochs"), "seconds per epoch",
               f"MobileNet epoch time on {dataset}", out / "epochs.png"),
     ]
     return [p for p in written if p]

@@ -1,0 +1,85 @@
+"""Scaling measurements: each study case's cold and warm epochs on datasets of the same shape at several sizes.
+
+Every size is a dataset of its own (generated once and reused, as ``pytest benchmarks --images N`` does): two of
+the loaders read the folder itself, so a subset of one folder cannot stand in for a smaller dataset. Epochs are
+timed by the benchmark harness (:func:`pipelines.harness.time_epochs`) exactly as the benchmark cases are --
+cold epochs on a fresh pipeline with the files evicted, warm ones after a filling epoch with file caches
+evicted -- so a study point and a benchmark case of the same size measure the same thing.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from pipelines.cases import Case
+from pipelines.config import Contract, RoundPlan
+from pipelines.datasets import DatasetIndex
+from pipelines.harness import EPOCH_KINDS, OffRecordBenchmark, relative_spread, sources_written_ahead, time_epochs
+from pipelines.loaders import open_pipeline
+from pipelines.measure import run_epoch
+
+#: The study's rows: ImageDataGenerator, tf.data without a cache, with a memory cache and with a file cache --
+#: each cache in the study's float32 layout and in uint8 (a quarter of the bytes).
+STUDY_CASES: tuple[Case, ...] = (
+    Case("idg", "none", "float32"),
+    Case("tfdata", "none", "uint8"),
+    Case("tfdata", "memory", "uint8"),
+    Case("tfdata", "memory", "float32"),
+    Case("tfdata", "file", "uint8"),
+    Case("tfdata", "file", "float32"),
+)
+
+
+@dataclass(frozen=True)
+class Point:
+    """One case's epochs of one kind on one dataset size.
+
+    Attributes:
+        case: the case id (``tfdata-file-uint8``).
+        epoch: ``cold`` (a first epoch, filling any cache) or ``warm`` (a later one).
+        images: the dataset's image count.
+        seconds: seconds per epoch of each round.
+        cache_bytes: bytes on disk of a file cache (0 otherwise).
+        dataset_bytes: bytes of the dataset's JPEGs.
+    """
+
+    case: str
+    epoch: str
+    images: int
+    seconds: tuple[float, ...]
+    cache_bytes: int
+    dataset_bytes: int
+
+    @property
+    def median_s(self) -> float:
+        return statistics.median(self.seconds)
+
+    @property
+    def spread(self) -> float:
+        return relative_spread(self.seconds)
+
+
+def measure_point(case: Case, epoch: str, index: DatasetIndex, base: Contract, rounds: int) -> Point:
+    """Time ``rounds`` epochs of ``case`` (one epoch a round) on ``index``."""
+    contract = case.contract(base)
+    timed = time_epochs(OffRecordBenchmark(), lambda: open_pipeline(case.loader, index, contract), run_epoch,
+                        epoch, RoundPlan(rounds=rounds, min_round_s=0.0),
+                        written_ahead=sources_written_ahead(contract, index))
+    if timed.images != index.images:
+        raise RuntimeError(f"{case.id} {epoch}: an epoch saw {timed.images} of {index.images} images")
+    return Point(case.id, epoch, index.images, tuple(timed.round_seconds), timed.cache_bytes, index.bytes)
+
+
+def measure_sizes(indexes: Iterable[DatasetIndex], base: Contract, rounds: int,
+                  cases: tuple[Case, ...] = STUDY_CASES,
+                  progress: Callable[[str], None] = lambda step: None) -> list[Point]:
+    """Every case x epoch kind on every dataset; ``progress`` is told each point once it is measured."""
+    points = []
+    for index in indexes:
+        for case in cases:
+            for epoch in EPOCH_KINDS:
+                points.append(measure_point(case, epoch, index, base, rounds))
+                progress(f"{case.id}-{epoch} on {index.images:,} images")
+    return points
