@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from pipelines.cases import Case
 from pipelines.config import CACHE_SPECS, Contract
-from pipelines.loaders.pipeline import LOADER_SPECS
+from pipelines.loaders.pipeline import BASELINE_LOADER, LOADER_SPECS, base_loader
 from pipelines.memory.predict import WORKING_SET_BYTES, exceeds_budget, exceeds_disk, predict_cache
 from pipelines.study.extrapolate import Law, fit_law
 from pipelines.study.scaling import Point
@@ -110,7 +110,7 @@ def table_lines(rows: Sequence[StudyRow], errors: Mapping[tuple[str, str], float
                 markdown: bool = False, model_s: float | None = None) -> list[str]:
     """The table as text (aligned columns) or Markdown; ``errors``: held-out errors by (case id, epoch);
     ``model_s``: the model's own epoch, for the training columns (each the longer of the loader's and it)."""
-    baseline = next((r for r in rows if LOADER_SPECS[r.case.loader].base == "idg"), None)
+    baseline = next((r for r in rows if base_loader(r.case.loader) == BASELINE_LOADER), None)
     header = ["pipeline", "epoch 1", "later epochs", "vs idg (1st / later)", "cache", "held-out error", "note"]
     if model_s:
         header[3:3] = ["training 1st / later"]
