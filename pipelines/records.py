@@ -24,8 +24,8 @@ def memory_info(case: Case, timed: TimedEpochs, index: DatasetIndex, contract: C
     """Predicted against measured cache cost.
 
     ``measured_vs_predicted``: for a file cache, bytes on disk / predicted cache bytes; for a memory cache,
-    the fill epoch's peak RSS growth / predicted RAM (cache + shuffle buffer), which also holds the pipeline's
-    working set (README, "Memory checks").
+    the fill epoch's peak RSS growth / predicted RAM (the cache: its shuffle buffer shares the cached tensors),
+    which also holds the pipeline's working set (README, "Memory checks").
     """
     spec = contract.cache_spec
     if not spec.caches:
