@@ -13,7 +13,7 @@ from pipelines.study.__main__ import main
 from pipelines.study.extrapolate import Law, fit_law, held_out_error
 from pipelines.study.recommend import recommend
 from pipelines.study.scaling import STUDY_CASES
-from pipelines.study.table import study_rows, table_lines
+from pipelines.study.table import combined_s, study_rows, table_lines
 
 GB = 10**9
 COCO = 117_266
@@ -117,11 +117,21 @@ def test_recommendation_of_tied_caches_prefers_disk_to_ram():
 
 
 def test_recommendation_compute_bound_takes_no_cache_and_names_the_model():
-    """a model at 500 img/s sets every epoch: a cache buys nothing measurable, so none is recommended"""
-    advice = recommend(rows_for(64 * GB), COCO, model_images_per_sec=500, ram_budget=64 * GB, cpu_only=True)
+    """an accelerator at 500 img/s sets every epoch: a cache buys nothing measurable, so none is recommended"""
+    advice = recommend(rows_for(64 * GB), COCO, model_images_per_sec=500, ram_budget=64 * GB)
     assert advice.row.case.id == "tfdata-none-uint8"
     assert advice.epoch_s == pytest.approx(COCO / 500)
-    assert "model is the bottleneck" in advice.reason and "lower bound" in advice.reason
+    assert "model is the bottleneck" in advice.reason
+
+
+def test_on_a_cpu_the_loaders_work_adds_to_the_models():
+    """the same model on the loader's cores: every second of loading adds, so the cheapest later epoch wins"""
+    assert combined_s(2.0, 10.0, shares_cpu=True) == 12.0 and combined_s(2.0, 10.0, shares_cpu=False) == 10.0
+    assert combined_s(None, 10.0, shares_cpu=True) is None and combined_s(2.0, None, shares_cpu=True) == 2.0
+    advice = recommend(rows_for(64 * GB), COCO, model_images_per_sec=500, ram_budget=64 * GB, cpu_only=True)
+    assert advice.row.case.id == "tfdata-memory-uint8"
+    assert advice.epoch_s == pytest.approx(COCO / 500 + 1.0 + COCO / 9000)
+    assert "loader's work adds" in advice.reason
 
 
 def test_settings_refuse_a_held_out_size_that_is_fitted_and_a_single_size():

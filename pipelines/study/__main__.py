@@ -121,8 +121,8 @@ def run(settings: StudySettings, out: Path, points: list[Point] | None = None) -
                       settings.ram_budget, free_disk(settings.contract.cache_dir))
     rate = model_rate(settings, PRESETS[settings.preset].classes)
     machine = machine_info()
-    advice = recommend(rows, full, rate, settings.ram_budget, cpu_only=str(machine["device"]).startswith("CPU")
-                       and not settings.accelerator)
+    shares_cpu = str(machine["device"]).startswith("CPU") and not settings.accelerator
+    advice = recommend(rows, full, rate, settings.ram_budget, cpu_only=shares_cpu)
     model = (f"emulated accelerator {settings.accelerator:g} img/s" if settings.accelerator
              else f"MobileNet alone {rate:.0f} img/s" if rate else "no model")
     fitted_sizes = ", ".join(f"{n:,}" for n in sorted(set(datasets) - {settings.held_out}))
@@ -133,8 +133,9 @@ def run(settings: StudySettings, out: Path, points: list[Point] | None = None) -
                if settings.held_out else "")]
     model_s = full / rate if rate else None
     head.append(cache_bytes_check(points, settings.contract))
-    text = "\n".join([*head, "", *table_lines(rows, errors, model_s=model_s), "", f"Recommended: {advice.reason}."])
-    _write(out, settings, rows, errors, points, head, advice.reason, model_s)
+    text = "\n".join([*head, "", *table_lines(rows, errors, model_s=model_s, shares_cpu=shares_cpu), "",
+                      f"Recommended: {advice.reason}."])
+    _write(out, settings, rows, errors, points, head, advice.reason, model_s, shares_cpu)
     return text
 
 
@@ -148,13 +149,14 @@ def cache_bytes_check(points: list[Point], contract: Contract) -> str:
 
 
 def _write(out: Path, settings: StudySettings, rows, errors, points, head: list[str], reason: str,
-           model_s: float | None) -> None:
+           model_s: float | None, shares_cpu: bool) -> None:
     from pipelines.report.charts import bar_chart
 
     out.mkdir(parents=True, exist_ok=True)
     (out / "study.md").write_text("\n".join(["# The study's table, predicted for this machine", "",
                                              *(f"{line}  " for line in head), "",
-                                             *table_lines(rows, errors, markdown=True, model_s=model_s), "",
+                                             *table_lines(rows, errors, markdown=True, model_s=model_s,
+                                                         shares_cpu=shares_cpu), "",
                                              f"**Recommended**: {reason}.", ""]))
     chart_rows = [{"case": r.label, "first": (r.first_s / 60, 0.0),
                    "later": (r.later_s / 60 if r.later_s else None, 0.0)} for r in rows]

@@ -95,6 +95,14 @@ def study_rows(cases: Sequence[Case], fitted: Mapping[tuple[str, str], Law], ima
     return rows
 
 
+def combined_s(loader_s: float | None, model_s: float | None, shares_cpu: bool) -> float | None:
+    """A training epoch from the loader's epoch and the model's: their sum when the model runs on the loader's
+    cores (both are CPU work on the same cores), else the longer of the two (prefetching overlaps them at best)."""
+    if loader_s is None or not model_s:
+        return loader_s
+    return loader_s + model_s if shares_cpu else max(loader_s, model_s)
+
+
 def format_seconds(seconds: float | None) -> str:
     """``58.0 min`` for an epoch the size of the study's, ``12.3 s`` below two minutes."""
     if seconds is None:
@@ -107,9 +115,10 @@ def speedup(baseline: float | None, seconds: float | None) -> str:
 
 
 def table_lines(rows: Sequence[StudyRow], errors: Mapping[tuple[str, str], float] | None = None,
-                markdown: bool = False, model_s: float | None = None) -> list[str]:
+                markdown: bool = False, model_s: float | None = None, shares_cpu: bool = False) -> list[str]:
     """The table as text (aligned columns) or Markdown; ``errors``: held-out errors by (case id, epoch);
-    ``model_s``: the model's own epoch, for the training columns (each the longer of the loader's and it)."""
+    ``model_s``: the model's own epoch, for the training columns (:func:`combined_s` of it and the loader's,
+    ``shares_cpu`` saying how)."""
     baseline = next((r for r in rows if base_loader(r.case.loader) == BASELINE_LOADER), None)
     header = ["pipeline", "epoch 1", "later epochs", "vs idg (1st / later)", "cache", "held-out error", "note"]
     if model_s:
@@ -125,8 +134,8 @@ def table_lines(rows: Sequence[StudyRow], errors: Mapping[tuple[str, str], float
                      f"{speedup(baseline and baseline.later_s, r.later_s)}",
                      format_bytes(r.cache_bytes) if r.cache_bytes else "-", error, r.note])
         if model_s:
-            body[-1][3:3] = [f"{format_seconds(max(r.first_s, model_s))} / "
-                             f"{format_seconds(max(r.later_s, model_s) if r.later_s is not None else None)}"]
+            body[-1][3:3] = [f"{format_seconds(combined_s(r.first_s, model_s, shares_cpu))} / "
+                             f"{format_seconds(combined_s(r.later_s, model_s, shares_cpu))}"]
     if markdown:
         return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + [
             "| " + " | ".join(cells) + " |" for cells in body]
