@@ -38,9 +38,20 @@ class Manifest:
 
     def write(self, folder: Path) -> None:
         """Write atomically, so a crash leaves either the old manifest or the new one."""
-        temporary = folder / f".{MANIFEST_NAME}.tmp"
-        temporary.write_text(json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
-        os.replace(temporary, folder / MANIFEST_NAME)
+        write_json_atomically(folder / MANIFEST_NAME, asdict(self))
+
+
+def temporary_name(path: Path) -> Path:
+    """Where :func:`write_json_atomically` writes ``path`` before renaming it: hidden, in the same folder."""
+    return path.with_name(f".{path.name}.tmp")
+
+
+def write_json_atomically(path: Path, data: Any) -> None:
+    """``data`` as JSON at ``path``, written to :func:`temporary_name` and renamed, so a crash leaves either the
+    old file or the new one, never half of one."""
+    temporary = temporary_name(path)
+    temporary.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    os.replace(temporary, path)
 
 
 def read_manifest(folder: Path) -> Manifest | None:

@@ -55,6 +55,7 @@ from typing import Any
 from tqdm import tqdm
 
 from pipelines.config import default_data_root
+from pipelines.datasets.manifest import temporary_name, write_json_atomically
 from pipelines.datasets.validate import DatasetError, DatasetIndex, index_dataset
 from pipelines.units import format_bytes
 
@@ -81,7 +82,7 @@ MAX_SHARDS = 99_999
 
 _DIGEST_SHOWN = 12
 _SHARD_PATTERN = re.compile(r"^\.?" + SPLIT + r"-[0-9a-f]{12}-\d{5}-of-\d{5}\.tfrecord(\.tmp)?$")
-_MANIFEST_TEMPORARY = f".{MANIFEST_NAME}.tmp"
+_MANIFEST_TEMPORARY = temporary_name(Path(MANIFEST_NAME)).name
 _LOCK_NAME = ".tfrecord.lock"
 _READ_CHUNK = 1 << 20
 
@@ -262,7 +263,7 @@ def _convert(index: DatasetIndex, folder: Path, shards: int | None, progress: bo
 
     entries = [{"name": shard.path.name, "records": len(shard.members), "bytes": results[shard.number][0],
                 "sha256": results[shard.number][1]} for shard in plan]
-    _write_manifest(folder, {
+    write_json_atomically(folder / MANIFEST_NAME, {
         "format": FORMAT_VERSION,
         "digest": digest,
         "source": str(index.root.resolve()),
@@ -376,12 +377,6 @@ def _read_source(path: Path) -> bytes:
     except OSError as error:
         raise DatasetError(f"cannot read {path} ({error.strerror}) -- the dataset changed since it was "
                            "checked; run again") from None
-
-
-def _write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
-    temporary = folder / _MANIFEST_TEMPORARY
-    temporary.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    os.replace(temporary, folder / MANIFEST_NAME)
 
 
 @contextmanager

@@ -25,10 +25,9 @@ from pipelines.config import PRESETS, Contract, RoundPlan, StudySettings  # noqa
 from pipelines.datasets import DatasetError, prepare_dataset  # noqa: E402
 from pipelines.machine import machine_info  # noqa: E402
 from pipelines.memory.predict import free_disk, predict_cache  # noqa: E402
-from pipelines.study.extrapolate import held_out_error  # noqa: E402
 from pipelines.study.recommend import recommend  # noqa: E402
 from pipelines.study.scaling import STUDY_CASES, Point, measure_sizes  # noqa: E402
-from pipelines.study.table import laws, study_rows, table_lines  # noqa: E402
+from pipelines.study.table import held_out_errors, laws, study_rows, table_lines  # noqa: E402
 from pipelines.units import format_bytes, parse_bytes  # noqa: E402
 
 
@@ -111,9 +110,7 @@ def run(settings: StudySettings, out: Path, points: list[Point] | None = None) -
     and writes the files."""
     points = points if points is not None else measure(settings)
     fitted = laws(points, exclude=settings.held_out)
-    errors = ({(p.case, p.epoch): held_out_error([(q.images, s) for q in points if (q.case, q.epoch) ==
-                                                   (p.case, p.epoch) for s in q.seconds], settings.held_out)
-               for p in points if p.images == settings.held_out} if settings.held_out else {})
+    errors = held_out_errors(points, settings.held_out) if settings.held_out else {}
     datasets = {p.images: p.dataset_bytes for p in points}
     per_image_bytes = sum(datasets.values()) / sum(datasets)
     full = settings.full_size

@@ -21,7 +21,7 @@ from pipelines.cases import Case
 from pipelines.config import CACHE_SPECS, Contract
 from pipelines.loaders.pipeline import BASELINE_LOADER, LOADER_SPECS, base_loader
 from pipelines.memory.predict import WORKING_SET_BYTES, exceeds_budget, exceeds_disk, predict_cache
-from pipelines.study.extrapolate import Law, fit_law
+from pipelines.study.extrapolate import Law, fit_law, held_out_error
 from pipelines.study.scaling import Point
 from pipelines.units import format_bytes
 
@@ -52,13 +52,23 @@ class StudyRow:
     warm: Law
 
 
-def laws(points: Sequence[Point], exclude: int | None = None) -> dict[tuple[str, str], Law]:
-    """The law of every (case id, epoch kind) measured, leaving out the size ``exclude`` (a held-out check)."""
+def series(points: Sequence[Point]) -> dict[tuple[str, str], list[tuple[int, float]]]:
+    """Every ``(images, seconds)`` epoch measured, by (case id, epoch kind)."""
     grouped: dict[tuple[str, str], list[tuple[int, float]]] = {}
     for p in points:
-        if p.images != exclude:
-            grouped.setdefault((p.case, p.epoch), []).extend((p.images, s) for s in p.seconds)
-    return {key: fit_law(values) for key, values in grouped.items()}
+        grouped.setdefault((p.case, p.epoch), []).extend((p.images, s) for s in p.seconds)
+    return grouped
+
+
+def laws(points: Sequence[Point], exclude: int | None = None) -> dict[tuple[str, str], Law]:
+    """The law of every (case id, epoch kind) measured, leaving out the size ``exclude`` (a held-out check)."""
+    return {key: fit_law([(n, s) for n, s in values if n != exclude]) for key, values in series(points).items()}
+
+
+def held_out_errors(points: Sequence[Point], held_out: int) -> dict[tuple[str, str], float]:
+    """:func:`~pipelines.study.extrapolate.held_out_error` of every (case id, epoch kind) measured at ``held_out``."""
+    return {key: held_out_error(values, held_out) for key, values in series(points).items()
+            if any(n == held_out for n, _ in values)}
 
 
 def row_label(case: Case) -> str:
