@@ -87,6 +87,14 @@ INTERPOLATIONS: tuple[Interpolation, ...] = ("bilinear", "nearest")
 IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp")
 
 
+def available_cores() -> int:
+    """CPUs this process may run on: its affinity mask where the platform has one (``taskset``, a container's
+    CPU set, the study's pinned children), which ``os.cpu_count()`` ignores."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def _require(condition: bool, message: str) -> None:
     if not condition:
         raise ValueError(message)
@@ -156,7 +164,7 @@ class Contract:
     @property
     def workers(self) -> int:
         """Worker threads for loaders that do not AUTOTUNE."""
-        return self.parallelism or os.cpu_count() or 1
+        return self.parallelism or available_cores()
 
 
 @dataclass(frozen=True)
@@ -434,7 +442,15 @@ class StudySettings:
         accelerator: train on an emulated accelerator of this many images/s; ``None``: the real model, measured
             alone, unless ``model`` is off.
         model: include a model at all (off: loader epochs only).
+        training: how the training columns are predicted. ``measured``: ``model.fit`` epochs are timed at every
+            size too and fitted by laws of their own; ``composed``: from the loader's epochs and the model's
+            alone (:func:`pipelines.study.table.combined_s`). ``None``: measured with an emulated accelerator
+            (sleeps: cheap, and where composing was measured wrong: loader and step overlap only partly),
+            composed for the real model on a CPU (measured within ~4% there, and training it at every size
+            would take longer than the rest of the study).
         rounds: timed epochs per case, epoch kind and size.
+        levels: also measure every row on fewer cores (1, 2, 4, ... below all, each in a pinned child) at the
+            middle fitted size, and the stages' costs on one thread (:mod:`pipelines.study.cores`).
         seed, data_root: where the generated datasets come from (as for the benchmarks).
         contract: the contract every case starts from.
     """
@@ -446,7 +462,9 @@ class StudySettings:
     ram_budget: int = 16 * 10**9
     accelerator: float | None = None
     model: bool = True
+    training: Literal["measured", "composed"] | None = None
     rounds: int = 3
+    levels: bool = True
     seed: int = 0
     data_root: Path | None = None
     contract: Contract = Contract()
@@ -463,7 +481,21 @@ class StudySettings:
         _require(self.accelerator is None or self.accelerator > 0,
                  f"--accelerator must be a positive rate in images/s, got {self.accelerator}")
         _require(self.full_images is None or self.full_images >= 1, "--full-images must be positive")
+        _require(self.training in (None, "measured", "composed"),
+                 f"--training must be measured or composed, got {self.training!r}")
 
     @property
     def full_size(self) -> int:
         return self.full_images or PRESETS[self.preset].images
+
+    @property
+    def measures_training(self) -> bool:
+        """Whether training epochs are measured (see ``training``)."""
+        if not self.model or self.training == "composed":
+            return False
+        return self.training == "measured" or self.accelerator is not None
+
+    @property
+    def levels_images(self) -> int:
+        """The size the parallelism levels are measured at: the middle of the fitted sizes."""
+        return sorted(self.sizes)[len(self.sizes) // 2]

@@ -6,14 +6,13 @@ counted, never assumed), so a broken loader cannot post a fast time.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import tensorflow as tf
 
-from pipelines.config import Contract
+from pipelines.config import Contract, available_cores
 from pipelines.datasets import DatasetIndex
 from pipelines.loaders import Pipeline
 from pipelines.loaders.tfops import decode_resized
@@ -70,6 +69,15 @@ def run_epoch(pipeline: Pipeline) -> EpochRun:
                     keepalive=batches_iter)
 
 
+def on_threads(dataset: tf.data.Dataset, threads: int) -> tf.data.Dataset:
+    """``dataset`` run by a private pool of ``threads`` threads, each op on one thread (no intra-op
+    parallelism): ``threads=1`` is one core's worth of work, whatever the machine."""
+    options = tf.data.Options()
+    options.threading.private_threadpool_size = threads
+    options.threading.max_intra_op_parallelism = 1
+    return dataset.with_options(options)
+
+
 class DecodeLimit:
     """Read + decode + resize alone, with no batching and no Python per image: the machine's reference.
 
@@ -87,10 +95,7 @@ class DecodeLimit:
                             num_parallel_calls=tf.data.AUTOTUNE if threads is None else threads,
                             deterministic=False)
         if threads is not None:
-            options = tf.data.Options()
-            options.threading.private_threadpool_size = threads
-            options.threading.max_intra_op_parallelism = 1
-            decoded = decoded.with_options(options)
+            decoded = on_threads(decoded, threads)
         self._count = tf.function(lambda: decoded.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
         self.run()  # trace, and bring the files into the page cache
 
@@ -106,13 +111,6 @@ class DecodeLimit:
         seen = self.run()
         seconds = time.perf_counter() - start
         return EpochRun(seen, 1, seconds, seconds)
-
-
-def available_cores() -> int:
-    """CPUs this process may run on (its affinity mask where the platform has one)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 @dataclass(frozen=True)

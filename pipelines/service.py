@@ -34,9 +34,11 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from types import TracebackType
 from typing import IO
+
+from pipelines.child import child_environment, module_command
+from pipelines.config import available_cores
 
 #: How a child learns whose child it is (see :func:`_watch_parent`).
 PARENT_ENV = "LOADERBENCH_SERVICE_PARENT"
@@ -70,10 +72,7 @@ def default_workers() -> int:
     per core of a 64-core machine would hold ~36 GB before decoding anything. ``--service-workers`` sets another
     count.
     """
-    if hasattr(os, "sched_getaffinity"):
-        cores = len(os.sched_getaffinity(0))
-    else:
-        cores = os.cpu_count() or 1
+    cores = available_cores()
     try:
         import psutil
 
@@ -304,13 +303,9 @@ class LocalService:
         self.worker_addresses = ()
 
     def _spawn(self, role: str, args: Sequence[str]) -> _Child:
-        env = dict(os.environ)
-        env["TF_CPP_MIN_LOG_LEVEL"] = "2"
-        env[PARENT_ENV] = str(os.getpid())
-        package_root = str(Path(__file__).resolve().parent.parent)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+        env = child_environment({PARENT_ENV: str(os.getpid())})
         stderr = tempfile.TemporaryFile()  # a file, not a pipe: nobody reads it while the child runs
-        process = subprocess.Popen([sys.executable, "-m", "pipelines.service", *args],
+        process = subprocess.Popen(module_command("pipelines.service", args),
                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr,
                                    env=env, start_new_session=True)
         child = _Child(role, process, stderr)

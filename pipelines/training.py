@@ -32,6 +32,13 @@ class ModelSpec:
     accelerator: float | None = None
 
 
+def model_name(spec: ModelSpec) -> str:
+    """The built model's name, recorded with its results (``mobilenet_1``, ``emulated_2000_img_s``)."""
+    if spec.accelerator is not None:
+        return f"emulated_{spec.accelerator:g}_img_s"
+    return f"mobilenet_{spec.alpha:g}"
+
+
 class EmulatedAccelerator(keras.Model):
     """An accelerator that trains at ``images_per_sec``: each train step sleeps batch / rate seconds.
 
@@ -42,7 +49,7 @@ class EmulatedAccelerator(keras.Model):
     """
 
     def __init__(self, images_per_sec: float) -> None:
-        super().__init__(name=f"emulated_{images_per_sec:g}_img_s")
+        super().__init__(name=model_name(ModelSpec(0, accelerator=images_per_sec)))
         self.images_per_sec = float(images_per_sec)
 
     def call(self, inputs):
@@ -67,7 +74,7 @@ def build_model(spec: ModelSpec, contract: Contract) -> keras.Model:
     inputs = keras.Input((height, width, 3))
     x = keras.layers.Rescaling(2.0, offset=-1.0)(inputs)
     outputs = keras.layers.Dense(spec.classes, activation="softmax")(base(x, training=False))
-    model = keras.Model(inputs, outputs, name=f"mobilenet_{spec.alpha:g}")
+    model = keras.Model(inputs, outputs, name=model_name(spec))
     loss = "sparse_categorical_crossentropy" if contract.label_mode == "int" else "categorical_crossentropy"
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss, metrics=["accuracy"])
     return model

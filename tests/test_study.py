@@ -8,12 +8,14 @@ import numpy as np
 import pytest
 
 from pipelines.cases import Case
-from pipelines.config import Contract, StudySettings
+from pipelines.config import Contract, StudySettings, available_cores
 from pipelines.study.__main__ import main
+from pipelines.study.check import check_recommendation
+from pipelines.study.cores import STAGES, StageCost, can_pin, core_levels, predicted_rate, stage_costs
 from pipelines.study.extrapolate import Law, fit_law, held_out_error
 from pipelines.study.recommend import recommend
-from pipelines.study.scaling import STUDY_CASES
-from pipelines.study.table import combined_s, study_rows, table_lines
+from pipelines.study.scaling import STUDY_CASES, Point
+from pipelines.study.table import combined_s, levels_lines, series, study_rows, table_lines, with_training
 
 GB = 10**9
 COCO = 117_266
@@ -78,6 +80,9 @@ def test_a_memory_cache_larger_than_the_budget_does_not_fit_and_says_by_how_much
     assert roomy["tfdata-memory-uint8"].fits and not roomy["tfdata-memory-float32"].fits
     text = "\n".join(table_lines(rows_for(16 * GB)))
     assert "does not fit: 70.6 GB > 16.0 GB of RAM" in text
+    # smaller than the budget, but not with the margin and the working set: the note says what it needs
+    assert by_case(rows_for(20 * GB))["tfdata-memory-uint8"].note == (
+        "does not fit: 17.7 GB + margin and working set = 22.3 GB > 20.0 GB of RAM")
 
 
 def test_later_epochs_without_a_cache_read_storage_when_the_jpegs_exceed_the_page_cache():
@@ -110,17 +115,21 @@ def test_recommendation_disk_and_ram_limited_reads_the_jpegs():
     assert advice.row.case.id == "tfdata-none-uint8"
 
 
-def test_recommendation_of_tied_caches_prefers_disk_to_ram():
-    """at 2500 img/s the model sets the epoch for both uint8 caches (and the JPEGs are too slow): the disk one"""
+def test_recommendation_of_tied_epochs_takes_the_faster_loader_and_names_the_cheaper_one():
+    """at 2500 img/s the model sets the epoch for both uint8 caches (the JPEGs are too slow): the faster loader
+    is recommended (prefetching overlaps a step only partly), and the disk cache named as just as fast"""
     advice = recommend(rows_for(64 * GB), COCO, model_images_per_sec=2500, ram_budget=64 * GB)
-    assert advice.row.case.id == "tfdata-file-uint8" and "model is the bottleneck" in advice.reason
+    assert advice.row.case.id == "tfdata-memory-uint8" and "model is the bottleneck" in advice.reason
+    assert advice.alternative.case.id == "tfdata-file-uint8"
+    assert "file cache (uint8) is within 0% of it (the prediction's error) and holds 17.7 GB on disk, not in RAM" \
+        in advice.reason
 
 
-def test_recommendation_compute_bound_takes_no_cache_and_names_the_model():
-    """an accelerator at 500 img/s sets every epoch: a cache buys nothing measurable, so none is recommended"""
+def test_recommendation_compute_bound_names_no_cache_as_just_as_fast():
+    """an accelerator at 500 img/s sets every epoch: no cache is named as within the error, holding nothing"""
     advice = recommend(rows_for(64 * GB), COCO, model_images_per_sec=500, ram_budget=64 * GB)
-    assert advice.row.case.id == "tfdata-none-uint8"
     assert advice.epoch_s == pytest.approx(COCO / 500)
+    assert advice.alternative.case.id == "tfdata-none-uint8" and "holds nothing" in advice.reason
     assert "model is the bottleneck" in advice.reason
 
 
@@ -134,11 +143,33 @@ def test_on_a_cpu_the_loaders_work_adds_to_the_models():
     assert "loader's work adds" in advice.reason
 
 
+def test_measured_training_epochs_replace_the_composed_ones_in_the_table_and_the_recommendation():
+    """an accelerator at 500 img/s composes to a tie (the model sets every epoch; the faster loader, the memory
+    cache, is taken), but measured training epochs that rank the uint8 file cache first make it the pick"""
+    rows = rows_for(64 * GB)
+    measured = {"idg-none-float32": 300, "tfdata-none-uint8": 420, "tfdata-memory-uint8": 480,
+                "tfdata-memory-float32": 480, "tfdata-file-uint8": 495, "tfdata-file-float32": 490}
+    training = study_rows(STUDY_CASES, laws_for(COLD, measured), COCO, COCO_JPEG_BYTES, Contract(), 64 * GB, 10**13)
+    trained = with_training(rows, training)
+    assert all(r.trained for r in trained) and not any(r.trained for r in rows)
+    assert recommend(rows, COCO, 500, 64 * GB).row.case.id == "tfdata-memory-uint8"
+    advice = recommend(trained, COCO, 500, 64 * GB)
+    assert advice.row.case.id == "tfdata-file-uint8" and advice.epoch_s == pytest.approx(1.0 + COCO / 495)
+    assert "training 1st / later (measured)" in table_lines(trained, model_s=COCO / 500)[0]
+    assert "(loader + model)" in table_lines(rows, model_s=COCO / 500)[0]
+
+
 def test_settings_refuse_a_held_out_size_that_is_fitted_and_a_single_size():
     with pytest.raises(ValueError, match="held-out"):
         StudySettings(sizes=(250, 500), held_out=500)
     with pytest.raises(ValueError, match="two distinct sizes"):
         StudySettings(sizes=(500, 500))
+    with pytest.raises(ValueError, match="measured or composed"):
+        StudySettings(training="guessed")
+    assert StudySettings(accelerator=2000).measures_training and not StudySettings().measures_training
+    assert StudySettings(training="measured").measures_training
+    assert not StudySettings(accelerator=2000, training="composed").measures_training
+    assert not StudySettings(accelerator=2000, model=False).measures_training
 
 
 @pytest.mark.slow
@@ -153,8 +184,14 @@ def test_the_study_command_end_to_end_on_a_tiny_dataset(tmp_path, capsys):
     assert "ImageDataGenerator" in printed and "Recommended:" in printed and "held out" in printed
     assert (out / "study.md").read_text().count("|") > 20 and (out / "study.png").stat().st_size > 0
     saved = json.loads((out / "study.json").read_text())
-    assert {(p["images"], p["case"], p["epoch"]) for p in saved["points"]} == {
-        (n, c.id, e) for n in (6, 9, 12) for c in STUDY_CASES for e in ("cold", "warm")}
+    fewer = core_levels(available_cores())[:-1] if can_pin() else ()
+    assert {(p["images"], p["case"], p["epoch"], p["cores"]) for p in saved["points"]} == {
+        (n, c.id, e, None) for n in (6, 9, 12) for c in STUDY_CASES for e in ("cold", "warm")} | {
+        (9, c.id, e, k) for k in fewer for c in STUDY_CASES for e in ("cold", "warm")}
+    assert [s["stage"] for s in saved["stages"]] == list(STAGES)  # measured on one core, 9 images
+    assert "Stage costs on one thread" in printed and ("Parallelism" in printed) == bool(fewer)
+    assert "check at 12 images (held out, loader epochs)" in printed  # no model: the loaders' epochs are checked
+    assert saved["check"]["verdict"] in ("match", "within noise", "miss") and saved["check"]["images"] == 12
     assert len(saved["held_out_errors"]) == 2 * len(STUDY_CASES)
     assert list((tmp_path / "caches").iterdir()) == []
 
@@ -165,6 +202,22 @@ def test_the_study_command_end_to_end_on_a_tiny_dataset(tmp_path, capsys):
     assert "smoke at full size: 300 images" in printed and "does not fit" in printed
     assert main(["--points", str(out / "study.json"), "--preset", "coco2017", "--out", str(again)]) == 2
     assert "measured on smoke" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_study_command_measures_training_epochs_with_an_accelerator_and_checks_on_them(tmp_path, capsys):
+    """--accelerator: model.fit epochs timed at every size, their laws in the table, the check against them"""
+    out = tmp_path / "out"
+    assert main(["--preset", "smoke", "--sizes", "6,9", "--held-out", "12", "--full-images", "12",
+                 "--accelerator", "2000", "--no-levels", "--rounds", "1", "--data-root", str(tmp_path / "data"),
+                 "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "training 1st / later (measured)" in printed and "held-out error of the measured training" in printed
+    assert "check at 12 images (held out, training epochs)" in printed
+    saved = json.loads((out / "study.json").read_text())
+    trained = {(p["images"], p["case"], p["epoch"]) for p in saved["points"] if p["model"] == "emulated_2000_img_s"}
+    assert trained == {(n, c.id, e) for n in (6, 9, 12) for c in STUDY_CASES for e in ("cold", "warm")}
+    assert saved["stages"] == [] and all(p["cores"] is None for p in saved["points"])
 
 
 def test_the_study_command_rejects_bad_settings_with_a_message(capsys):
@@ -179,3 +232,86 @@ def test_case_ids_of_the_study_rows_are_benchmark_cases():
 
     assert set(STUDY_CASES) <= set(THROUGHPUT_CASES)
     assert Case("idg", "none", "float32") in STUDY_CASES
+
+
+def test_core_levels_double_from_one_to_all():
+    assert core_levels(1) == (1,)
+    assert core_levels(2) == (1, 2)
+    assert core_levels(6) == (1, 2, 4, 6)
+    assert core_levels(16) == (1, 2, 4, 8, 16)
+
+
+def test_stage_costs_are_the_differences_of_cumulative_passes_per_image():
+    passes = {"read": [1.0, 1.2], "decode": [9.0, 9.4], "resize": [10.0, 10.4], "normalise": [10.5, 11.0],
+              "file cache write": [12.0, 12.4], "file cache read": [2.0, 2.0], "memory cache read": [0.5, 0.7]}
+    costs = {c.stage: c for c in stage_costs(passes, images=100)}
+    assert list(costs) == list(STAGES)
+    assert costs["decode"].seconds == pytest.approx((0.08, 0.082))
+    assert costs["normalise"].median_s == pytest.approx(0.0055)
+    assert costs["file cache write"].seconds == pytest.approx((0.02, 0.02))
+    assert costs["memory cache read"].spread_s == pytest.approx(0.001)
+
+
+def test_a_rows_predicted_rate_is_cores_over_its_stages_cost():
+    costs = [StageCost(s, (t,)) for s, t in zip(STAGES, (0.001, 0.006, 0.002, 0.001, 0.001, 0.0005, -0.0001))]
+    assert predicted_rate(costs, "tfdata-none-uint8", 1) == pytest.approx(100.0)
+    assert predicted_rate(costs, "tfdata-none-uint8", 4) == pytest.approx(400.0)
+    assert predicted_rate(costs, "tfdata-memory-uint8", 1) == pytest.approx(1000.0)  # a cost below noise is 0
+    assert predicted_rate(costs, "idg-none-float32", 1) is None  # Pillow's work: not these stages
+
+
+def test_the_levels_table_shows_each_core_count_the_prediction_error_and_the_speedup():
+    def point(case, epoch, seconds, cores):
+        return Point(case, epoch, 500, (seconds,), 0, 0, cores)
+
+    points = [point("tfdata-none-uint8", "warm", 5.5, 1), point("tfdata-none-uint8", "warm", 2.75, None),
+              point("tfdata-none-uint8", "cold", 6.0, 1), point("tfdata-none-uint8", "cold", 4.0, None)]
+    costs = [StageCost(s, (t,)) for s, t in zip(STAGES, (0.001, 0.006, 0.002, 0.001, 0.0, 0.0, 0.0))]
+    lines = levels_lines(points, costs, 500, [Case("tfdata", "none", "uint8")], all_cores=2)
+    row = next(line for line in lines if line.startswith("tf.data"))
+    # 91 img/s measured on 1 core and 100 predicted; 182 on 2 and 200 predicted; 1.5x first, 2.0x later epochs
+    assert "91 (pred +10%)" in row and "182 (pred +10%)" in row and row.endswith("1.5x / 2.0x")
+    assert "decode is 60% of an uncached image's work" in lines[-1]
+    assert series(points)[("tfdata-none-uint8", "warm")] == [(500, 2.75)]  # pinned points never enter a law
+    assert levels_lines([], [], 500, [], all_cores=2) == []
+
+
+@pytest.mark.skipif(not can_pin(), reason="this platform cannot pin a process to fewer cores")
+def test_a_pinned_child_sees_one_core():
+    import subprocess
+    import sys
+
+    from pipelines.child import child_environment
+
+    probe = ("from pipelines.study.cores import pin; pin(1); from pipelines.config import Contract, "
+             "available_cores; print(available_cores(), Contract().workers)")
+    done = subprocess.run([sys.executable, "-c", probe], env=child_environment(), capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.split() == ["1", "1"]
+
+
+def test_the_check_compares_the_recommendation_with_the_fastest_measured_row_that_fits():
+    rows = by_case(study_rows(STUDY_CASES, laws_for(COLD, WARM), 2000, 300 * 10**6, Contract(), 3 * GB // 2, 10**13))
+    assert not rows["tfdata-memory-float32"].fits  # 1.2 GB + margin: left out of the comparison
+
+    def measured(seconds: dict[str, tuple[float, ...]], kind: str = "warm"):
+        return [Point(case, kind, 2000, rounds, 0, 0, model="m") for case, rounds in seconds.items()]
+
+    fitting = [r for r in rows.values() if r.fits]
+    times = {r.case.id: (2.0, 2.0) for r in fitting} | {"tfdata-file-uint8": (1.0, 1.02)}
+    match = check_recommendation(list(rows.values()), rows["tfdata-file-uint8"], measured(times), 2000, "m")
+    assert match.verdict == "match" and match.fastest == "tfdata-file-uint8" and len(match.epochs) == len(fitting)
+    close = times | {"tfdata-memory-uint8": (0.99, 1.01)}  # 1% faster, both rows' rounds spread 1%: within noise
+    assert check_recommendation(list(rows.values()), rows["tfdata-file-uint8"], measured(close), 2000,
+                                "m").verdict == "within noise"
+    far = times | {"tfdata-memory-uint8": (0.8, 0.8)}
+    missed = check_recommendation(list(rows.values()), rows["tfdata-file-uint8"], measured(far), 2000, "m")
+    assert missed.verdict == "miss" and "fastest measured tfdata-memory-uint8 0.80 s" in missed.line("training")
+    assert check_recommendation(list(rows.values()), rows["tfdata-file-uint8"], measured(times), 2000, None) is None
+    # JPEGs beyond the budget: the row without a cache is compared on its first-epoch measurement
+    tight = by_case(study_rows(STUDY_CASES, laws_for(COLD, WARM), 2000, 3 * GB, Contract(), 3 * GB // 2, 10**13))
+    assert tight["tfdata-none-uint8"].later_kind == "cold"
+    cold = measured({"tfdata-none-uint8": (0.5, 0.5), "idg-none-float32": (3.0, 3.0)}, "cold")
+    warm = measured({c: t for c, t in times.items() if c not in ("tfdata-none-uint8", "idg-none-float32")})
+    assert check_recommendation(list(tight.values()), tight["tfdata-none-uint8"], cold + warm, 2000,
+                                "m").verdict == "match"

@@ -14,20 +14,25 @@ import argparse
 import json
 import os
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from tqdm import tqdm
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported: its chatter hides the table
 
-from pipelines.config import PRESETS, Contract, RoundPlan, StudySettings  # noqa: E402
+from pipelines.config import PRESETS, Contract, RoundPlan, StudySettings, available_cores  # noqa: E402
 from pipelines.datasets import DatasetError, prepare_dataset  # noqa: E402
 from pipelines.machine import machine_info  # noqa: E402
 from pipelines.memory.predict import free_disk, predict_cache  # noqa: E402
+from pipelines.harness import EPOCH_KINDS  # noqa: E402
+from pipelines.study.check import Check, check_recommendation  # noqa: E402
+from pipelines.study.cores import StageCost, can_pin, core_levels, measure_levels  # noqa: E402
 from pipelines.study.recommend import recommend  # noqa: E402
 from pipelines.study.scaling import STUDY_CASES, Point, measure_sizes  # noqa: E402
-from pipelines.study.table import held_out_errors, laws, study_rows, table_lines  # noqa: E402
+from pipelines.study.table import (  # noqa: E402
+    StudyRow, error_pair, held_out_errors, laws, levels_lines, study_rows, table_lines, with_training)
+from pipelines.training import ModelSpec, model_name  # noqa: E402
 from pipelines.units import format_bytes, parse_bytes  # noqa: E402
 
 
@@ -43,7 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--accelerator", type=float, metavar="IMAGES_PER_SEC",
                         help="an emulated accelerator's rate instead of the real model")
     parser.add_argument("--no-model", action="store_true", help="loader epochs only: no model in the verdict")
+    parser.add_argument("--training", choices=("measured", "composed"),
+                        help="training columns from model.fit epochs timed at every size (default with "
+                             "--accelerator), or composed from loader and model epochs (default for the real model)")
     parser.add_argument("--rounds", type=int, default=StudySettings.rounds, help="timed epochs per point (3)")
+    parser.add_argument("--no-levels", action="store_true",
+                        help="skip the parallelism levels (every row on 1, 2, 4, ... cores) and the stage costs")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data-root", type=Path)
     parser.add_argument("--cache-dir", type=Path, help="where file caches are written (the disk you train from)")
@@ -65,8 +75,17 @@ def settings_from_args(args: argparse.Namespace, measured_preset: str | None = N
     return StudySettings(preset=args.preset or measured_preset or StudySettings.preset, sizes=sizes,
                          held_out=args.held_out, full_images=args.full_images,
                          ram_budget=parse_bytes(args.ram_budget), accelerator=args.accelerator,
-                         model=not args.no_model, rounds=args.rounds, seed=args.seed, data_root=args.data_root,
+                         model=not args.no_model, training=args.training, rounds=args.rounds,
+                         levels=not args.no_levels, seed=args.seed,
+                         data_root=args.data_root,
                          contract=Contract(cache_dir=args.cache_dir))
+
+
+def study_model(settings: StudySettings, classes: int):
+    """The model of the training columns: the emulated accelerator or MobileNet (random weights)."""
+    from pipelines.training import build_model
+
+    return build_model(ModelSpec(classes, accelerator=settings.accelerator), settings.contract)
 
 
 def model_rate(settings: StudySettings, classes: int) -> float | None:
@@ -76,50 +95,96 @@ def model_rate(settings: StudySettings, classes: int) -> float | None:
     if settings.accelerator:
         return settings.accelerator
     from pipelines.harness import OffRecordBenchmark, time_rounds
-    from pipelines.training import ModelOnly, ModelSpec, build_model
+    from pipelines.training import ModelOnly
 
     images = 4 * settings.contract.batch_size
-    alone = ModelOnly(build_model(ModelSpec(classes), settings.contract), settings.contract, images, classes)
+    alone = ModelOnly(study_model(settings, classes), settings.contract, images, classes)
     timed = time_rounds(OffRecordBenchmark(), alone.epoch, RoundPlan(rounds=settings.rounds, min_round_s=0.0))
     return timed.images_per_sec()
 
 
-def measure(settings: StudySettings) -> list[Point]:
-    """Every study row's cold and warm epochs at every size (and the held-out one), with a progress bar."""
+@dataclass(frozen=True)
+class Measured:
+    """What a study measured: points (:class:`Point`), the stage costs (:class:`StageCost`, may be empty), and
+    the cores "all cores" meant on the machine that measured them."""
+
+    points: list[Point]
+    stages: list[StageCost]
+    cores: int
+
+
+def measure(settings: StudySettings) -> Measured:
+    """Every study row's cold and warm epochs at every size (and the held-out one), then on fewer cores and the
+    stage costs (unless ``settings.levels`` is off), with a progress bar."""
     sizes = sorted(settings.sizes) + ([settings.held_out] if settings.held_out else [])
     indexes = [prepare_dataset(None, settings.preset, n, settings.seed, settings.data_root) for n in sizes]
-    with tqdm(total=len(indexes) * len(STUDY_CASES) * 2, desc="study", unit="point", file=sys.stderr) as bar:
-        def measured(step: str) -> None:
+    levels = (len(core_levels(available_cores())) - 1 if can_pin() else 0) if settings.levels else 0
+    per_size = len(STUDY_CASES) * len(EPOCH_KINDS)
+    passes = len(indexes) * (2 if settings.measures_training else 1) + levels
+    with tqdm(total=passes * per_size, desc="study", unit="point", file=sys.stderr) as bar:
+        def measured(step: str, points: int = 1) -> None:
             bar.set_postfix_str(step)
-            bar.update(1)
+            bar.update(points)
 
-        return measure_sizes(indexes, settings.contract, settings.rounds, progress=measured)
+        points = measure_sizes(indexes, settings.contract, settings.rounds, progress=measured)
+        if settings.measures_training:
+            model = study_model(settings, PRESETS[settings.preset].classes)
+            points += measure_sizes(indexes, settings.contract, settings.rounds, progress=measured, model=model)
+        if not settings.levels:
+            return Measured(points, [], available_cores())
+        bar.set_postfix_str(f"fewer cores, {settings.levels_images:,} images")
+        fewer = measure_levels(settings.preset, settings.levels_images, settings.seed, settings.data_root,
+                               settings.contract, settings.rounds, progress=measured)
+        return Measured(points + list(fewer.points), list(fewer.stages), available_cores())
 
 
-def load_points(path: Path) -> tuple[str, list[Point]]:
-    """The preset and points a previous study saved (``study.json``), to predict again without measuring."""
+def load_points(path: Path) -> tuple[str, Measured]:
+    """The preset and measurements a previous study saved (``study.json``), to predict again without measuring."""
     try:
         saved = json.loads(Path(path).read_text())
-        return saved["settings"]["preset"], [Point(**{**p, "seconds": tuple(p["seconds"])}) for p in saved["points"]]
+        return saved["settings"]["preset"], Measured(
+            [Point(**{**p, "seconds": tuple(p["seconds"])}) for p in saved["points"]],
+            [StageCost(s["stage"], tuple(s["seconds"])) for s in saved.get("stages", [])],
+            saved.get("cores", available_cores()))
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise ValueError(f"--points {path}: not a study.json written by this command ({error})") from None
 
 
-def run(settings: StudySettings, out: Path, points: list[Point] | None = None) -> str:
-    """The study: measure (unless ``points`` are given), fit, predict, recommend; returns the printed report
+def run(settings: StudySettings, out: Path, measured: Measured | None = None) -> str:
+    """The study: measure (unless ``measured`` is given), fit, predict, recommend; returns the printed report
     and writes the files."""
-    points = points if points is not None else measure(settings)
+    measured = measured or measure(settings)
+    points = measured.points
     fitted = laws(points, exclude=settings.held_out)
     errors = held_out_errors(points, settings.held_out) if settings.held_out else {}
-    datasets = {p.images: p.dataset_bytes for p in points}
+    datasets = {p.images: p.dataset_bytes for p in points if p.cores is None}
     per_image_bytes = sum(datasets.values()) / sum(datasets)
     full = settings.full_size
-    rows = study_rows(STUDY_CASES, fitted, full, int(per_image_bytes * full), settings.contract,
-                      settings.ram_budget, free_disk(settings.contract.cache_dir))
+    disk = free_disk(settings.contract.cache_dir)
+    name = model_name(ModelSpec(PRESETS[settings.preset].classes, accelerator=settings.accelerator))
+    timed_model = name if settings.model and any(p.model == name for p in points) else None  # its epochs measured
+    trained = None if settings.training == "composed" else timed_model  # else composed: loader's + model's
+
+    def predict_at(images: int) -> list[StudyRow]:
+        """The table's rows for ``images`` images, with the measured training epochs' laws where there are."""
+        jpeg_bytes = int(per_image_bytes * images)
+        rows = study_rows(STUDY_CASES, fitted, images, jpeg_bytes, settings.contract, settings.ram_budget, disk)
+        if trained:
+            rows = with_training(rows, study_rows(STUDY_CASES, laws(points, settings.held_out, trained), images,
+                                                  jpeg_bytes, settings.contract, settings.ram_budget, disk))
+        return rows
+
+    rows = predict_at(full)
+    training_errors = held_out_errors(points, settings.held_out, trained) if trained and settings.held_out else {}
     rate = model_rate(settings, PRESETS[settings.preset].classes)
     machine = machine_info()
     shares_cpu = str(machine["device"]).startswith("CPU") and not settings.accelerator
     advice = recommend(rows, full, rate, settings.ram_budget, cpu_only=shares_cpu)
+    check = None
+    if settings.held_out and (timed_model or not rate):  # measured epochs to check against: training, or loaders'
+        at_held_out = predict_at(settings.held_out)
+        chosen = recommend(at_held_out, settings.held_out, rate, settings.ram_budget, cpu_only=shares_cpu).row
+        check = check_recommendation(at_held_out, chosen, points, settings.held_out, timed_model)
     model = (f"emulated accelerator {settings.accelerator:g} img/s" if settings.accelerator
              else f"MobileNet alone {rate:.0f} img/s" if rate else "no model")
     fitted_sizes = ", ".join(f"{n:,}" for n in sorted(set(datasets) - {settings.held_out}))
@@ -130,9 +195,15 @@ def run(settings: StudySettings, out: Path, points: list[Point] | None = None) -
                if settings.held_out else "")]
     model_s = full / rate if rate else None
     head.append(cache_bytes_check(points, settings.contract))
+    level_images = next((p.images for p in points if p.cores is not None), settings.levels_images)
+    cores = levels_lines(points, measured.stages, level_images, STUDY_CASES, measured.cores)
+    if training_errors:
+        head.append("held-out error of the measured training epochs (first / later): " + ", ".join(
+            f"{case.id} {error_pair(training_errors, case.id)}" for case in STUDY_CASES))
+    checked = [check.line("training epochs" if timed_model else "loader epochs")] if check else []
     text = "\n".join([*head, "", *table_lines(rows, errors, model_s=model_s, shares_cpu=shares_cpu), "",
-                      f"Recommended: {advice.reason}."])
-    _write(out, settings, rows, errors, points, head, advice.reason, model_s, shares_cpu)
+                      f"Recommended: {advice.reason}.", *checked, *([""] + cores if cores else [])])
+    _write(out, settings, rows, errors, measured, head, advice.reason, model_s, shares_cpu, cores, check)
     return text
 
 
@@ -140,13 +211,13 @@ def cache_bytes_check(points: list[Point], contract: Contract) -> str:
     """The predictor behind the cache column, against the file caches measured at the largest size."""
     largest = max(p.images for p in points)
     checks = [f"{case.placement} {p.cache_bytes / predict_cache(p.images, case.contract(contract)).total_bytes:.3f}"
-              for case in STUDY_CASES for p in points
+              for case in STUDY_CASES for p in points if p.cores is None and p.model is None
               if p.case == case.id and p.images == largest and p.epoch == "cold" and p.cache_bytes]
     return f"cache bytes: file caches measured / predicted at {largest:,} images: {', '.join(checks) or '-'}"
 
 
-def _write(out: Path, settings: StudySettings, rows, errors, points, head: list[str], reason: str,
-           model_s: float | None, shares_cpu: bool) -> None:
+def _write(out: Path, settings: StudySettings, rows, errors, measured: Measured, head: list[str], reason: str,
+           model_s: float | None, shares_cpu: bool, cores: list[str], check: Check | None) -> None:
     from pipelines.report.charts import bar_chart
 
     out.mkdir(parents=True, exist_ok=True)
@@ -154,7 +225,9 @@ def _write(out: Path, settings: StudySettings, rows, errors, points, head: list[
                                              *(f"{line}  " for line in head), "",
                                              *table_lines(rows, errors, markdown=True, model_s=model_s,
                                                          shares_cpu=shares_cpu), "",
-                                             f"**Recommended**: {reason}.", ""]))
+                                             f"**Recommended**: {reason}.", "",
+                                             *([check.line("measured epochs"), ""] if check else []),
+                                             *(["```", *cores, "```", ""] if cores else [])]))
     chart_rows = [{"case": r.label, "first": (r.first_s / 60, 0.0),
                    "later": (r.later_s / 60 if r.later_s else None, 0.0)} for r in rows]
     bar_chart(chart_rows, ("first", "later"), ("epoch 1", "later epochs"), "minutes per epoch (predicted)",
@@ -162,17 +235,20 @@ def _write(out: Path, settings: StudySettings, rows, errors, points, head: list[
     (out / "study.json").write_text(json.dumps({
         "settings": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(settings).items()
                      if k != "contract"},
-        "points": [asdict(p) for p in points],
+        "points": [asdict(p) for p in measured.points],
+        "stages": [asdict(s) for s in measured.stages],
+        "cores": measured.cores,
         "held_out_errors": {f"{case}-{epoch}": e for (case, epoch), e in errors.items()},
         "recommendation": reason,
+        "check": asdict(check) if check else None,
     }, indent=2, default=str) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        preset, points = load_points(args.points) if args.points else (None, None)
-        print(run(settings_from_args(args, preset), args.out, points))
+        preset, measured = load_points(args.points) if args.points else (None, None)
+        print(run(settings_from_args(args, preset), args.out, measured))
     except (ValueError, DatasetError) as error:
         print(f"study: {error}", file=sys.stderr)
         return 2

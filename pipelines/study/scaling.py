@@ -12,6 +12,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from pipelines.cases import Case
 from pipelines.config import Contract, RoundPlan
@@ -19,6 +20,7 @@ from pipelines.datasets import DatasetIndex
 from pipelines.harness import EPOCH_KINDS, OffRecordBenchmark, relative_spread, sources_written_ahead, time_epochs
 from pipelines.loaders import open_pipeline
 from pipelines.measure import run_epoch
+from pipelines.training import fit_epoch
 
 #: The study's rows: ImageDataGenerator, tf.data without a cache, with a memory cache and with a file cache --
 #: each cache in the study's float32 layout and in uint8 (a quarter of the bytes).
@@ -43,6 +45,9 @@ class Point:
         seconds: seconds per epoch of each round.
         cache_bytes: bytes on disk of a file cache (0 otherwise).
         dataset_bytes: bytes of the dataset's JPEGs.
+        cores: the cores it ran on when pinned to fewer than all (:mod:`pipelines.study.cores`); ``None``: all.
+        model: the model trained for one ``model.fit`` epoch a round (its name); ``None``: the loader's epochs
+            alone.
     """
 
     case: str
@@ -51,6 +56,8 @@ class Point:
     seconds: tuple[float, ...]
     cache_bytes: int
     dataset_bytes: int
+    cores: int | None = None
+    model: str | None = None
 
     @property
     def median_s(self) -> float:
@@ -61,25 +68,31 @@ class Point:
         return relative_spread(self.seconds)
 
 
-def measure_point(case: Case, epoch: str, index: DatasetIndex, base: Contract, rounds: int) -> Point:
-    """Time ``rounds`` epochs of ``case`` (one epoch a round) on ``index``."""
+def measure_point(case: Case, epoch: str, index: DatasetIndex, base: Contract, rounds: int,
+                  model: Any = None) -> Point:
+    """Time ``rounds`` epochs of ``case`` (one epoch a round) on ``index``: the loader's alone, or, given a
+    Keras ``model``, ``model.fit`` epochs fed by it, as the benchmarks' training cases time them (a cache is
+    filled by a loader pass: filling needs no model)."""
     contract = case.contract(base)
-    timed = time_epochs(OffRecordBenchmark(), lambda: open_pipeline(case.loader, index, contract), run_epoch,
-                        epoch, RoundPlan(rounds=rounds, min_round_s=0.0),
+    epoch_of = run_epoch if model is None else (lambda pipeline: fit_epoch(model, pipeline))
+    timed = time_epochs(OffRecordBenchmark(), lambda: open_pipeline(case.loader, index, contract), epoch_of,
+                        epoch, RoundPlan(rounds=rounds, min_round_s=0.0), fill=run_epoch,
                         written_ahead=sources_written_ahead(contract, index))
     if timed.images != index.images:
         raise RuntimeError(f"{case.id} {epoch}: an epoch saw {timed.images} of {index.images} images")
-    return Point(case.id, epoch, index.images, tuple(timed.round_seconds), timed.cache_bytes, index.bytes)
+    return Point(case.id, epoch, index.images, tuple(timed.round_seconds), timed.cache_bytes, index.bytes,
+                 model=None if model is None else model.name)
 
 
 def measure_sizes(indexes: Iterable[DatasetIndex], base: Contract, rounds: int,
                   cases: tuple[Case, ...] = STUDY_CASES,
-                  progress: Callable[[str], None] = lambda step: None) -> list[Point]:
-    """Every case x epoch kind on every dataset; ``progress`` is told each point once it is measured."""
+                  progress: Callable[[str], None] = lambda step: None, model: Any = None) -> list[Point]:
+    """Every case x epoch kind on every dataset (training ``model`` if given); ``progress`` is told each point
+    once it is measured."""
     points = []
     for index in indexes:
         for case in cases:
             for epoch in EPOCH_KINDS:
-                points.append(measure_point(case, epoch, index, base, rounds))
-                progress(f"{case.id}-{epoch} on {index.images:,} images")
+                points.append(measure_point(case, epoch, index, base, rounds, model))
+                progress(f"{case.id}-{epoch}{' training' if model is not None else ''} on {index.images:,} images")
     return points

@@ -15,12 +15,13 @@ Rules that decide which law describes a full-size epoch (the line itself is neve
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pipelines.cases import Case
 from pipelines.config import CACHE_SPECS, Contract
 from pipelines.loaders.pipeline import BASELINE_LOADER, LOADER_SPECS, base_loader
-from pipelines.memory.predict import WORKING_SET_BYTES, exceeds_budget, exceeds_disk, predict_cache
+from pipelines.memory.predict import WORKING_SET_BYTES, exceeds_budget, exceeds_disk, predict_cache, ram_needed
+from pipelines.study.cores import ROW_STAGES, STAGE_SAMPLE, StageCost, predicted_rate
 from pipelines.study.extrapolate import Law, fit_law, held_out_error
 from pipelines.study.scaling import Point
 from pipelines.units import format_bytes
@@ -39,6 +40,11 @@ class StudyRow:
         fits: the row can run with this RAM budget and free disk.
         note: why it does not fit, or which law a later epoch follows when it is not the warm one.
         cold, warm: the fitted laws.
+        later_kind: the epoch kind whose law a later epoch follows: ``warm``, or ``cold`` where every epoch
+            reads the JPEGs from storage.
+        train_first_s, train_later_s: training epochs predicted from measured training epochs' laws by the
+            same rules (:func:`with_training`); ``None`` when training is composed from the loader's epochs and
+            the model's instead (:func:`combined_s`).
     """
 
     case: Case
@@ -50,24 +56,46 @@ class StudyRow:
     note: str
     cold: Law
     warm: Law
+    later_kind: str = "warm"
+    train_first_s: float | None = None
+    train_later_s: float | None = None
+
+    @property
+    def trained(self) -> bool:
+        """Whether the training columns come from measured training epochs."""
+        return self.train_first_s is not None
 
 
-def series(points: Sequence[Point]) -> dict[tuple[str, str], list[tuple[int, float]]]:
-    """Every ``(images, seconds)`` epoch measured, by (case id, epoch kind)."""
+def with_training(rows: Sequence[StudyRow], training: Sequence[StudyRow]) -> list[StudyRow]:
+    """``rows`` with the training epochs of ``training`` (the same cases' rows from training laws)."""
+    by_case = {t.case: t for t in training}
+    return [replace(r, train_first_s=by_case[r.case].first_s, train_later_s=by_case[r.case].later_s) for r in rows]
+
+
+def series(points: Sequence[Point], model: str | None = None) -> dict[tuple[str, str], list[tuple[int, float]]]:
+    """Every ``(images, seconds)`` epoch measured on all cores, by (case id, epoch kind): the loaders' epochs
+    alone, or with ``model`` the training epochs of that model."""
     grouped: dict[tuple[str, str], list[tuple[int, float]]] = {}
     for p in points:
+        if p.cores is not None or p.model != model:
+            continue
         grouped.setdefault((p.case, p.epoch), []).extend((p.images, s) for s in p.seconds)
     return grouped
 
 
-def laws(points: Sequence[Point], exclude: int | None = None) -> dict[tuple[str, str], Law]:
-    """The law of every (case id, epoch kind) measured, leaving out the size ``exclude`` (a held-out check)."""
-    return {key: fit_law([(n, s) for n, s in values if n != exclude]) for key, values in series(points).items()}
+def laws(points: Sequence[Point], exclude: int | None = None, model: str | None = None
+         ) -> dict[tuple[str, str], Law]:
+    """The law of every (case id, epoch kind) measured (see :func:`series`), leaving out the size ``exclude``
+    (a held-out check)."""
+    return {key: fit_law([(n, s) for n, s in values if n != exclude])
+            for key, values in series(points, model).items()}
 
 
-def held_out_errors(points: Sequence[Point], held_out: int) -> dict[tuple[str, str], float]:
-    """:func:`~pipelines.study.extrapolate.held_out_error` of every (case id, epoch kind) measured at ``held_out``."""
-    return {key: held_out_error(values, held_out) for key, values in series(points).items()
+def held_out_errors(points: Sequence[Point], held_out: int, model: str | None = None
+                    ) -> dict[tuple[str, str], float]:
+    """:func:`~pipelines.study.extrapolate.held_out_error` of every (case id, epoch kind) measured at ``held_out``
+    (see :func:`series`)."""
+    return {key: held_out_error(values, held_out) for key, values in series(points, model).items()
             if any(n == held_out for n, _ in values)}
 
 
@@ -85,10 +113,10 @@ def study_rows(cases: Sequence[Case], fitted: Mapping[tuple[str, str], Law], ima
     for case in cases:
         cold, warm = fitted[(case.id, "cold")], fitted[(case.id, "warm")]
         spec = CACHE_SPECS[case.cache]
-        later, note, cache_bytes, fits = warm.seconds(images), "", 0, True
+        later, note, cache_bytes, fits, later_kind = warm.seconds(images), "", 0, True, "warm"
         if not spec.caches:
             if jpeg_bytes + WORKING_SET_BYTES > ram_budget:
-                later = cold.seconds(images)
+                later, later_kind = cold.seconds(images), "cold"
                 note = (f"later epochs read the JPEGs from storage: {format_bytes(jpeg_bytes)} do not stay in "
                         f"{format_bytes(ram_budget)} of page cache")
         else:
@@ -96,13 +124,24 @@ def study_rows(cases: Sequence[Case], fitted: Mapping[tuple[str, str], Law], ima
             cache_bytes = prediction.total_bytes
             if spec.in_ram and exceeds_budget(prediction, ram_budget):
                 later, fits = None, False
-                note = f"does not fit: {format_bytes(cache_bytes)} > {format_bytes(ram_budget)} of RAM"
+                needed = format_bytes(cache_bytes)
+                if cache_bytes <= ram_budget:  # what makes it not fit: the margin and the working set
+                    needed += f" + margin and working set = {format_bytes(ram_needed(prediction))}"
+                note = f"does not fit: {needed} > {format_bytes(ram_budget)} of RAM"
             elif spec.on_disk and exceeds_disk(prediction, free_disk):
                 later, fits = None, False
                 note = f"does not fit: {format_bytes(cache_bytes)} > {format_bytes(free_disk)} of free disk"
         rows.append(StudyRow(case, row_label(case), cold.seconds(images), later, cache_bytes, fits, note, cold,
-                             warm))
+                             warm, later_kind))
     return rows
+
+
+def training_s(row: StudyRow, epoch: str, model_s: float | None, shares_cpu: bool) -> float | None:
+    """A training epoch (``first`` or ``later``) with ``row``: measured-law prediction if the row has one, else
+    :func:`combined_s` of its loader epoch and ``model_s``."""
+    if row.trained:
+        return row.train_first_s if epoch == "first" else row.train_later_s
+    return combined_s(row.first_s if epoch == "first" else row.later_s, model_s, shares_cpu)
 
 
 def combined_s(loader_s: float | None, model_s: float | None, shares_cpu: bool) -> float | None:
@@ -124,6 +163,12 @@ def speedup(baseline: float | None, seconds: float | None) -> str:
     return f"{baseline / seconds:.1f}x" if baseline and seconds else "-"
 
 
+def error_pair(errors: Mapping[tuple[str, str], float], case_id: str) -> str:
+    """``+1% / -3%``: a case's held-out errors, first epoch / later epochs (``-`` where none was measured)."""
+    found = [errors[(case_id, e)] for e in ("cold", "warm") if (case_id, e) in errors]
+    return " / ".join(f"{100 * e:+.0f}%" for e in found) if found else "-"
+
+
 def table_lines(rows: Sequence[StudyRow], errors: Mapping[tuple[str, str], float] | None = None,
                 markdown: bool = False, model_s: float | None = None, shares_cpu: bool = False) -> list[str]:
     """The table as text (aligned columns) or Markdown; ``errors``: held-out errors by (case id, epoch);
@@ -131,24 +176,62 @@ def table_lines(rows: Sequence[StudyRow], errors: Mapping[tuple[str, str], float
     ``shares_cpu`` saying how)."""
     baseline = next((r for r in rows if base_loader(r.case.loader) == BASELINE_LOADER), None)
     header = ["pipeline", "epoch 1", "later epochs", "vs idg (1st / later)", "cache", "held-out error", "note"]
-    if model_s:
-        header[3:3] = ["training 1st / later"]
+    trained = any(r.trained for r in rows)
+    if model_s or trained:
+        header[3:3] = [f"training 1st / later ({'measured' if trained else 'loader + model'})"]
     body = []
     for r in rows:
-        error = "-"
-        if errors:
-            found = [errors[(r.case.id, e)] for e in ("cold", "warm") if (r.case.id, e) in errors]
-            error = " / ".join(f"{100 * e:+.0f}%" for e in found) if found else "-"
+        error = error_pair(errors or {}, r.case.id)
         body.append([r.label, format_seconds(r.first_s), format_seconds(r.later_s),
                      f"{speedup(baseline and baseline.first_s, r.first_s)} / "
                      f"{speedup(baseline and baseline.later_s, r.later_s)}",
                      format_bytes(r.cache_bytes) if r.cache_bytes else "-", error, r.note])
-        if model_s:
-            body[-1][3:3] = [f"{format_seconds(combined_s(r.first_s, model_s, shares_cpu))} / "
-                             f"{format_seconds(combined_s(r.later_s, model_s, shares_cpu))}"]
+        if model_s or trained:
+            body[-1][3:3] = [" / ".join(format_seconds(training_s(r, e, model_s, shares_cpu))
+                                        for e in ("first", "later"))]
     if markdown:
         return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + [
             "| " + " | ".join(cells) + " |" for cells in body]
     widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header) - 1)]
     return ["  ".join(cell.ljust(w) for cell, w in zip(cells, widths)) + "  " + cells[-1]
             for cells in [header, *body]]
+
+
+def levels_lines(points: Sequence[Point], stages: Sequence[StageCost], images: int, cases: Sequence[Case],
+                 all_cores: int) -> list[str]:
+    """The parallelism table: each row's later-epoch images/s at ``images`` images on every core count measured
+    (the pinned children's points, and the ones on all ``all_cores``), the stage model's prediction error where it
+    has one, and the speed-up from one core to all; then the stage costs. Empty when neither was measured."""
+    at = {(p.case, p.epoch, p.cores): p.images / p.median_s for p in points if p.images == images}
+    levels = sorted({p.cores for p in points if p.cores is not None} | {all_cores})
+    if len(levels) < 2 and not stages:
+        return []
+    lines = []
+    if len(levels) >= 2:
+        header = ["pipeline", *(f"{k} core{'s' if k > 1 else ''}" for k in levels),
+                  f"{levels[-1]} vs {levels[0]} cores (1st / later)"]
+        body = []
+        for case in cases:
+            cells = [row_label(case)]
+            for k in levels:
+                rate = at.get((case.id, "warm", None if k == all_cores else k))
+                predicted = predicted_rate(stages, case.id, k) if stages else None
+                cell = f"{rate:.0f}" if rate else "-"
+                if rate and predicted:
+                    cell += f" (pred {100 * (predicted / rate - 1):+.0f}%)"
+                cells.append(cell)
+            cells.append(" / ".join(speedup(at.get((case.id, e, None)), at.get((case.id, e, levels[0])))
+                                    for e in ("cold", "warm")))
+            body.append(cells)
+        widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
+        lines += [f"Parallelism: later epochs' images/s at {images:,} images on each core count (pred: cores / "
+                  "the stages' cost per image, predicted/measured - 1)"]
+        lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header, *body]]
+    if stages:
+        costs = ", ".join(f"{s.stage} {1000 * s.median_s:.2f} ±{1000 * s.spread_s:.2f}" for s in stages)
+        uncached = {s.stage: max(s.median_s, 0.0) for s in stages if s.stage in ROW_STAGES["tfdata-none-uint8"]}
+        heaviest = max(uncached, key=uncached.get)
+        share = uncached[heaviest] / sum(uncached.values()) if sum(uncached.values()) else 0.0
+        lines.append(f"Stage costs on one thread, ms an image (the first {STAGE_SAMPLE} images or fewer, page cache "
+                     f"warm): {costs}; {heaviest} is {100 * share:.0f}% of an uncached image's work")
+    return lines
