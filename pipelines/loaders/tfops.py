@@ -35,7 +35,16 @@ def decode_resized(path: tf.Tensor, contract: Contract) -> tf.Tensor:
 
 def decode_bytes_resized(data: tf.Tensor, contract: Contract) -> tf.Tensor:
     """Encoded image bytes (a file's, or a TFRecord's) -> ``uint8`` image of ``contract.image_size``."""
-    image = tf.io.decode_image(data, channels=3, expand_animations=False)
+    return resized(decoded(data), contract)
+
+
+def decoded(data: tf.Tensor) -> tf.Tensor:
+    """Encoded image bytes -> ``uint8`` RGB pixels at the image's own size."""
+    return tf.io.decode_image(data, channels=3, expand_animations=False)
+
+
+def resized(image: tf.Tensor, contract: Contract) -> tf.Tensor:
+    """Pixels -> ``uint8`` image of ``contract.image_size`` (Keras' resize)."""
     return to_pixels(tf.image.resize(image, contract.image_size, method=contract.interpolation))
 
 
@@ -59,8 +68,8 @@ def dct_ratio(height: int, width: int, target: tuple[int, int]) -> int:
 def decode_resized_at(path: tf.Tensor, contract: Contract, ratio: int) -> tf.Tensor:
     """A JPEG path -> ``uint8`` image of ``contract.image_size``, decoded at 1/``ratio`` scale: no branch at all,
     for datasets whose JPEGs all take the same ratio."""
-    image = tf.io.decode_jpeg(tf.io.read_file(path), channels=3, ratio=ratio, dct_method=FAST_DCT_METHOD)
-    return to_pixels(tf.image.resize(image, contract.image_size, method=contract.interpolation))
+    return resized(tf.io.decode_jpeg(tf.io.read_file(path), channels=3, ratio=ratio, dct_method=FAST_DCT_METHOD),
+                   contract)
 
 
 def decode_resized_fast(path: tf.Tensor, contract: Contract) -> tf.Tensor:
@@ -85,12 +94,9 @@ def decode_resized_fast(path: tf.Tensor, contract: Contract) -> tf.Tensor:
 
         return tf.case([(scale >= r, at(r)) for r in DCT_RATIOS], default=at(1))
 
-    def other() -> tf.Tensor:
-        return tf.io.decode_image(data, channels=3, expand_animations=False)
-
-    image = tf.cond(tf.io.is_jpeg(data), jpeg, other)
+    image = tf.cond(tf.io.is_jpeg(data), jpeg, lambda: decoded(data))
     image.set_shape((None, None, 3))
-    return to_pixels(tf.image.resize(image, contract.image_size, method=contract.interpolation))
+    return resized(image, contract)
 
 
 def to_pixels(image: tf.Tensor) -> tf.Tensor:

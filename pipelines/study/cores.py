@@ -132,21 +132,16 @@ def measure_stages(paths: Sequence[Path], contract: Contract, rounds: int, scrat
     return the stage costs (see the module docstring). ``scratch``: a folder for the file caches written."""
     import tensorflow as tf
 
-    from pipelines.loaders.tfops import normalise, to_pixels
+    from pipelines.loaders.tfops import decoded, normalise, resized
     from pipelines.measure import on_threads
 
-    def decode(data):
-        return tf.io.decode_image(data, channels=3, expand_animations=False)
-
-    def resize(image):
-        return to_pixels(tf.image.resize(image, contract.image_size, method=contract.interpolation))
-
-    # Each pass is one map doing every stage up to its own, as the loaders' one parallel map does.
+    # Each pass is one map doing every stage up to its own, as the loaders' one parallel map does, with the
+    # loaders' own ops.
     names = tf.data.Dataset.from_tensor_slices([str(p) for p in paths])
     chain = {"read": names.map(tf.io.read_file),
-             "decode": names.map(lambda p: decode(tf.io.read_file(p))),
-             "resize": names.map(lambda p: resize(decode(tf.io.read_file(p)))),
-             "normalise": names.map(lambda p: normalise(resize(decode(tf.io.read_file(p)))))}
+             "decode": names.map(lambda p: decoded(tf.io.read_file(p))),
+             "resize": names.map(lambda p: resized(decoded(tf.io.read_file(p)), contract)),
+             "normalise": names.map(lambda p: normalise(resized(decoded(tf.io.read_file(p)), contract)))}
 
     def timed(dataset: tf.data.Dataset) -> Callable[[], float]:
         """A timed drain of ``dataset`` on one thread, traced now so tracing is not timed."""
@@ -181,8 +176,9 @@ def measure_stages(paths: Sequence[Path], contract: Contract, rounds: int, scrat
 
 @dataclass(frozen=True)
 class Levels:
-    """What the children measured: the study's points at fewer cores than all (``Point.cores`` set) and the
-    stage costs on one core (empty when not measured)."""
+    """What the children measured: the study's points at fewer cores than all (:class:`~pipelines.study.scaling.
+    Point`, ``cores`` set; not imported here, where TensorFlow must wait for the pinning) and the stage costs
+    on one thread."""
 
     points: tuple
     stages: tuple[StageCost, ...]
