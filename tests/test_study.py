@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 from pipelines.cases import Case
-from pipelines.config import Contract, StudySettings, available_cores
+from pipelines.config import Contract, StudySettings
 from pipelines.study.__main__ import main
 from pipelines.study.check import check_recommendation
-from pipelines.study.cores import STAGES, StageCost, can_pin, core_levels, predicted_rate, stage_costs
+from pipelines.study.cores import (STAGES, StageCost, can_pin, core_levels, fewer_cores, predicted_rate,
+                                   stage_costs)
 from pipelines.study.extrapolate import Law, fit_law, held_out_error
 from pipelines.study.recommend import recommend
 from pipelines.study.scaling import STUDY_CASES, Point
@@ -184,7 +185,7 @@ def test_the_study_command_end_to_end_on_a_tiny_dataset(tmp_path, capsys):
     assert "ImageDataGenerator" in printed and "Recommended:" in printed and "held out" in printed
     assert (out / "study.md").read_text().count("|") > 20 and (out / "study.png").stat().st_size > 0
     saved = json.loads((out / "study.json").read_text())
-    fewer = core_levels(available_cores())[:-1] if can_pin() else ()
+    fewer = fewer_cores()
     assert {(p["images"], p["case"], p["epoch"], p["cores"]) for p in saved["points"]} == {
         (n, c.id, e, None) for n in (6, 9, 12) for c in STUDY_CASES for e in ("cold", "warm")} | {
         (9, c.id, e, k) for k in fewer for c in STUDY_CASES for e in ("cold", "warm")}

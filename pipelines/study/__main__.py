@@ -27,7 +27,7 @@ from pipelines.machine import machine_info  # noqa: E402
 from pipelines.memory.predict import free_disk, predict_cache  # noqa: E402
 from pipelines.harness import EPOCH_KINDS  # noqa: E402
 from pipelines.study.check import Check, check_recommendation  # noqa: E402
-from pipelines.study.cores import StageCost, can_pin, core_levels, measure_levels  # noqa: E402
+from pipelines.study.cores import StageCost, fewer_cores, measure_levels  # noqa: E402
 from pipelines.study.recommend import recommend  # noqa: E402
 from pipelines.study.scaling import STUDY_CASES, Point, measure_sizes  # noqa: E402
 from pipelines.study.table import (  # noqa: E402
@@ -118,7 +118,7 @@ def measure(settings: StudySettings) -> Measured:
     stage costs (unless ``settings.levels`` is off), with a progress bar."""
     sizes = sorted(settings.sizes) + ([settings.held_out] if settings.held_out else [])
     indexes = [prepare_dataset(None, settings.preset, n, settings.seed, settings.data_root) for n in sizes]
-    levels = (len(core_levels(available_cores())) - 1 if can_pin() else 0) if settings.levels else 0
+    levels = len(fewer_cores()) if settings.levels else 0
     per_size = len(STUDY_CASES) * len(EPOCH_KINDS)
     passes = len(indexes) * (2 if settings.measures_training else 1) + levels
     with tqdm(total=passes * per_size, desc="study", unit="point", file=sys.stderr) as bar:

@@ -69,6 +69,11 @@ def can_pin() -> bool:
     return hasattr(os, "sched_setaffinity")
 
 
+def fewer_cores() -> tuple[int, ...]:
+    """The levels below all cores that this machine measures (none where a process cannot be pinned)."""
+    return core_levels(available_cores())[:-1] if can_pin() else ()
+
+
 def pin(cores: int) -> None:
     """Run this process on the first ``cores`` of the cores it may use now."""
     allowed = sorted(os.sched_getaffinity(0))
@@ -192,7 +197,7 @@ def measure_levels(preset: str, images: int, seed: int, data_root: Path | None, 
     stages = _child(preset, images, seed, data_root, contract, STAGE_ROUNDS, None, stages=True).stages
     progress("stage costs", 0)
     points = []
-    for cores in core_levels(available_cores())[:-1] if can_pin() else ():
+    for cores in fewer_cores():
         measured = _child(preset, images, seed, data_root, contract, rounds, cores, stages=False)
         points.extend(measured.points)
         progress(f"{cores} core{'s' if cores != 1 else ''}", len(measured.points))
