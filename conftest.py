@@ -48,6 +48,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help=f"gate: smallest slowdown that fails (default {GateSettings.threshold})")
     group.addoption("--gate-mismatch", choices=("fail", "warn"), default=GateSettings.mismatch,
                     help="gate: a baseline from another CPU, core count, TensorFlow or Python: fail or warn")
+    group.addoption("--gate-max-shared-cores", type=float, default=GateSettings.max_shared_cores,
+                    help="gate: cores' worth of CPU other processes may take during a case's rounds before the "
+                         f"case is inconclusive (default {GateSettings.max_shared_cores})")
     group.addoption("--cache-dir", type=Path,
                     help="where file caches are written (default: the system's temporary folder); put it on the "
                          "disk you would train from")

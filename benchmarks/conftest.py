@@ -33,6 +33,24 @@ def pytest_configure(config: pytest.Config) -> None:
     report = config.getoption("benchmark_json", default=None)
     if report is not None:
         report.parent.mkdir(parents=True, exist_ok=True)  # .benchmarks/gate/ on a fresh clone
+    if not config.getoption("help", default=False):
+        _check_options(config)
+
+
+def _check_options(config: pytest.Config) -> None:
+    """Every loaderbench option and combination, checked before anything is collected or measured: a bad value,
+    a combination that would do nothing (:class:`~pipelines.config.BenchSettings` says which), or a
+    ``--data-service`` that does not answer stops the run now, with one line naming the option (exit 4), not
+    minutes in when the first case that reads it runs."""
+    try:
+        settings = settings_from_options(config.getoption)
+    except ValueError as error:
+        pytest.exit(f"options: {error}", returncode=4)
+    if settings.data_service:
+        try:
+            check_service(settings.data_service)
+        except ServiceError as error:
+            pytest.exit(f"--data-service: {error}", returncode=4)
 
 
 def _case_of(item: pytest.Item) -> Case | None:
@@ -82,8 +100,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def data_service(bench_settings) -> Iterator[str]:
-    """The tf.data service address for the service cases: the one given (checked now, so a wrong address stops
-    the run at once), or a local dispatcher and workers started on first use and stopped at the session's end."""
+    """The tf.data service address for the service cases: the one given (checked when the session started, and
+    again now, so a dispatcher gone since stops the run with the reason instead of a hang), or a local dispatcher
+    and workers started on first use and stopped at the session's end."""
     if bench_settings.data_service:
         try:
             check_service(bench_settings.data_service)
@@ -120,12 +139,14 @@ def _collect_extra_info(request: pytest.FixtureRequest):
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """With ``--gate-baseline``: judge this session's cases against the baseline; a regression fails the run."""
+    """With ``--gate-baseline``: judge this session's cases against the baseline; a regression fails the run
+    (exit 1), a comparison that cannot be made stops it (4), cases the gate could not judge because the machine
+    was shared end it with :data:`~pipelines.gate.INCONCLUSIVE_EXIT` -- never with a pass."""
     config = session.config
     baseline = config.getoption("gate_baseline", default=None)
     if baseline is None or exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         return
-    settings = GateSettings(threshold=config.getoption("gate_threshold"), mismatch=config.getoption("gate_mismatch"))
+    settings = settings_from_options(config.getoption).gate or GateSettings()  # checked at start
     try:
         result = compare_runs(load_run(baseline), rounds_from_records(config.stash.get(RESULTS, []), "this run"),
                               settings)
@@ -134,8 +155,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.USAGE_ERROR
         return
     config.stash[GATE_REPORT] = format_result(result, settings, str(baseline))
-    if result.regressed:
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    if result.exit_status:  # a regression fails the run; a run the gate could not judge has an exit of its own
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED if result.regressed else result.exit_status
 
 
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:

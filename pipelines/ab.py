@@ -7,6 +7,10 @@ a Python environment, environment variables, or a mix; every run is the gate's b
 (:data:`~pipelines.config.GATE_PYTEST_ARGS`) with its rounds paired with the reference, and each side's runs
 are pooled per case before :func:`pipelines.gate.compare_runs` judges them.
 
+Killed outright (``kill -9``), the command takes its running benchmark run with it (Linux); the worktree and
+the runs' folder it leaves (``loaderbench-ab-*`` scratch folders, :mod:`pipelines.scratch`) are swept by the
+next A/B run, which also unregisters that worktree from git and says so.
+
     python -m pipelines.ab --base-rev main                 # the working tree against main
     python -m pipelines.ab --head-env LOADERBENCH_REGRESSION=tfdata=0.3   # rehearse: a seeded regression
 """
@@ -17,7 +21,6 @@ import argparse
 import os
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -25,6 +28,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from pipelines.child import dying_with_parent
 from pipelines.config import GATE_PYTEST_ARGS, GateSettings
 from pipelines.gate import (
     GateError,
@@ -35,7 +39,10 @@ from pipelines.gate import (
     pooled,
     settings_from_args,
 )
+from pipelines.scratch import PREFIX, scratch_folder
 
+#: The scratch folders' kind: ``loaderbench-ab-*`` holds a revision's worktree (in ``tree``).
+_WORKTREE = "ab"
 
 
 @dataclass(frozen=True)
@@ -58,8 +65,10 @@ class Side:
 
     def run(self, json_path: Path, pytest_args: Sequence[str]) -> None:
         env = {**os.environ, "PYTHONPATH": str(self.tree), **self.env}
-        done = subprocess.run(self.command(json_path, pytest_args), cwd=self.tree, env=env, capture_output=True,
-                              text=True)
+        # Killed with this process: a benchmark run left going would keep timing, and writing into a worktree
+        # the next A/B run sweeps.
+        done = subprocess.run(dying_with_parent(self.command(json_path, pytest_args)), cwd=self.tree, env=env,
+                              capture_output=True, text=True)
         if done.returncode != 0 or not json_path.is_file():
             raise GateError(f"the {self.name} run failed (exit {done.returncode}) in {self.tree}:\n"
                             f"{(done.stdout + done.stderr)[-3000:]}")
@@ -72,20 +81,54 @@ def order(pairs: int) -> list[int]:
 
 @contextmanager
 def worktree(revision: str, repository: Path) -> Iterator[Path]:
-    """``revision`` of ``repository`` checked out (detached) in a temporary folder, removed afterwards whatever
-    happens."""
-    folder = Path(tempfile.mkdtemp(prefix="loaderbench-ab-"))
-    checkout = folder / "tree"
-    done = subprocess.run(["git", "worktree", "add", "--detach", str(checkout), revision], cwd=repository,
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        folder.rmdir()
-        raise GateError(f"cannot check out {revision!r}: {done.stderr.strip()}")
+    """``revision`` of ``repository`` checked out (detached) in a scratch folder of its own, removed afterwards
+    whatever happens, and unregistered from git.
+
+    The scratch folder first sweeps those of killed runs (a killed A/B run's worktree among them), whose
+    registrations are then pruned. When ``git worktree remove`` fails, the scratch folder's removal takes the
+    checkout anyway and its registration is pruned, so nothing is left either way.
+    """
+    failure = None
     try:
-        yield checkout
+        with scratch_folder(_WORKTREE) as folder:
+            pruned = _prune_missing(repository)
+            if pruned:
+                print(f"loaderbench: unregistered {len(pruned)} git worktree(s) of killed A/B runs: "
+                      + ", ".join(str(p) for p in pruned), file=sys.stderr)
+            checkout = folder / "tree"
+            done = subprocess.run(["git", "worktree", "add", "--detach", str(checkout), revision], cwd=repository,
+                                  capture_output=True, text=True)
+            if done.returncode != 0:
+                raise GateError(f"cannot check out {revision!r}: {done.stderr.strip()}")
+            try:
+                yield checkout
+            finally:
+                removal = subprocess.run(["git", "worktree", "remove", "--force", str(checkout)], cwd=repository,
+                                         capture_output=True, text=True)
+                if removal.returncode != 0:
+                    failure = (checkout, removal.stderr.strip() or f"exit {removal.returncode}")
     finally:
-        subprocess.run(["git", "worktree", "remove", "--force", str(checkout)], cwd=repository, capture_output=True)
-        folder.rmdir()
+        if failure is not None:  # the scratch folder's removal has taken the checkout: git's record of it goes too
+            checkout, reason = failure
+            pruned = _prune_missing(repository)
+            done = (f"removed its folder{' and pruned its registration' if pruned else ''} instead"
+                    if not checkout.exists() else f"its folder {checkout.parent} is left to the next run's sweep")
+            print(f"loaderbench: git worktree remove {checkout} failed ({reason}); {done}", file=sys.stderr)
+
+
+def _prune_missing(repository: Path) -> list[Path]:
+    """``repository``'s worktrees that were in A/B scratch folders now gone (swept, or removed by hand), pruned
+    from git's list (``git worktree prune``); the paths. The prune runs only when there is one: it would also
+    forget a worktree of the user's whose folder is missing for a while (on a disk not mounted now)."""
+    listed = subprocess.run(["git", "worktree", "list", "--porcelain"], cwd=repository, capture_output=True,
+                            text=True)
+    if listed.returncode != 0:
+        return []  # not a git repository: the checkout that follows says so
+    paths = [Path(line.split(" ", 1)[1]) for line in listed.stdout.splitlines() if line.startswith("worktree ")]
+    missing = [p for p in paths if p.parent.name.startswith(f"{PREFIX}{_WORKTREE}-") and not p.exists()]
+    if missing:
+        subprocess.run(["git", "worktree", "prune"], cwd=repository, capture_output=True)
+    return missing
 
 
 def parse_env(pairs: Sequence[str]) -> dict[str, str]:
@@ -123,7 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Exit status: 0 no case regressed, 1 a case regressed, 2 the comparison could not be made."""
+    """Exit status: 0 no case regressed, 1 a case regressed, 2 the comparison could not be made, 6
+    (:data:`~pipelines.gate.INCONCLUSIVE_EXIT`) a case could not be judged: the machine was shared."""
     args = build_parser().parse_args(argv)
     pytest_args = [a for a in args.pytest_args if a != "--"]
     try:
@@ -138,7 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 sides.append(Side(name, tree, getattr(args, f"{name}_python"),
                                   parse_env(getattr(args, f"{name}_env"))))
                 sides[-1].check()
-            out = args.out or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="loaderbench-ab-")))
+            out = args.out or stack.enter_context(scratch_folder("ab-runs"))
             out.mkdir(parents=True, exist_ok=True)
             runs: list[list] = [[], []]
             schedule = order(args.pairs)
@@ -153,7 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ab: {error}")
         return 2
     print(format_result(result, settings, f"base ({args.pairs} runs, alternated with head)"))
-    return 1 if result.regressed else 0
+    return result.exit_status
 
 
 if __name__ == "__main__":

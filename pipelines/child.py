@@ -1,5 +1,7 @@
 """How the suite starts a Python child of its own (the tf.data service's processes, the study's pinned cores):
-this interpreter, this checkout of :mod:`pipelines` importable whatever the working folder, TensorFlow quiet."""
+this interpreter, this checkout of :mod:`pipelines` importable whatever the working folder, TensorFlow quiet;
+and how no child outlives the run: a child of the suite's own watches its parent (:func:`exit_with_parent`), a
+child whose code is not the suite's (the A/B command's pytest runs) is started to die with this process."""
 
 from __future__ import annotations
 
@@ -22,3 +24,48 @@ def child_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
     env.update(extra or {})
     return env
+
+
+#: Run by the child's interpreter before the command it is given: asks Linux to SIGKILL it when its parent ends
+#: (``PR_SET_PDEATHSIG``, which an ``exec`` keeps), exits if that parent is already gone, then becomes the command.
+_DIE_WITH_PARENT = """\
+import ctypes, os, signal, sys
+try:
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+except (AttributeError, OSError, TypeError):
+    pass  # not Linux: no such call
+if os.getppid() != int(sys.argv[1]):
+    sys.exit(1)
+os.execvp(sys.argv[2], sys.argv[2:])
+"""
+
+
+def dying_with_parent(command: Sequence[str]) -> list[str]:
+    """``command`` (a Python program: its first item an interpreter) started so that it is killed as soon as
+    this process ends, however it ends (``kill -9`` included), on Linux.
+
+    For a child that cannot watch its parent itself because its code is not this checkout's (another git
+    revision's pytest run); the suite's own children watch their parent's pid instead. The signal is set by the
+    child's own interpreter just before it ``exec``s the command, not by a ``preexec_fn`` (unsafe in a
+    multi-threaded parent). Linux sends it when the *thread* that started the child ends: start it from a
+    thread that waits for it (``subprocess.run``).
+    """
+    return [command[0], "-c", _DIE_WITH_PARENT, str(os.getpid()), *command]
+
+
+def exit_with_parent(parent_pid: int, poll_s: float = 0.5) -> None:
+    """Worker initialiser: exit when the process that started this worker is gone.
+
+    A pool's workers wait for work on a queue; when their parent is killed (``kill -9``, an OOM kill, a closed
+    terminal) nothing tells them, and they stay behind idle. A daemon thread notices that the parent changed
+    (the orphan is re-parented) and ends the worker.
+    """
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(poll_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()

@@ -304,7 +304,17 @@ class BenchSettings:
             starts a local one (a dispatcher and ``service_workers`` worker processes) for the run.
         service_workers: workers of that local service; ``None``: one per core, capped by RAM (~600 MB a
             worker).
+        extended: the extended group runs too (``--extended``): the only cases that use ``data_service`` and
+            ``service_workers``.
+        gate_baseline: the baseline run the loaderbench gate judges this run against (``--gate-baseline``);
+            ``None``: no gate.
+        gate: the gate's settings (``--gate-threshold``, ``--gate-mismatch``, ``--gate-max-shared-cores``;
+            validated with the other options);
+            ``None``: its defaults. Anything else needs ``gate_baseline``: without it no gate runs.
         contract: the contract every case starts from (each case sets its cache mode and placement).
+
+    A combination that would do nothing is refused with the option's name and what to do, like a bad value:
+    the run stops before anything is measured (``benchmarks/conftest.py`` builds these settings at start).
     """
 
     dataset: Path | None = None
@@ -323,6 +333,9 @@ class BenchSettings:
     accelerator: float | None = None
     data_service: str | None = None
     service_workers: int | None = None
+    extended: bool = False
+    gate_baseline: Path | None = None
+    gate: GateSettings | None = None
     contract: Contract = Contract()
 
     def __post_init__(self) -> None:
@@ -344,6 +357,30 @@ class BenchSettings:
                  f"--weights: no such file: {self.weights} (give a local .weights.h5 file, or 'imagenet')")
         _require(self.dataset is None or self.images is None,
                  "--images scales a generated preset; it cannot be combined with --dataset")
+        # Combinations that would do nothing (an option read by nothing this run does): refused, not ignored.
+        _require(self.dataset is None or self.preset == DEFAULT_PRESET,
+                 "--preset shapes a generated dataset; it cannot be combined with --dataset: leave --preset out")
+        _require(self.dataset is None or self.seed == 0,
+                 "--seed seeds the dataset generator; it cannot be combined with --dataset: leave --seed out")
+        _require(self.accelerator is None or self.alpha == 1.0,
+                 "--alpha sets MobileNet's width, which --accelerator replaces by an emulated accelerator: "
+                 "leave one of them out")
+        _require(self.accelerator is None or self.weights is None,
+                 "--weights loads MobileNet's weights, which --accelerator replaces by an emulated accelerator: "
+                 "leave one of them out")
+        _require(self.extended or self.data_service is None,
+                 "--data-service is used by the tf.data service cases, which run only with --extended: "
+                 "add --extended (or leave --data-service out)")
+        _require(self.extended or self.service_workers is None,
+                 "--service-workers sizes the local tf.data service of the service cases, which run only with "
+                 "--extended: add --extended (or leave --service-workers out)")
+        gate = self.gate or GateSettings()
+        for option, changed in (("--gate-threshold", gate.threshold != GateSettings.threshold),
+                                ("--gate-mismatch", gate.mismatch != GateSettings.mismatch),
+                                ("--gate-max-shared-cores", gate.max_shared_cores != GateSettings.max_shared_cores)):
+            _require(self.gate_baseline is not None or not changed,
+                     f"{option} configures the loaderbench gate, which runs only with --gate-baseline: "
+                     f"add --gate-baseline PATH (or leave {option} out)")
 
     @property
     def throughput_plan(self) -> RoundPlan:
@@ -376,15 +413,13 @@ def settings_from_options(option: Callable[[str], Any]) -> BenchSettings:
         accelerator=option("accelerator"),
         data_service=option("data_service"),
         service_workers=option("service_workers"),
+        extended=option("extended"),
+        gate_baseline=option("gate_baseline"),
+        gate=GateSettings(threshold=option("gate_threshold"), mismatch=option("gate_mismatch"),
+                          max_shared_cores=option("gate_max_shared_cores")),
         contract=Contract(batch_size=option("batch_size"), parallelism=option("parallelism"),
                           cache_dir=option("cache_dir")),
     )
-
-
-#: pytest-benchmark's own compare in the CI gate (tox -e bench-gate): fail when a case's fastest round is this much
-#: slower than the baseline's. Kept for users who know ``--benchmark-compare-fail``; sized from the measured
-#: spread of unchanged reruns hours apart (README, "Regression gate"), so it does not cry wolf here.
-REGRESSION_GATE = "min:25%"
 
 
 @dataclass(frozen=True)
@@ -393,7 +428,8 @@ class GateSettings:
 
     A case regresses when its median epoch (its rounds divided by the median of their paired reference rounds,
     when both runs have them) is more than ``threshold`` slower than the baseline's **and** a one-sided
-    Mann-Whitney test of its rounds, as timed, says they are slower at ``alpha`` shared out over the cases
+    Mann-Whitney test of its rounds (as timed, this run's divided by the whole run's drift) says they are slower
+    at ``alpha`` shared out over the cases
     compared (Bonferroni): rounds that differ only by noise fail a comparison of ten cases at most ``alpha`` of
     the time. ``threshold`` covers what no test within one run can see, the drift left between runs an hour
     apart after normalisation: 8.6% at the 99th percentile of 138 unchanged case comparisons when it was chosen,
@@ -405,6 +441,12 @@ class GateSettings:
         confidence: of the bootstrap interval printed next to each ratio.
         resamples: bootstrap resamples (seeded, so a comparison prints the same interval twice).
         mismatch: ``fail`` or ``warn`` when the baseline ran on another CPU, core count, TensorFlow or Python.
+        max_shared_cores: cores' worth of CPU that other processes and the hypervisor may take during a case's
+            rounds, in either run, for the case to be judged; above it the case is inconclusive
+            (:mod:`pipelines.contention`). Normalisation by the paired reference corrects a machine slower as a
+            whole, not a neighbour on one core (README, "Regression gate"). A quiet 2-core VM reads 0.00-0.05.
+        max_reference_drift: how far the paired reference's median may move from the baseline's (as a fraction)
+            for normalisation to be trusted: the drift it was shown to correct was 10-30%, hence 30%.
     """
 
     threshold: float = 0.10
@@ -412,12 +454,17 @@ class GateSettings:
     confidence: float = 0.95
     resamples: int = 2000
     mismatch: Literal["fail", "warn"] = "fail"
+    max_shared_cores: float = 0.25
+    max_reference_drift: float = 0.30
 
     def __post_init__(self) -> None:
-        _require(0 <= self.threshold < 1, f"gate threshold must be in [0, 1), got {self.threshold}")
+        _require(0 <= self.threshold < 1, f"--gate-threshold must be in [0, 1), got {self.threshold}")
         _require(0 < self.alpha < 1, f"gate alpha must be in (0, 1), got {self.alpha}")
         _require(0 < self.confidence < 1, f"gate confidence must be in (0, 1), got {self.confidence}")
-        _require(self.mismatch in ("fail", "warn"), f"gate mismatch must be fail or warn, got {self.mismatch!r}")
+        _require(self.mismatch in ("fail", "warn"), f"--gate-mismatch must be fail or warn, got {self.mismatch!r}")
+        _require(self.max_shared_cores >= 0, f"--gate-max-shared-cores must be >= 0, got {self.max_shared_cores}")
+        _require(self.max_reference_drift > 0,
+                 f"gate max reference drift must be positive, got {self.max_reference_drift}")
 
 
 #: The cases and rounds the CI gate runs (tox -e bench-baseline / bench-gate, ``python -m pipelines.ab``): the

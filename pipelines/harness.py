@@ -31,6 +31,7 @@ from typing import Any
 from pipelines import clock
 from pipelines.cache import cache_bytes, cache_files
 from pipelines.config import Contract, RoundPlan
+from pipelines.contention import Contention, ContentionMeter
 from pipelines.datasets import DatasetIndex
 from pipelines.loaders import Pipeline
 from pipelines.measure import EpochRun
@@ -63,6 +64,8 @@ class TimedEpochs:
         source_bytes: bytes of the files an epoch reads (the JPEGs, or a loader's own files: TFRecord shards).
         peak_rss_bytes, rss_growth_bytes, peak_growth_bytes: memory-profiler's figures for the epoch that filled
             the cache (``warm`` cases with a cache; timed epochs are not sampled, so sampling cannot slow them).
+        contention: what other processes and the hypervisor took of the machine during the timed rounds
+            (:mod:`pipelines.contention`): a gate reads it to know whether the rounds can be judged.
     """
 
     runs: list[EpochRun] = field(default_factory=list)
@@ -78,6 +81,7 @@ class TimedEpochs:
     peak_rss_bytes: int | None = None
     rss_growth_bytes: int | None = None
     peak_growth_bytes: int | None = None
+    contention: Contention | None = None
 
     @property
     def images(self) -> int:
@@ -175,7 +179,10 @@ def time_rounds(benchmark: Any, one_epoch: Callable[[], EpochRun], plan: RoundPl
             with clock.paused():
                 paired_seconds.append(reference_round())
 
+    meter = ContentionMeter()
+    meter.start()
     benchmark.pedantic(target, rounds=plan.rounds, iterations=per_round, warmup_rounds=0)
+    result.contention = meter.stop()
     disabled = len(runs) < plan.rounds * per_round  # --benchmark-disable: one call, nothing timed
     # With iterations > 1, pytest-benchmark makes one more, untimed call after the rounds: not a round's epoch.
     result.runs = runs if disabled else runs[: plan.rounds * per_round]

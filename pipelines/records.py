@@ -63,6 +63,9 @@ def _rounds_info(timed: TimedEpochs) -> dict[str, Any]:
         # the rounds themselves (seconds per epoch), and the paired reference's after each: what a gate reads
         "round_seconds": [round(s, 6) for s in timed.round_seconds],
         "paired_seconds": [round(s, 6) for s in timed.paired_seconds],
+        # how much of the machine others took meanwhile (cores): a gate does not judge rounds of a shared machine
+        **({"other_cores": timed.contention.other_cores, "steal_cores": timed.contention.steal_cores,
+            "available_cores": timed.contention.cores} if timed.contention else {}),
     }
 
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipelines.config import PRESETS, BenchSettings, Contract
+from pipelines.config import PRESETS, BenchSettings, Contract, GateSettings
 from pipelines.units import format_bytes, parse_bytes
+from tests.helpers import assert_refused_at_start, bench_run
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize(
@@ -35,6 +40,47 @@ def test_contract_rejects_impossible_settings(changes, message):
 def test_bench_settings_name_the_option_at_fault(changes, message):
     with pytest.raises(ValueError, match=message):
         BenchSettings(**changes)
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"data_service": "grpc://localhost:5050"},
+     "--data-service is used by the tf.data service cases, which run only with --extended: add --extended"),
+    ({"service_workers": 2}, "--service-workers sizes the local tf.data service .*: add --extended"),
+    ({"service_workers": 2, "data_service": "grpc://localhost:5050", "extended": True},
+     "--service-workers sizes the local service; it cannot be combined with --data-service"),
+    ({"gate": GateSettings(threshold=0.2)},
+     "--gate-threshold configures the loaderbench gate, which runs only with --gate-baseline: add --gate-baseline"),
+    ({"gate": GateSettings(mismatch="warn")}, "--gate-mismatch configures the loaderbench gate"),
+    ({"gate": GateSettings(max_shared_cores=0.5)}, "--gate-max-shared-cores configures the loaderbench gate"),
+    ({"accelerator": 100.0, "alpha": 0.5}, "--alpha sets MobileNet's width, which --accelerator replaces"),
+    ({"accelerator": 100.0, "weights": "imagenet"}, "--weights loads MobileNet's weights, which --accelerator"),
+    ({"dataset": Path("/data"), "preset": "coco2017"}, "--preset shapes a generated dataset; .*leave --preset out"),
+    ({"dataset": Path("/data"), "seed": 3}, "--seed seeds the dataset generator; .*leave --seed out"),
+])
+def test_bench_settings_refuse_combinations_that_would_do_nothing(changes, message):
+    with pytest.raises(ValueError, match=message):
+        BenchSettings(**changes)
+
+
+def test_combinations_that_have_an_effect_are_accepted():
+    BenchSettings(extended=True, data_service="grpc://localhost:5050")
+    BenchSettings(extended=True, service_workers=2)
+    BenchSettings(gate_baseline=Path("baseline.json"), gate=GateSettings(threshold=0.2, mismatch="warn"))
+    BenchSettings(gate=GateSettings())  # the defaults, as the options give them with no gate
+    BenchSettings(accelerator=100.0, rounds=5, paired_reference=True)
+    BenchSettings(dataset=Path("/data"), data_root=Path("/tmp/conversions"))  # where TFRecord shards go
+    with pytest.raises(ValueError, match=r"--gate-threshold must be in \[0, 1\), got 1.5"):
+        GateSettings(threshold=1.5)
+
+
+@pytest.mark.parametrize(("options", "line"), [
+    (["--service-workers", "2"], "options: --service-workers sizes the local tf.data service of the service cases, "
+                                 "which run only with --extended: add --extended (or leave --service-workers out)"),
+    (["--gate-threshold", "0.2"], "options: --gate-threshold configures the loaderbench gate, which runs only with "
+                                  "--gate-baseline: add --gate-baseline PATH (or leave --gate-threshold out)"),
+])
+def test_a_run_with_options_that_would_do_nothing_stops_at_start(tmp_path, options, line):
+    assert_refused_at_start(bench_run(tmp_path, *options), tmp_path, line)
 
 
 @pytest.mark.parametrize(("text", "value"), [("16GB", 16 * 10**9), ("512MiB", 512 * 2**20), ("1000", 1000),

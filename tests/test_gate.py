@@ -9,20 +9,23 @@ import json
 import os
 import re
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
 import time
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from pipelines import ab
-from pipelines.config import GATE_PYTEST_ARGS, REGRESSION_GATE, Contract, GateSettings
+from pipelines.config import GATE_PYTEST_ARGS, Contract, GateSettings
 from pipelines.datasets import prepare_dataset
 from pipelines.gate import (
+    INCONCLUSIVE_EXIT,
     CaseRounds,
     GateError,
     RunRounds,
@@ -31,6 +34,7 @@ from pipelines.gate import (
     format_result,
     load_run,
     pooled,
+    rounds_needed,
 )
 from pipelines.loaders import open_pipeline
 from pipelines.loaders.seeded import REGRESSION_VARIABLE, extra_pass_flags, seeded_fraction
@@ -50,11 +54,12 @@ ROUND_NOISE = 0.04
 
 
 def rounds(rng: np.random.Generator, median: float = 0.1, noise: float = ROUND_NOISE, n: int = 7,
-           drift: float = 1.0, probe: float = 0.03) -> CaseRounds:
-    """Rounds of a case with multiplicative noise, and paired reference rounds; ``drift`` slows both alike."""
+           drift: float = 1.0, probe: float = 0.03, shared: float | None = 0.0) -> CaseRounds:
+    """Rounds of a case with multiplicative noise, and paired reference rounds; ``drift`` slows both alike;
+    ``shared``: cores others took meanwhile (0: a quiet 2-core machine)."""
     seconds = median * drift * (1 + noise * rng.standard_normal(n))
     paired = probe * drift * (1 + noise * rng.standard_normal(n))
-    return CaseRounds("tfdata-none-uint8-warm", tuple(seconds), tuple(paired))
+    return CaseRounds("tfdata-none-uint8-warm", tuple(seconds), tuple(paired), shared_cores=shared, cores=2)
 
 
 def run_of(cases: dict[str, CaseRounds], **identity) -> RunRounds:
@@ -91,11 +96,101 @@ def test_unchanged_rounds_pass_at_the_stated_false_alarm_rate():
 
 def test_normalisation_cancels_drift_that_slows_the_whole_machine():
     rng = np.random.default_rng(3)
-    base, head = rounds(rng, noise=0.02), rounds(rng, noise=0.02, drift=1.3)  # everything 30% slower
-    assert not compare_case(base, head, FAST).regressed
-    assert compare_case(base, head, FAST).ratio == pytest.approx(1.0, abs=0.05)
-    raw = CaseRounds(base.case, base.seconds), CaseRounds(head.case, head.seconds)
+    base, head = rounds(rng, noise=0.02), rounds(rng, noise=0.02, drift=1.25)  # everything 25% slower
+    verdict = compare_case(base, head, FAST)
+    assert not verdict.regressed and not verdict.inconclusive
+    assert verdict.ratio == pytest.approx(1.0, abs=0.05)
+    raw = replace(base, paired=()), replace(head, paired=())
     assert compare_case(*raw, FAST).regressed  # without the paired reference the drift reads as a regression
+
+
+def test_a_machine_faster_than_at_the_baseline_does_not_hide_a_regression():
+    """a 25% regression on a machine 20% faster than at the baseline: as timed, the rounds are no slower at all;
+    the rank test reads them divided by the run's drift (the median of its cases' reference ratios), so it fails"""
+    rng = np.random.default_rng(11)
+    base = run_of({f"c{i}": rounds(rng) for i in range(8)})
+    head = run_of({**{f"c{i}": rounds(rng, drift=0.8) for i in range(7)}, "c7": rounds(rng, drift=0.8, median=0.125)})
+    result = compare_runs(base, head, FAST)
+    assert len(result.regressed) == 1 and result.regressed[0].ratio == pytest.approx(1.25, abs=0.06)
+    assert not result.inconclusive
+
+
+def test_a_shared_machine_gives_inconclusive_never_a_verdict():
+    """other processes on a core during either run's rounds: no verdict, whatever the ratio, and a reason"""
+    rng = np.random.default_rng(5)
+    quiet = rounds(rng)
+    for head, base, words in ((rounds(rng, median=0.15, shared=1.1), quiet, "0.9 of 2 cores free for this run "
+                               "(baseline: 2.0)"),
+                              (rounds(rng, shared=1.0), quiet, "for this run"),
+                              (rounds(rng), replace(quiet, shared_cores=0.8), "1.2 of 2 cores free for the baseline")):
+        verdict = compare_case(base, head, FAST)
+        assert not verdict.regressed and verdict.inconclusive.startswith("the machine was shared: ")
+        assert words in verdict.inconclusive
+    result = compare_runs(run_of({"a": quiet}), run_of({"a": rounds(rng, median=0.15, shared=1.1)}), FAST)
+    text = format_result(result, FAST, "b")
+    assert result.exit_status == INCONCLUSIVE_EXIT != 1 and "gate passed" not in text
+    assert "INCONCLUSIVE tfdata-none-uint8-warm: the machine was shared" in text and "gate inconclusive: 1 of 1 cases" in text
+    assert "  inconclusive" in text.splitlines()[2]
+
+
+def test_a_reference_that_moved_beyond_what_normalisation_corrects_is_inconclusive():
+    rng = np.random.default_rng(6)
+    verdict = compare_case(rounds(rng), rounds(rng, drift=1.5), FAST)
+    assert not verdict.regressed and re.match(r"the paired reference ran 1\.[3-7]\dx the baseline.s", verdict.inconclusive)
+
+
+def test_rounds_that_do_not_say_how_much_machine_they_had_are_not_judged():
+    rng = np.random.default_rng(7)
+    verdict = compare_case(rounds(rng, shared=None), rounds(rng, median=0.2), FAST)
+    assert not verdict.regressed and "the baseline did not record" in verdict.inconclusive
+
+
+def test_a_regression_on_a_quiet_case_still_fails_beside_an_inconclusive_one():
+    rng = np.random.default_rng(8)
+    base = run_of({"a": rounds(rng), "b": rounds(rng)})
+    head = run_of({"a": rounds(rng, median=0.15), "b": rounds(rng, shared=1.0)})
+    result = compare_runs(base, head, FAST)
+    assert len(result.regressed) == 1 and len(result.inconclusive) == 1 and result.exit_status == 1
+
+
+@pytest.mark.parametrize(("n", "cases", "needed"), [(3, 1, 5), (2, 1, 5), (7, 35, 8), (5, 8, 6)])
+def test_too_few_rounds_for_the_rank_test_are_refused_naming_the_rounds_needed(n, cases, needed):
+    """at 3 rounds a side the exact test cannot go below p = 0.05: every case would pass, so it is refused"""
+    rng = np.random.default_rng(9)
+    base = run_of({f"c{i}": rounds(rng, n=n) for i in range(cases)})
+    head = run_of({f"c{i}": rounds(rng, n=n, median=0.3) for i in range(cases)})
+    with pytest.raises(GateError, match=rf"cannot go below p = .*run at least {needed} rounds per case .*"
+                                        rf"--rounds {needed}"):
+        compare_runs(base, head, FAST)
+    assert rounds_needed(cases, FAST.alpha) == needed
+
+
+def test_no_case_in_common_is_an_error_not_a_pass():
+    rng = np.random.default_rng(10)
+    with pytest.raises(GateError, match="no case in common"):
+        compare_runs(run_of({"a": rounds(rng)}), run_of({"b": rounds(rng)}), FAST)
+
+
+def test_the_meter_counts_another_process_and_not_this_ones_children():
+    """a spinning process that is not ours shows as other cores; a child's CPU is this run's own"""
+    import psutil
+
+    from pipelines.contention import ContentionMeter, _tree_cpu_s
+
+    spin = "import time; t = time.process_time()\nwhile time.process_time() - t < 1.5: pass"
+    before = _tree_cpu_s(psutil.Process())
+    subprocess.run([sys.executable, "-c", spin], check=True, timeout=120)
+    assert _tree_cpu_s(psutil.Process()) - before >= 1.4  # the waited-for child's CPU counts as ours
+
+    meter = ContentionMeter()
+    # setsid + background: the spinner is re-parented away from this process, as a neighbour's would be
+    neighbour = subprocess.Popen(["setsid", "sh", "-c", f"{shlex.quote(sys.executable)} -c {shlex.quote(spin)} "
+                                  ">/dev/null 2>&1 & echo $!"], stdout=subprocess.PIPE, text=True)
+    pid = int(neighbour.communicate(timeout=60)[0])
+    meter.start()
+    psutil.Process(pid).wait(timeout=120)
+    other = meter.stop()
+    assert other.other_cores >= 0.4, other  # 1.5 s of CPU over at most ~3 s, even sharing a core with a neighbour
 
 
 def test_a_baseline_from_another_machine_is_refused_or_warned_about():
@@ -206,9 +301,11 @@ def test_tox_gate_runs_the_gate_selection_and_the_documented_compare():
     assert tox["gate"]["args"] == shlex.join(GATE_PYTEST_ARGS)
     for env in ("bench-baseline", "bench-gate"):
         assert "{[gate]args}" in tox[f"testenv:{env}"]["commands"], f"{env} must run the gate's selection"
-    assert f"--benchmark-compare-fail={REGRESSION_GATE}" in tox["testenv:bench-gate"]["commands"]
+        assert "file://{toxinidir}/.benchmarks/gate/storage" in tox[f"testenv:{env}"]["commands"]
     assert "--gate-baseline" in tox["testenv:bench-gate"]["commands"]
-    assert REGRESSION_GATE in (ROOT / "README.md").read_text()
+    assert "--benchmark-compare " in tox["testenv:bench-gate"]["commands"]
+    # pytest-benchmark's own verdict cannot tell a busy runner from a regression: not part of the gate
+    assert "--benchmark-compare-fail" not in tox["testenv:bench-gate"]["commands"]
 
 
 def test_ci_recipe_calls_tox_envs_that_exist():
@@ -223,9 +320,8 @@ def test_ci_recipe_calls_tox_envs_that_exist():
 # --- the end-to-end proof -------------------------------------------------------------------------------------
 
 CASE = "tfdata-none-uint8-warm"
-#: Every image decoded twice: measured 1.55-1.59x on this case's epochs here (both gates' ratios), against
-#: unchanged reruns within 10%: a seeded run cannot pass the 1.10x or the 1.25x gate, an unchanged one cannot
-#: reach 1.25x.
+#: Every image decoded twice: measured 1.55-1.59x on this case's epochs on a quiet machine here, 1.22-1.47x with a
+#: busy loop on one of the two cores, against unchanged reruns within 10%: far past the 1.10x threshold.
 PROOF_SEED = "tfdata=1.0"
 
 
@@ -240,23 +336,124 @@ def _bench(tmp_path: Path, extra: list[str], seed: str | None = None) -> subproc
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
 
 
+def assert_judged(run: subprocess.CompletedProcess, verdict: int, line: str) -> str:
+    """The gate's ``verdict`` (exit and ``line``), or -- when the machine was shared while either run measured,
+    as on a busy CI runner -- inconclusive with its reason; never the other verdict, never a silent pass."""
+    output = run.stdout + run.stderr
+    print(output[output.find("loaderbench gate against"):][:1500])
+    assert run.returncode in (verdict, INCONCLUSIVE_EXIT), output[-3000:]
+    if run.returncode == INCONCLUSIVE_EXIT:
+        assert re.search(rf"INCONCLUSIVE {CASE}: (the machine was shared|the paired reference ran)", output), output
+        assert "gate passed" not in output and f"REGRESSED {CASE}" not in output
+    else:
+        assert line in output and "INCONCLUSIVE" not in output
+    return output
+
+
 @pytest.mark.slow
 def test_gate_fails_a_seeded_regression_and_passes_an_unchanged_rerun(tmp_path):
+    """The gate's own proof: an unchanged rerun passes, a seeded regression fails naming the case -- each of
+    them inconclusive instead only when the recorded contention says the machine was shared."""
     baseline = tmp_path / "baseline.json"
     saved = _bench(tmp_path, [f"--benchmark-json={baseline}", "--benchmark-save=baseline"])
     assert saved.returncode == 0, saved.stdout[-3000:]
-    gate = [f"--gate-baseline={baseline}", "--benchmark-compare", f"--benchmark-compare-fail={REGRESSION_GATE}"]
+    gate = [f"--gate-baseline={baseline}", "--benchmark-compare"]
 
-    unchanged = _bench(tmp_path, gate)
-    assert unchanged.returncode == 0, unchanged.stdout[-3000:]
-    assert "gate passed: no case regressed" in unchanged.stdout
-
-    seeded = _bench(tmp_path, gate, seed=PROOF_SEED)
-    output = seeded.stdout + seeded.stderr
-    print(output[output.find("loaderbench gate against"):][:1500])
-    assert seeded.returncode == 1, output[-3000:]
-    assert f"REGRESSED {CASE}: " in output  # the loaderbench gate names the case, ratio, interval, threshold
-    assert "Performance has regressed" in output and f"test_throughput[{CASE}]" in output  # pytest-benchmark's
+    unchanged = assert_judged(_bench(tmp_path, gate), 0, "gate passed: no case regressed")
+    assert "Comparing against benchmarks from" in unchanged  # pytest-benchmark's compare found its baseline
+    assert_judged(_bench(tmp_path, gate, seed=PROOF_SEED), 1, f"REGRESSED {CASE}: ")
 
     missing = _bench(tmp_path, [f"--gate-baseline={tmp_path / 'none.json'}"])
     assert missing.returncode == 4 and "save one first with `tox -e bench-baseline`" in missing.stdout
+
+
+# --- the CI recipe, as copied -----------------------------------------------------------------------------------
+
+RECIPE = ROOT / "examples" / "github-actions" / "loaderbench-gate.yml"
+#: Stands in for ``tox -e ENV -- ARGS`` in the recipe's shell steps: runs ENV's command from the tox.ini in the
+#: current folder with this interpreter (no environment to build), with ``$LOADERBENCH_TEST_ARGS`` appended.
+TOX_SHIM = """#!{python}
+import configparser, os, shlex, subprocess, sys
+args = sys.argv[1:]
+env = args[args.index("-e") + 1]
+posargs = args[args.index("--") + 1:] if "--" in args else []
+tox = configparser.ConfigParser(interpolation=None)
+tox.read("tox.ini")
+command = tox["testenv:" + env]["commands"].replace("{{[gate]args}}", tox["gate"]["args"])
+command = command.replace("{{toxinidir}}", os.getcwd()).replace("{{posargs}}", shlex.join(posargs))
+words = shlex.split(command) + shlex.split(os.environ.get("LOADERBENCH_TEST_ARGS", ""))
+assert words[0] == "pytest", words
+sys.exit(subprocess.call([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *words[1:]]))
+"""
+
+
+def _clone(into: Path) -> Path:
+    """The repository's files as a clean clone has them (tracked and not ignored), nothing built or saved."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                            capture_output=True, text=True, check=True).stdout.split("\0")
+    for name in filter(None, listed):
+        source = ROOT / name
+        if source.is_file():
+            (into / name).parent.mkdir(parents=True, exist_ok=True)
+            (into / name).write_bytes(source.read_bytes())
+    return into
+
+
+def _gate_job() -> dict:
+    import yaml
+
+    return yaml.safe_load(RECIPE.read_text())["jobs"]["gate"]
+
+
+def _step(job: dict, uses: str | None = None, named: str | None = None) -> dict:
+    found = [s for s in job["steps"] if (uses and s.get("uses", "").startswith(uses)) or
+             (named and s.get("name", "").startswith(named))]
+    assert len(found) == 1, f"the recipe's gate job has {len(found)} steps matching {uses or named}"
+    return found[0]
+
+
+def test_the_recipe_saves_and_restores_the_same_paths_and_treats_exit_6_as_a_failure():
+    job = _gate_job()
+    restored = _step(job, uses="actions/cache/restore")["with"]["path"].split()
+    saved = _step(job, uses="actions/cache/save")["with"]["path"].split()
+    assert restored == saved and ".benchmarks/gate/baseline.json" in restored
+    script = _step(job, named="gate (")["run"]
+    for status in (0, 1, INCONCLUSIVE_EXIT, 4):  # the step's exit is the gate's: 6 fails the job, never passes
+        shim = script.replace("tox -e bench-gate", f"(exit {status})")
+        assert subprocess.run(["bash", "-e", "-c", shim], capture_output=True).returncode == status
+
+
+@pytest.mark.slow
+def test_the_recipes_gate_steps_run_in_a_clean_clone_with_only_the_cached_paths_restored(tmp_path):
+    """main saves a baseline; a later job starts from a clean clone, restores only what the recipe caches, and
+    runs the recipe's gate step: both gates find their baselines and the gate judges (pass, or inconclusive on a
+    shared machine), rather than stopping on a missing file"""
+    job = _gate_job()
+    cached = _step(job, uses="actions/cache/restore")["with"]["path"].split()
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "tox").write_text(TOX_SHIM.format(python=sys.executable))
+    (bin_dir / "tox").chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+           "LOADERBENCH_DATA": str(tmp_path / "data"),
+           "LOADERBENCH_TEST_ARGS": f"-k 'throughput and {CASE}' --images 96 --min-round-s 0.3 --batch-size 8"}
+    env.pop(REGRESSION_VARIABLE, None)
+
+    main = _clone(tmp_path / "main")
+    save = _step(job, named="save a new baseline")["run"]
+    done = subprocess.run(["bash", "-e", "-c", save], cwd=main, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+
+    later = _clone(tmp_path / "later")
+    for path in cached:  # what actions/cache/restore brings back, and nothing else
+        source = main / path
+        assert source.exists(), f"the recipe caches {path}, which bench-baseline did not write"
+        if source.is_dir():
+            shutil.copytree(source, later / path)
+        else:
+            (later / path).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, later / path)
+    gate = _step(job, named="gate (")["run"]
+    run = subprocess.run(["bash", "-e", "-c", gate], cwd=later, env=env, capture_output=True, text=True, timeout=900)
+    output = assert_judged(run, 0, "gate passed: no case regressed")
+    assert "Can't compare" not in output and "Comparing against benchmarks from" in output

@@ -18,6 +18,8 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from pipelines.cache import cache_files, lockfiles
+from pipelines.ownership import marker_text
+from pipelines.scratch import MARKER
 from pipelines.config import Contract
 from pipelines.datasets import generate, index_dataset
 from pipelines.loaders import LOADERS, open_pipeline
@@ -207,15 +209,21 @@ def test_cache_left_by_a_killed_writer_is_rebuilt(tiny_dataset, tmp_path):
 
 
 def test_abandoned_cache_folders_of_dead_processes_are_swept(tiny_dataset, tmp_path):
+    """a killed run's cache folder (its marker names a process that is gone) is removed; a folder with our name
+    but no marker of ours, and anyone else's, are left as they are"""
     stale = tmp_path / "loaderbench-cache-stale"
     stale.mkdir()
-    (stale / "owner.pid").write_text("999999999")
+    (stale / MARKER).write_text(marker_text("scratch") + "999999999 0.0\n")
     (stale / "x.tfcache.index").write_bytes(b"old")
+    lookalike = tmp_path / "loaderbench-cache-mine"
+    lookalike.mkdir()
+    (lookalike / "owner.pid").write_text("999999999")
     foreign = tmp_path / "someone-elses"
     foreign.mkdir()
     with open_pipeline("tfdata", tiny_dataset, SMALL_CONTRACT.with_(cache="file", cache_dir=tmp_path)):
         assert not stale.exists()
-    assert foreign.exists()
+    assert foreign.exists() and (lookalike / "owner.pid").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["loaderbench-cache-mine", "someone-elses"]
 
 
 def test_idg_has_no_cache_and_says_so(tiny_dataset):

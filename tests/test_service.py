@@ -24,10 +24,26 @@ from pipelines.loaders import open_pipeline, unbuildable_reason
 from pipelines.service import LocalService, ServiceError, check_service
 from tests.conftest import SMALL_CONTRACT
 from tests.test_loaders import epoch_arrays
+from tests.helpers import assert_refused_at_start, bench_run, gone
 
 ROOT = Path(__file__).resolve().parent.parent
-#: check_service's promise: an answer within about its timeout (2 s), with room for a busy 2-core machine.
-FAST_S = 3.0
+
+# Hang guards, not speed checks: each bounds a wait that ends on its own when the code works and never (or only
+# after the tf.data client's long retries) when it does not, at >= 10x the worst measured on a 2-core machine
+# with a busy loop on one core (`python -c 'while True: pass'`), so that load cannot trip them.
+#: check_service and a build on a wrong address. Measured worst, loaded (10 runs each): 0.51 s against a server
+#: that never speaks gRPC (timeout_s=0.5), 0.5 ms refused, 2.5 ms for the build: 20x the slowest.
+CHECK_HANG_S = 10.0
+#: LocalService.start giving up on a child that never reports ready (0.05 s timeout, then stopping it).
+#: Measured worst, loaded (10 runs): 0.059 s: 170x.
+START_HANG_S = 10.0
+#: A parent starting a LocalService and printing its children's pids. Above the parent's own ready timeout
+#: (READY_TIMEOUT_S, 120 s), so that a slow start fails there, with its reason, rather than here.
+#: Measured worst, loaded (6 runs): 16.4 s (6.3-16.4 s; 4.9 s unloaded): 15x.
+PARENT_HANG_S = 240.0
+#: Service children exiting once their parent is killed (they poll it every PARENT_POLL_S, 0.2 s).
+#: Measured worst, loaded (6 runs): 0.21 s: 47x.
+ORPHAN_HANG_S = 10.0
 
 
 @pytest.fixture(scope="module")
@@ -38,19 +54,29 @@ def service():
         yield local
 
 
-def gone(pids) -> bool:
-    """None of ``pids`` is a live process (a zombie left to a non-reaping init counts as gone)."""
-    for pid in pids:
-        try:
-            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-                return False
-        except psutil.NoSuchProcess:
-            pass
-    return True
-
-
 def descendants() -> set[int]:
     return {child.pid for child in psutil.Process().children(recursive=True)}
+
+
+def within(limit_s: float, function, *args, **kwargs):
+    """``function(*args, **kwargs)`` in a daemon thread, so that a hang fails the test after ``limit_s`` instead
+    of stalling the run: its return value, or its exception raised here. A hang guard, not a speed check."""
+    outcome: dict = {}
+
+    def call() -> None:
+        try:
+            outcome["value"] = function(*args, **kwargs)
+        except BaseException as error:  # noqa: BLE001 -- handed to the test's thread as it is
+            outcome["error"] = error
+
+    thread = threading.Thread(target=call, name=f"within-{limit_s:g}s", daemon=True)
+    thread.start()
+    thread.join(limit_s)
+    if thread.is_alive():
+        pytest.fail(f"{getattr(function, '__qualname__', function)} still running after {limit_s:g} s: it hangs")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
 
 
 def checksums(images: np.ndarray) -> list[bytes]:
@@ -135,14 +161,20 @@ def test_service_stops_cleanly_when_the_body_raises():
     assert local.address is None
 
 
-def test_a_start_that_times_out_says_so_and_leaves_nothing():
+def test_a_start_that_times_out_says_so_and_leaves_nothing(monkeypatch):
+    """a dispatcher that never reports ready (a child that sleeps and prints nothing stands in for it): start gives
+    up at its ready timeout, says so, and stops the child. A start that ignored its timeout would wait for ever
+    here (caught by the hang guard), not succeed late."""
+    monkeypatch.setattr("pipelines.service.module_command",
+                        lambda module, args: [sys.executable, "-c", "import time; time.sleep(300)"])
     local = LocalService(workers=1, ready_timeout_s=0.05)
-    started = time.monotonic()
-    with pytest.raises(ServiceError, match="dispatcher .* did not report ready within 0.05 s"):
-        local.start()
-    assert time.monotonic() - started < 10
-    assert local.pids and gone(local.pids)
-    assert not set(local.pids) & descendants()
+    try:
+        with pytest.raises(ServiceError, match="dispatcher .* did not report ready within 0.05 s"):
+            within(START_HANG_S, local.start)
+        assert len(local.pids) == 1 and gone(local.pids)
+        assert not set(local.pids) & descendants()
+    finally:
+        local.stop()  # a no-op unless start hung: its child must not outlive the test
 
 
 def test_children_exit_when_their_parent_is_killed(tmp_path):
@@ -155,19 +187,24 @@ def test_children_exit_when_their_parent_is_killed(tmp_path):
               "time.sleep(600)\n")
     parent = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, text=True,
                               env={**os.environ, "PYTHONPATH": str(ROOT)})
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.append(parent.stdout.readline()), daemon=True)
     try:
-        line = parent.stdout.readline()
-        pids = [int(pid) for pid in line.split()]
-        assert len(pids) == 2, line
+        reader.start()
+        reader.join(PARENT_HANG_S)  # a read that cannot block the run: the parent may never print
+        assert lines, f"the parent printed no pids within {PARENT_HANG_S:g} s"
+        pids = [int(pid) for pid in lines[0].split()]
+        assert len(pids) == 2, lines[0]
         assert not gone(pids)
     finally:
         parent.send_signal(signal.SIGKILL)
         parent.wait()
+        reader.join(5)  # the kill closed the pipe: a read still waiting returns
         parent.stdout.close()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + ORPHAN_HANG_S  # a poll with a hang guard: done as soon as both are gone
     while not gone(pids) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert gone(pids), "a service child outlived its parent"
+    assert gone(pids), f"a service child outlived its parent by {ORPHAN_HANG_S:g} s"
 
 
 def test_local_service_needs_a_worker():
@@ -179,10 +216,9 @@ def test_local_service_needs_a_worker():
 
 
 def test_nothing_listening_fails_fast_with_the_reason():
-    started = time.monotonic()
+    """a refused connection is the answer: no wait, no retry (the reason says the check stopped at the connect)"""
     with pytest.raises(ServiceError) as raised:
-        check_service("grpc://localhost:1")
-    assert time.monotonic() - started < FAST_S
+        within(CHECK_HANG_S, check_service, "grpc://localhost:1")
     assert str(raised.value) == ("no tf.data service dispatcher answers at grpc://localhost:1: connection refused; "
                                  "start one or leave --data-service out to let the suite start a local one")
 
@@ -195,16 +231,17 @@ def test_malformed_address_says_what_is_expected(address):
 
 
 def test_a_server_that_is_no_dispatcher_fails_fast():
-    """something accepts the connection but never speaks gRPC: the tf.data client would wait on it"""
+    """something accepts the connection but never speaks gRPC: the tf.data client would wait on it. The check's
+    timeout is the gRPC call's deadline: DEADLINE_EXCEEDED says it was passed and honoured (without one, gRPC
+    gives up on the handshake after 20 s, with UNAVAILABLE)."""
     with socket.socket() as server:
         server.bind(("localhost", 0))
         server.listen()
         accepted: list[socket.socket] = []
         threading.Thread(target=lambda: accepted.append(server.accept()[0]), daemon=True).start()
-        started = time.monotonic()
-        with pytest.raises(ServiceError, match="accepts connections but no tf.data service dispatcher answers"):
-            check_service(f"grpc://localhost:{server.getsockname()[1]}", timeout_s=0.5)
-        assert time.monotonic() - started < FAST_S
+        with pytest.raises(ServiceError, match="accepts connections but no tf.data service dispatcher answers "
+                                               r"there \(DEADLINE_EXCEEDED"):
+            within(CHECK_HANG_S, check_service, f"grpc://localhost:{server.getsockname()[1]}", timeout_s=0.5)
         for connection in accepted:
             connection.close()
 
@@ -216,12 +253,15 @@ def test_a_workers_address_is_not_a_dispatchers(service):
 
 
 def test_building_on_a_wrong_address_fails_fast(tiny_dataset):
+    """the build checks the address first: check_service's refusal, not the tf.data client's retries"""
     contract = SMALL_CONTRACT.with_(service_address="grpc://localhost:1")
-    started = time.monotonic()
-    with pytest.raises(ServiceError, match="connection refused"):
+
+    def build() -> None:
         with open_pipeline("tfdata-service", tiny_dataset, contract):
             pass
-    assert time.monotonic() - started < FAST_S
+
+    with pytest.raises(ServiceError, match="connection refused"):
+        within(CHECK_HANG_S, build)
 
 
 def test_the_service_loader_needs_an_address():
@@ -229,3 +269,27 @@ def test_the_service_loader_needs_an_address():
     assert reason is not None and "tf.data service" in reason
     assert unbuildable_reason("tfdata-service", SMALL_CONTRACT.with_(service_address="grpc://localhost:1")) is None
     assert unbuildable_reason("tfdata-service", SMALL_CONTRACT.with_(cache="memory")) is not None
+
+
+# --- --data-service, checked when a benchmark run starts --------------------------------------------------------
+
+
+def test_a_data_service_without_extended_is_refused_at_start(tmp_path):
+    """the service cases run only with --extended: the option alone would be ignored, so the run stops at once"""
+    done = bench_run(tmp_path, "--data-service", "grpc://localhost:1")
+    assert_refused_at_start(done, tmp_path, "options: --data-service is used by the tf.data service cases, which run "
+                                            "only with --extended: add --extended (or leave --data-service out)")
+
+
+def test_a_data_service_that_does_not_answer_stops_the_run_at_start(tmp_path):
+    """checked before anything is collected or measured, not when the first service case runs, minutes in"""
+    done = bench_run(tmp_path, "--extended", "--data-service", "grpc://localhost:1")
+    assert_refused_at_start(done, tmp_path, "--data-service: no tf.data service dispatcher answers at "
+                                            "grpc://localhost:1: connection refused; start one or leave "
+                                            "--data-service out to let the suite start a local one")
+
+
+def test_a_data_service_that_answers_passes_the_start_check(tmp_path, service):
+    done = bench_run(tmp_path, "--extended", "--data-service", service.address, "--collect-only", "-k", "service")
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "tfdata-service-none-uint8" in done.stdout and not (tmp_path / "data").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -194,6 +195,7 @@ def test_the_study_command_end_to_end_on_a_tiny_dataset(tmp_path, capsys):
     assert "check at 12 images (held out, loader epochs)" in printed  # no model: the loaders' epochs are checked
     assert saved["check"]["verdict"] in ("match", "within noise", "miss") and saved["check"]["images"] == 12
     assert len(saved["held_out_errors"]) == 2 * len(STUDY_CASES)
+    assert saved["model_alone"] is None and saved["device"].startswith(("CPU", "GPU"))  # for a later --points
     assert list((tmp_path / "caches").iterdir()) == []
 
     again = tmp_path / "again"  # predicted again from the saved points, for a tiny RAM budget: nothing measured
@@ -226,6 +228,60 @@ def test_the_study_command_rejects_bad_settings_with_a_message(capsys):
     assert "two distinct sizes" in capsys.readouterr().err
     assert main(["--sizes", "a,b"]) == 2
     assert "comma-separated" in capsys.readouterr().err
+
+
+def saved_study(path, model_alone=None, device="CPU: the measuring machine"):
+    """A study.json as the command writes it, of points on a smoke-shaped dataset at 6, 9 and 12 images."""
+    points = [Point(case.id, epoch, n, (0.01 * n, 0.011 * n), 1000 * n if case.cache == "file" else 0, 16_000 * n)
+              for n in (6, 9, 12) for case in STUDY_CASES for epoch in ("cold", "warm")]
+    path.write_text(json.dumps({"settings": {"preset": "smoke"}, "points": [p.__dict__ for p in points],
+                                "stages": [], "cores": 2, "device": device, "model_alone": model_alone}))
+    return path
+
+
+def test_points_measure_nothing_and_reuse_the_recorded_model_rate(tmp_path, capsys, monkeypatch):
+    """--points: no dataset, no epoch, no MobileNet timed; the rate and device come from the file, and are kept"""
+    import pipelines.study.__main__ as study
+
+    def measuring(*args, **kwargs):
+        raise AssertionError("--points measured something")
+
+    monkeypatch.setattr(study, "measure", measuring)
+    monkeypatch.setattr(study, "model_rate", measuring)
+    points = saved_study(tmp_path / "study.json", {"model": "mobilenet_1", "images_per_sec": 194.0})
+    out = tmp_path / "again"
+    assert main(["--points", str(points), "--held-out", "12", "--full-images", "300", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "MobileNet alone 194 img/s (as --points recorded it)" in printed
+    assert "measured on CPU: the measuring machine at 6, 9 images" in printed
+    saved = json.loads((out / "study.json").read_text())
+    assert saved["model_alone"] == {"model": "mobilenet_1", "images_per_sec": 194.0}
+    assert saved["device"] == "CPU: the measuring machine"
+
+
+def test_points_without_a_model_rate_are_refused_unless_no_model_or_an_accelerator(tmp_path, capsys):
+    points = saved_study(tmp_path / "study.json")
+    assert main(["--points", str(points), "--out", str(tmp_path / "a")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error == (f"study: --points {points}: no mobilenet_1 rate recorded (its study ran with --no-model or "
+                     "--accelerator, or is older), and --points measures nothing: add --no-model (loader epochs "
+                     "only) or --accelerator N, or run the study again without --points")
+    assert main(["--points", str(points), "--no-model", "--out", str(tmp_path / "b")]) == 0
+    assert "no model" in capsys.readouterr().out
+    assert main(["--points", str(points), "--accelerator", "1000", "--out", str(tmp_path / "c")]) == 0
+    assert "emulated accelerator 1000 img/s" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    (["--sizes", "6,9"], "--points measures nothing, so --sizes would do nothing with it: leave it out"),
+    (["--rounds", "5", "--no-levels"], "so --rounds, --no-levels would do nothing with it: leave them out"),
+    (["--held-out", "4000"], "--held-out 4,000: --points .* measured no such size \\(it holds 6, 9, 12\\)"),
+])
+def test_points_refuse_options_that_would_do_nothing(tmp_path, capsys, options, message):
+    points = saved_study(tmp_path / "study.json")
+    assert main(["--points", str(points), "--no-model", *options, "--out", str(tmp_path / "out")]) == 2
+    assert re.search(message, capsys.readouterr().err)
+    assert not (tmp_path / "out").exists()
 
 
 def test_case_ids_of_the_study_rows_are_benchmark_cases():

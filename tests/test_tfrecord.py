@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -275,9 +276,52 @@ def test_ensure_repairs_only_the_damaged_shard(tiny_dataset, tmp_path):
     good = made.shards[6].read_bytes()
     damage(made.shards[6])
     kept = {p: p.stat().st_mtime_ns for p in made.shards if p != made.shards[6]}
-    repaired = tfr.ensure_tfrecords(tiny_dataset, root=tmp_path, progress=False)
+    said = f"1 of 8 TFRecord shards written again .*checksum differs .*{made.shards[6].name}"
+    with pytest.warns(tfr.ShardsRewrittenWarning, match=said):
+        repaired = tfr.ensure_tfrecords(tiny_dataset, root=tmp_path, progress=False)
     assert repaired.written == 1 and made.shards[6].read_bytes() == good
     assert {p: p.stat().st_mtime_ns for p in kept} == kept
+
+
+def test_ensure_names_every_shard_it_writes_again_and_why(tiny_dataset, tmp_path):
+    """a first conversion and a reuse say nothing; a repair names each shard written again with its reason"""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", tfr.ShardsRewrittenWarning)
+        made = tfr.ensure_tfrecords(tiny_dataset, root=tmp_path, progress=False)
+        tfr.ensure_tfrecords(tiny_dataset, root=tmp_path, progress=False)
+    missing, short, corrupt = made.shards[1], made.shards[4], made.shards[6]
+    size = short.stat().st_size
+    missing.unlink()
+    short.write_bytes(short.read_bytes()[:-5])
+    damage(corrupt)
+    with pytest.warns(tfr.ShardsRewrittenWarning) as caught:
+        repaired = tfr.ensure_tfrecords(tiny_dataset, root=tmp_path, progress=False)
+    assert repaired.written == 3 and dict(repaired.rewritten) == {
+        missing.name: "missing",
+        short.name: f"size differs ({size - 5:,} bytes, the manifest recorded {size:,})",
+        corrupt.name: "checksum differs (its sha256 is not the one tfrecord.json recorded)"}
+    line = str(caught[0].message)
+    assert line.startswith(f"3 of 8 TFRecord shards written again in {made.folder} -- ")
+    assert f"missing: {missing.name}" in line and f"size differs ({size - 5:,} bytes" in line
+    assert f"checksum differs (its sha256 is not the one tfrecord.json recorded): {corrupt.name}" in line
+
+    (made.folder / tfr.MANIFEST_NAME).unlink()  # only the manifest lost: every shard kept, and said so
+    with pytest.warns(tfr.ShardsRewrittenWarning, match="manifest written again .*all 8 shards checked and kept"):
+        assert tfr.ensure_tfrecords(tiny_dataset, root=tmp_path, progress=False).written == 0
+
+
+def test_a_conversion_of_another_plan_is_named_as_the_reason(own_tiny_dataset, tmp_path):
+    """into a folder the converter wrote with another shard count or source (the command line's OUT)"""
+    out = tmp_path / "out"
+    tfr.convert(own_tiny_dataset, out, shards=4, progress=False)
+    made = tfr.convert(own_tiny_dataset, out, progress=False)  # the default 8 shards
+    assert made.written == 8 and {why for _, why in made.rewritten} == {
+        "other plan (the last conversion wrote 4 shards)"}
+    assert tfr.rewritten_line(made, shown=3).endswith(f"{made.shards[2].name} and 5 more")  # names, then a count
+    path = own_tiny_dataset.paths[4]
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+    changed = tfr.convert(own_tiny_dataset, out, progress=False)
+    assert {why for _, why in changed.rewritten} == {"other plan (the dataset changed since the last conversion)"}
 
 
 def test_shard_count_is_checked(tiny_dataset, tmp_path):
@@ -297,6 +341,11 @@ def test_command_line_converts_and_reports(tiny_dataset, tmp_path, capsys):
     assert tfr.open_tfrecords(out).images == 11
     assert tfr.main([str(tiny_dataset.root), str(out), "--shards", "3", "--no-progress"]) == 0
     assert capsys.readouterr().out.startswith("reused all 3 shards")
+    damage(out / tfr.open_tfrecords(out).shards[2].name)
+    assert tfr.main([str(tiny_dataset.root), str(out), "--shards", "3", "--no-progress"]) == 0
+    first, second = capsys.readouterr().out.splitlines()
+    assert first.startswith(f"1 of 3 TFRecord shards written again in {out} -- checksum differs")
+    assert second.startswith("wrote 1 of 3 shards")
 
 
 def test_command_line_default_folder_is_the_loaders(tiny_dataset, tmp_path, monkeypatch, capsys):

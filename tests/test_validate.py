@@ -170,3 +170,30 @@ def test_an_interrupted_generated_dataset_is_reported_incomplete(tmp_path, capsy
     assert datasets_cli(["check", str(folder)]) == 2
     err = capsys.readouterr().err
     assert "incomplete generated dataset" in err and "5 of 12 images" in err
+
+
+def test_a_foreign_manifest_json_is_a_users_file_not_a_damaged_dataset(folder):
+    """a class-per-folder tree that also holds someone else's ``manifest.json`` is read as the plain tree"""
+    (folder / "manifest.json").write_text('{"name": "my-web-app"}')
+    index = validate_dataset(folder, progress=False)
+    assert index.class_names == ("a", "b") and index.images == 2
+    assert (folder / "manifest.json").read_text() == '{"name": "my-web-app"}'
+
+
+@pytest.mark.slow
+def test_a_tree_with_a_foreign_manifest_json_benchmarks_normally(folder, tmp_path):
+    """the benchmark run on such a tree times it and leaves every file of it as it was"""
+    import subprocess
+    import sys
+
+    (folder / "manifest.json").write_text('{"name": "my-web-app"}')
+    before = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "benchmarks/test_throughput.py", "-p", "no:cacheprovider", "-q",
+         "-k", "tfdata-none-uint8-warm", "--dataset", str(folder), "--rounds", "1", "--min-round-s", "0",
+         "--batch-size", "2", f"--benchmark-storage=file://{tmp_path / 'storage'}"],
+        cwd=root, capture_output=True, text=True, timeout=900, env={**os.environ, "LOADERBENCH_DATA": str(tmp_path)})
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "1 passed" in done.stdout
+    assert {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()} == before

@@ -2,17 +2,19 @@
 
 Rules that keep a user's data safe and a run honest:
 
-* a folder that is not empty and has no manifest is not ours: it is never written into.
+* a folder that is not empty and has no manifest of ours (one that names this tool: a ``manifest.json`` of
+  anyone else's does not count) is not ours: it is never written into, and nothing in it is removed.
 * a complete dataset with the same recipe is reused without touching a file.
 * an interrupted one (manifest says ``complete: false``, or files missing) is completed: each image is written
   to a temporary name and renamed, so an existing file is always whole, and only missing files are made.
-* a dataset of ours with another recipe (other seed, count, generator version) is rebuilt from scratch.
+* a dataset of ours with another recipe (other seed, count, generator version) is rebuilt from scratch: its
+  images are removed through :func:`pipelines.ownership.remove_made`, which refuses (naming the file, removing
+  nothing) when the folder holds anything the generator did not write.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from multiprocessing import get_context
@@ -21,8 +23,9 @@ from typing import Any
 
 from tqdm import tqdm
 
+from pipelines.child import exit_with_parent
 from pipelines.config import Preset
-from pipelines.datasets.manifest import MANIFEST_NAME, Manifest, read_manifest
+from pipelines.datasets.manifest import MANIFEST_NAME, Manifest, dataset_claim, read_manifest
 from pipelines.datasets.synth import (
     GENERATOR_VERSION,
     ImageSpec,
@@ -32,6 +35,7 @@ from pipelines.datasets.synth import (
     synthesize,
 )
 from pipelines.datasets.validate import DatasetError
+from pipelines.ownership import RemovalRefused, remove_made
 
 # Below this many images, starting worker processes costs more than it saves.
 _PARALLEL_FROM = 64
@@ -93,8 +97,7 @@ def generate(
         if _intact(paths, existing):
             return GeneratedDataset(folder, existing, written=0)
         # Finished once, changed since (a file deleted or edited): which file is unknown, so rebuild it all.
-        shutil.rmtree(folder)
-        folder.mkdir(parents=True)
+        _empty(folder)
         existing = None
 
     quality = existing.jpeg_quality if existing and existing.recipe == wanted and existing.jpeg_quality else None
@@ -102,8 +105,9 @@ def generate(
     Manifest(wanted, complete=False, jpeg_quality=quality, class_names=class_names).write(folder)
     for name in class_names:
         (folder / name).mkdir(exist_ok=True)
-    for leftover in folder.glob("*/.*.tmp"):  # half-written images of an interrupted run
-        leftover.unlink()
+    # Half-written images of an interrupted run: the generator's temporary names only (anything else stays).
+    claim = dataset_claim(folder)
+    remove_made(folder, claim, files=[p for p in folder.glob("*/.*.tmp") if claim.owns(p.relative_to(folder))])
 
     todo = [(spec, path, preset, seed, quality) for spec, path in zip(specs, paths, strict=True) if not path.exists()]
     workers = 1 if len(todo) < _PARALLEL_FROM else (workers or os.cpu_count() or 1)
@@ -127,41 +131,30 @@ def generate(
     return GeneratedDataset(folder, manifest, written=len(todo))
 
 
-def exit_with_parent(parent_pid: int, poll_s: float = 0.5) -> None:
-    """Worker initialiser: exit when the process that started this worker is gone.
-
-    A pool's workers wait for work on a queue; when their parent is killed (``kill -9``, an OOM kill, a closed
-    terminal) nothing tells them, and they stay behind idle. A daemon thread notices that the parent changed
-    (the orphan is re-parented) and ends the worker.
-    """
-    import threading
-    import time
-
-    def watch() -> None:
-        while os.getppid() == parent_pid:
-            time.sleep(poll_s)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
-
-
 def _claim(folder: Path, wanted: dict[str, Any]) -> None:
     """Make sure ``folder`` is ours to write: new, empty, or a dataset of ours (rebuilt if its recipe differs)."""
     if folder.exists() and not folder.is_dir():
         raise DatasetError(f"dataset path exists and is not a folder: {folder}")
     folder.mkdir(parents=True, exist_ok=True)
-    if not (folder / MANIFEST_NAME).exists():
+    existing = read_manifest(folder)
+    if existing is None:
         if any(folder.iterdir()):
+            found = " (its manifest.json is not one this suite wrote)" if (folder / MANIFEST_NAME).exists() else ""
             raise DatasetError(
-                f"refusing to generate into {folder}: it is not empty and has no {MANIFEST_NAME}, "
-                "so it is not a dataset this suite made -- choose another folder"
+                f"refusing to generate into {folder}: it is not empty and has no manifest.json of this suite"
+                f"{found}, so it is not a dataset this suite made; nothing in it was changed -- choose another folder"
             )
         return
-    existing = read_manifest(folder)
-    if existing is None or existing.recipe != wanted:
-        # Ours (it has our manifest) but made differently, or its manifest is damaged: start again.
-        shutil.rmtree(folder)
-        folder.mkdir(parents=True)
+    if existing.recipe != wanted:
+        _empty(folder)  # ours, but made differently: start again
+
+
+def _empty(folder: Path) -> None:
+    """Remove the generated dataset in ``folder`` (the folder stays); refused if anything else is in it."""
+    try:
+        remove_made(folder, dataset_claim(folder), keep_folder=True)
+    except RemovalRefused as error:
+        raise DatasetError(str(error)) from None
 
 
 def _intact(paths: list[Path], manifest: Manifest) -> bool:

@@ -45,6 +45,7 @@ import re
 import struct
 import sys
 import threading
+import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -57,6 +58,7 @@ from tqdm import tqdm
 from pipelines.config import default_data_root
 from pipelines.datasets.manifest import temporary_name, write_json_atomically
 from pipelines.datasets.validate import DatasetError, DatasetIndex, index_dataset
+from pipelines.ownership import Claim, marker_text, names_tool, remove_made
 from pipelines.units import format_bytes
 
 #: The feature keys of a record (the loader parses these).
@@ -84,6 +86,18 @@ _DIGEST_SHOWN = 12
 _SHARD_PATTERN = re.compile(r"^\.?" + SPLIT + r"-[0-9a-f]{12}-\d{5}-of-\d{5}\.tfrecord(\.tmp)?$")
 _MANIFEST_TEMPORARY = temporary_name(Path(MANIFEST_NAME)).name
 _LOCK_NAME = ".tfrecord.lock"
+_LOCK_KIND = "tfrecord"
+
+
+def _owned(relative: Path) -> bool:
+    """The names the converter writes in a shard folder: shards, their temporary names, the manifest and its
+    temporary name."""
+    return len(relative.parts) == 1 and (relative.name in (MANIFEST_NAME, _MANIFEST_TEMPORARY)
+                                          or _SHARD_PATTERN.match(relative.name) is not None)
+
+
+#: A shard folder: its lock file names the converter (written the first time it converts there).
+_CLAIM = Claim("a TFRecord shard folder", _LOCK_NAME, lambda path: names_tool(path, _LOCK_KIND), _owned)
 _READ_CHUNK = 1 << 20
 
 
@@ -100,6 +114,9 @@ class TFRecordSet:
         digest: the source digest (hex sha256) they were converted from.
         source: the dataset folder they were converted from.
         written: shards written by the call that returned this (0: all reused or only opened).
+        rewritten: ``(shard name, why)`` for each shard that call wrote again in a folder that held a conversion
+            already (missing, size or record count differs, checksum differs, another plan); empty for a first
+            conversion, and for a set all reused or only opened.
     """
 
     folder: Path
@@ -110,6 +127,12 @@ class TFRecordSet:
     digest: str
     source: Path | None = None
     written: int = 0
+    rewritten: tuple[tuple[str, str], ...] = ()
+
+
+class ShardsRewrittenWarning(UserWarning):
+    """:func:`ensure_tfrecords` wrote shards (or the manifest) again where a conversion was already: which, and
+    why. A warning, so that a benchmark run, which converts on first use inside a case, lists it in its summary."""
 
 
 def default_shards(images: int, total_bytes: int) -> int:
@@ -154,18 +177,38 @@ def convert(index: DatasetIndex, folder: Path | str, shards: int | None = None, 
 
 def ensure_tfrecords(index: DatasetIndex, root: Path | str | None = None, progress: bool = True) -> TFRecordSet:
     """The shards of ``index`` in :func:`tfrecord_folder`: reused when their manifest is of the same source and
-    every shard checks out, else converted (writing only the shards missing or damaged)."""
+    every shard checks out, else converted (writing only the shards missing or damaged). Shards written again
+    where a conversion was already, or a manifest written again over kept shards, are named with the reason in a
+    :class:`ShardsRewrittenWarning` (a first conversion has its progress bar)."""
     digest = source_digest(index)
     folder = _output_folder(index, _folder(index, root, digest))
     with _locked(folder):
         try:
-            found = open_tfrecords(folder)
-        except DatasetError:
-            found = None
+            found, problem = open_tfrecords(folder), ""
+        except DatasetError as error:
+            found, problem = None, str(error).split(" -- ")[0]
         if found is not None and found.digest == digest and found.class_names == index.class_names \
                 and found.images == index.images:
             return found
-        return _convert(index, folder, None, progress, None)
+        made = _convert(index, folder, None, progress, None)
+    if made.rewritten:
+        warnings.warn(rewritten_line(made), ShardsRewrittenWarning, stacklevel=2)
+    elif not made.written and problem:  # every shard checked and kept: only the manifest was missing or damaged
+        warnings.warn(f"TFRecord manifest written again in {folder} ({problem}); all {len(made.shards)} shards "
+                      "checked and kept", ShardsRewrittenWarning, stacklevel=2)
+    return made
+
+
+def rewritten_line(made: TFRecordSet, shown: int = 10) -> str:
+    """One line: the shards ``made`` wrote again in its folder, grouped by why (``shown`` names each, then a
+    count)."""
+    by_reason: dict[str, list[str]] = {}
+    for name, why in made.rewritten:
+        by_reason.setdefault(why, []).append(name)
+    groups = [f"{why}: {', '.join(names[:shown])}" + (f" and {len(names) - shown:,} more" if len(names) > shown
+                                                     else "") for why, names in by_reason.items()]
+    return (f"{len(made.rewritten)} of {len(made.shards)} TFRecord shards written again in {made.folder} -- "
+            + "; ".join(groups))
 
 
 def open_tfrecords(folder: Path | str) -> TFRecordSet:
@@ -227,12 +270,13 @@ def _convert(index: DatasetIndex, folder: Path, shards: int | None, progress: bo
 
     # What an older manifest of this very plan recorded: a shard failing its checksum is written again.
     known = _known_shards(folder, digest)
-    (folder / MANIFEST_NAME).unlink(missing_ok=True)  # from here on the folder is an unfinished conversion
+    missing_why = _missing_reason(folder, digest, {shard.path.name for shard in plan})  # before the manifest goes
+    remove_made(folder, _CLAIM, files=[folder / MANIFEST_NAME])  # from here on, an unfinished conversion
     planned = {shard.path.name for shard in plan}
-    for entry in os.scandir(folder):
-        if entry.is_file() and (entry.name == _MANIFEST_TEMPORARY
-                                or (_SHARD_PATTERN.match(entry.name) and entry.name not in planned)):
-            os.unlink(entry.path)  # a temporary file of an interrupted run, or a shard of another plan
+    # A temporary file of an interrupted run, or a shard of another plan: only our own names, never a link.
+    stale = [Path(entry.path) for entry in os.scandir(folder)
+             if entry.is_file(follow_symlinks=False) and _owned(Path(entry.name)) and entry.name not in planned]
+    remove_made(folder, _CLAIM, files=stale)
 
     bar = tqdm(total=index.images, desc=f"converting {index.name} to TFRecord", unit="img",
                disable=not progress or None)
@@ -244,9 +288,10 @@ def _convert(index: DatasetIndex, folder: Path, shards: int | None, progress: bo
 
     results: dict[int, tuple[int, str]] = {}
     todo = []
+    why: dict[str, str] = {}  # shard name -> why it is written
     with bar:
         for shard in plan:
-            kept = _existing(shard, known.get(shard.path.name))
+            kept, why[shard.path.name] = _existing(shard, known.get(shard.path.name))
             if kept is None:
                 todo.append(shard)
             else:
@@ -273,7 +318,8 @@ def _convert(index: DatasetIndex, folder: Path, shards: int | None, progress: bo
         "shards": entries,
     })
     return TFRecordSet(folder, tuple(shard.path for shard in plan), index.images, index.class_names,
-                       sum(entry["bytes"] for entry in entries), digest, index.root.resolve(), written=len(todo))
+                       sum(entry["bytes"] for entry in entries), digest, index.root.resolve(), written=len(todo),
+                       rewritten=_rewritten(todo, why, missing_why, len(plan)))
 
 
 def _plan_sources(index: DatasetIndex) -> tuple[str, tuple[str, ...], tuple[int, ...]]:
@@ -314,20 +360,54 @@ def _known_shards(folder: Path, digest: str) -> dict[str, dict[str, Any]]:
     return {entry["name"]: entry for entry in manifest["shards"]} if manifest["digest"] == digest else {}
 
 
-def _existing(shard: _Shard, known: dict[str, Any] | None) -> tuple[int, str] | None:
-    """``(bytes, sha256)`` of a complete shard already there (its final name says it was whole when renamed),
-    or ``None`` if it must be written: missing, short of records, or not what an older manifest recorded."""
+def _missing_reason(folder: Path, digest: str, planned: set[str]) -> str | None:
+    """What a planned shard absent from ``folder`` means, from the manifest there: ``None`` with no manifest (a
+    first conversion, or an interrupted one), ``missing`` where it lists the same shards, else why the plan
+    changed."""
+    if not (folder / MANIFEST_NAME).exists():
+        return None
+    try:
+        manifest = _read_manifest(folder)
+    except DatasetError:
+        return "missing (the manifest was damaged or of an older format)"
+    if manifest["digest"] != digest:
+        return "other plan (the dataset changed since the last conversion)"
+    if {entry["name"] for entry in manifest["shards"]} != planned:
+        return f"other plan (the last conversion wrote {len(manifest['shards'])} shards)"
+    return "missing"
+
+
+def _rewritten(todo: list[_Shard], why: dict[str, str], missing_why: str | None,
+               planned: int) -> tuple[tuple[str, str], ...]:
+    """``(name, why)`` of the shards written again; nothing for a first conversion (no manifest, no shard)."""
+    if missing_why is None and len(todo) == planned and all(why[s.path.name] == _MISSING for s in todo):
+        return ()
+    missing = missing_why or "missing (the last conversion was interrupted)"
+    return tuple((s.path.name, missing if why[s.path.name] == _MISSING else why[s.path.name]) for s in todo)
+
+
+_MISSING = "missing"
+
+
+def _existing(shard: _Shard, known: dict[str, Any] | None) -> tuple[tuple[int, str] | None, str]:
+    """``((bytes, sha256), "")`` of a complete shard already there (its final name says it was whole when
+    renamed), or ``(None, why)`` if it must be written: missing, short of records, or not what an older manifest
+    recorded."""
     try:
         stat = shard.path.stat()
     except FileNotFoundError:
-        return None
+        return None, _MISSING
     if known is not None and known["bytes"] != stat.st_size:
-        return None
+        return None, f"size differs ({stat.st_size:,} bytes, the manifest recorded {known['bytes']:,})"
     sha, records = _hash_and_count(shard.path, stat)
-    if records != len(shard.members) or (known is not None and known["sha256"] != sha):
-        return None
+    if records is None:
+        return None, "ends inside a record (truncated or damaged)"
+    if records != len(shard.members):
+        return None, f"holds {records:,} records, not {len(shard.members):,}"
+    if known is not None and known["sha256"] != sha:
+        return None, f"checksum differs (its sha256 is not the one {MANIFEST_NAME} recorded)"
     _remember(shard.path, stat, sha)
-    return stat.st_size, sha
+    return (stat.st_size, sha), ""
 
 
 def _write_shard(shard: _Shard, index: DatasetIndex, relative: tuple[str, ...], sizes: tuple[int, ...],
@@ -382,18 +462,24 @@ def _read_source(path: Path) -> bytes:
 @contextmanager
 def _locked(folder: Path) -> Iterator[None]:
     """One converter per folder at a time (two benchmark processes may ask for the same shards at once): the
-    second waits, then finds them complete. A no-op where ``fcntl`` is missing (Windows)."""
+    second waits, then finds them complete. No lock where ``fcntl`` is missing (Windows). The lock file is also
+    the marker that the suite converts into this folder (written the first time), which lets it remove its own
+    stale shards there."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover -- not on Linux or macOS
-        yield
-        return
+        fcntl = None
     with open(folder / _LOCK_NAME, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        if fcntl is not None:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        if handle.tell() == 0:
+            handle.write(marker_text(_LOCK_KIND))
+            handle.flush()
         try:
             yield
         finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            if fcntl is not None:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 # ----------------------------------------------------------------------------------------------- checking
@@ -497,6 +583,8 @@ def main(argv: list[str] | None = None) -> int:
     except (DatasetError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if made.rewritten:
+        print(rewritten_line(made))
     verb = f"wrote {made.written} of {len(made.shards)} shards" if made.written else \
         f"reused all {len(made.shards)} shards"
     print(f"{verb}: {made.images:,} images in {len(made.class_names)} classes, {format_bytes(made.bytes)} of "

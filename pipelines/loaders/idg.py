@@ -12,11 +12,19 @@ TensorFlow team for exactly this) is its supported home. The iterator is wrapped
 ``model.fit``'s queue. Both variants are timed; the faster one is the baseline the others are compared with.
 
 It has no cache: a memory or file cache is refused, not faked.
+
+Forked workers wait for work on a queue, and nothing tells them when the benchmark process is killed outright
+(``kill -9``, an OOM kill): the workers of both pools were seen staying behind, idle, each holding its memory.
+So every process :mod:`multiprocessing` starts while an ``idg-processes`` pipeline exists -- this module's pool
+for :meth:`IdgBatches.epoch`, Keras' enqueuer pool under ``model.fit`` -- watches its parent from a thread and
+exits once it is gone (:func:`~pipelines.child.exit_with_parent`): a 0.5 s poll, nothing on the
+batches' path.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.util
 import warnings
 from collections import deque
 from collections.abc import Iterator
@@ -30,8 +38,10 @@ from tf_keras.preprocessing.image import ImageDataGenerator
 
 from pipelines.config import Contract
 from pipelines.datasets import DatasetIndex
+from pipelines.child import exit_with_parent
 
 _FORKED: dict[str, IdgBatches] = {}  # the dataset a forked worker serves (set by its initialiser)
+_WATCHING: list[int] = []  # in a forked worker: the parent it watches (one watch, however many datasets)
 
 
 class IdgBatches(keras.utils.PyDataset):
@@ -59,6 +69,10 @@ class IdgBatches(keras.utils.PyDataset):
         # that a whole epoch was served. Per batch index, because model.fit also loads a batch or two to learn
         # the data's shapes.
         self.served = multiprocessing.get_context("fork").Array("i", len(self.iterator), lock=False)
+        if processes:
+            # Run in every process multiprocessing starts while this dataset lives (Keras' pool starts its
+            # workers itself, with an initializer of its own): they exit when the process that started them does.
+            multiprocessing.util.register_after_fork(self, _exit_with_parent)
 
     def __len__(self) -> int:
         return len(self.iterator)
@@ -100,6 +114,15 @@ class IdgBatches(keras.utils.PyDataset):
             warnings.filterwarnings("ignore", "This process .* is multi-threaded", DeprecationWarning)
             return ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork"),
                                        initializer=_adopt, initargs=(self,))
+
+
+def _exit_with_parent(batches: IdgBatches) -> None:
+    """In a worker just started: exit once the process that started it is gone (its pid as recorded when the
+    worker was started, so a parent killed before this runs is noticed too)."""
+    parent = multiprocessing.parent_process()
+    if parent is not None and not _WATCHING:
+        _WATCHING.append(parent.pid)
+        exit_with_parent(parent.pid)
 
 
 def _adopt(batches: IdgBatches) -> None:

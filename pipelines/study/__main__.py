@@ -14,7 +14,7 @@ import argparse
 import json
 import os
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from tqdm import tqdm
@@ -57,17 +57,30 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data-root", type=Path)
     parser.add_argument("--cache-dir", type=Path, help="where file caches are written (the disk you train from)")
-    parser.add_argument("--points", type=Path, help="predict again from a previous run's study.json, measuring "
-                                                    "nothing (another --ram-budget, --accelerator, --full-images)")
+    parser.add_argument("--points", type=Path,
+                        help="predict again from a previous run's study.json, measuring nothing: its points, its "
+                             "MobileNet rate and its device (for another --ram-budget, --accelerator, --full-images, "
+                             "--held-out among its sizes; the measuring options are refused with it)")
     parser.add_argument("--out", type=Path, default=Path("reports/study"))
     return parser
 
 
+#: Options that only say how to measure: ``--points`` measures nothing, so each would do nothing with it.
+MEASURING_OPTIONS = (("--sizes", "sizes"), ("--rounds", "rounds"), ("--seed", "seed"), ("--data-root", "data_root"),
+                     ("--no-levels", "no_levels"))
+
+
 def settings_from_args(args: argparse.Namespace, measured_preset: str | None = None) -> StudySettings:
     """The settings; ``measured_preset``: the shape ``--points`` were measured on (a different --preset is refused:
-    its full size would be predicted from another shape's epochs)."""
+    its full size would be predicted from another shape's epochs; so is an option that only says how to measure)."""
     if measured_preset and args.preset not in (None, measured_preset):
         raise ValueError(f"--points were measured on {measured_preset}, not --preset {args.preset}")
+    if args.points:
+        defaults = build_parser().parse_args([])
+        given = [option for option, name in MEASURING_OPTIONS if getattr(args, name) != getattr(defaults, name)]
+        if given:
+            raise ValueError(f"--points measures nothing, so {', '.join(given)} would do nothing with it: leave "
+                             f"{'it' if len(given) == 1 else 'them'} out")
     try:
         sizes = tuple(int(s) for s in args.sizes.split(","))
     except ValueError:
@@ -103,14 +116,34 @@ def model_rate(settings: StudySettings, classes: int) -> float | None:
     return timed.images_per_sec()
 
 
+def saved_model_rate(settings: StudySettings, measured: Measured) -> float | None:
+    """Images/s of the model alone for ``--points``, measuring nothing: the emulated accelerator's, or the
+    MobileNet rate the points' study measured; a :class:`ValueError` saying what to do when it measured none."""
+    if not settings.model:
+        return None
+    if settings.accelerator:
+        return settings.accelerator
+    name = model_name(ModelSpec(PRESETS[settings.preset].classes))
+    if measured.model == name and measured.model_images_per_sec:
+        return measured.model_images_per_sec
+    raise ValueError(f"--points {measured.source}: no {name} rate recorded (its study ran with --no-model or "
+                     "--accelerator, or is older), and --points measures nothing: add --no-model (loader epochs "
+                     "only) or --accelerator N, or run the study again without --points")
+
+
 @dataclass(frozen=True)
 class Measured:
-    """What a study measured: points (:class:`Point`), the stage costs (:class:`StageCost`, may be empty), and
-    the cores "all cores" meant on the machine that measured them."""
+    """What a study measured: points (:class:`Point`), the stage costs (:class:`StageCost`, may be empty), the
+    cores "all cores" meant on the machine that measured them, and, when it measured the real model alone, its
+    name and images/s; ``device``: that machine's device; ``source``: the ``study.json`` read, if any."""
 
     points: list[Point]
     stages: list[StageCost]
     cores: int
+    model: str | None = None
+    model_images_per_sec: float | None = None
+    device: str | None = None
+    source: Path | None = None
 
 
 def measure(settings: StudySettings) -> Measured:
@@ -142,18 +175,34 @@ def load_points(path: Path) -> tuple[str, Measured]:
     """The preset and measurements a previous study saved (``study.json``), to predict again without measuring."""
     try:
         saved = json.loads(Path(path).read_text())
+        alone = saved.get("model_alone") or {}
         return saved["settings"]["preset"], Measured(
             [Point(**{**p, "seconds": tuple(p["seconds"])}) for p in saved["points"]],
             [StageCost(s["stage"], tuple(s["seconds"])) for s in saved.get("stages", [])],
-            saved.get("cores", available_cores()))
+            saved.get("cores", available_cores()), alone.get("model"), alone.get("images_per_sec"),
+            saved.get("device"), Path(path))
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise ValueError(f"--points {path}: not a study.json written by this command ({error})") from None
 
 
 def run(settings: StudySettings, out: Path, measured: Measured | None = None) -> str:
-    """The study: measure (unless ``measured`` is given), fit, predict, recommend; returns the printed report
-    and writes the files."""
-    measured = measured or measure(settings)
+    """The study: measure (unless ``measured`` is given: then nothing is measured, the model's rate included),
+    fit, predict, recommend; returns the printed report and writes the files."""
+    classes = PRESETS[settings.preset].classes
+    if measured is not None:
+        rate = saved_model_rate(settings, measured)
+        held = {p.images for p in measured.points if p.cores is None}
+        if settings.held_out and settings.held_out not in held:
+            raise ValueError(f"--held-out {settings.held_out:,}: --points {measured.source} measured no such size "
+                             f"(it holds {', '.join(f'{n:,}' for n in sorted(held))}): give one of them, or leave "
+                             "--held-out out")
+    else:
+        measured = measure(settings)
+        rate = model_rate(settings, classes)
+        if rate and not settings.accelerator:  # MobileNet alone, measured: kept for a later --points
+            measured = replace(measured, model=model_name(ModelSpec(classes)), model_images_per_sec=rate)
+    device = measured.device or str(machine_info()["device"])
+    measured = replace(measured, device=device)
     points = measured.points
     fitted = laws(points, exclude=settings.held_out)
     errors = held_out_errors(points, settings.held_out) if settings.held_out else {}
@@ -176,9 +225,7 @@ def run(settings: StudySettings, out: Path, measured: Measured | None = None) ->
 
     rows = predict_at(full)
     training_errors = held_out_errors(points, settings.held_out, trained) if trained and settings.held_out else {}
-    rate = model_rate(settings, PRESETS[settings.preset].classes)
-    machine = machine_info()
-    shares_cpu = str(machine["device"]).startswith("CPU") and not settings.accelerator
+    shares_cpu = device.startswith("CPU") and not settings.accelerator
     advice = recommend(rows, full, rate, settings.ram_budget, cpu_only=shares_cpu)
     check = None
     if settings.held_out and (timed_model or not rate):  # measured epochs to check against: training, or loaders'
@@ -186,11 +233,12 @@ def run(settings: StudySettings, out: Path, measured: Measured | None = None) ->
         chosen = recommend(at_held_out, settings.held_out, rate, settings.ram_budget, cpu_only=shares_cpu).row
         check = check_recommendation(at_held_out, chosen, points, settings.held_out, timed_model)
     model = (f"emulated accelerator {settings.accelerator:g} img/s" if settings.accelerator
-             else f"MobileNet alone {rate:.0f} img/s" if rate else "no model")
+             else f"MobileNet alone {rate:.0f} img/s" + (" (as --points recorded it)" if measured.source else "")
+             if rate else "no model")
     fitted_sizes = ", ".join(f"{n:,}" for n in sorted(set(datasets) - {settings.held_out}))
     head = [f"{settings.preset} at full size: {full:,} images, ~{format_bytes(per_image_bytes * full)} of JPEGs; "
             f"RAM budget {format_bytes(settings.ram_budget)}; {model}",
-            f"measured on {machine['device']} at {fitted_sizes} images (fitted: seconds = fixed + per image x images)"
+            f"measured on {device} at {fitted_sizes} images (fitted: seconds = fixed + per image x images)"
             + (f", checked on {settings.held_out:,} held out (error: predicted/measured - 1, first / later)"
                if settings.held_out else "")]
     model_s = full / rate if rate else None
@@ -238,6 +286,9 @@ def _write(out: Path, settings: StudySettings, rows, errors, measured: Measured,
         "points": [asdict(p) for p in measured.points],
         "stages": [asdict(s) for s in measured.stages],
         "cores": measured.cores,
+        "device": measured.device,
+        "model_alone": ({"model": measured.model, "images_per_sec": measured.model_images_per_sec}
+                        if measured.model_images_per_sec else None),
         "held_out_errors": {f"{case}-{epoch}": e for (case, epoch), e in errors.items()},
         "recommendation": reason,
         "check": asdict(check) if check else None,

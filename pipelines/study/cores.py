@@ -15,6 +15,11 @@ micro-benchmark of an op on its own; the caches' costs are a writing pass (minus
 writes) and a reading pass. :func:`predicted_rate` then predicts a tf.data row's images/s on ``k`` cores as
 ``k / (sum of its stages' costs)`` -- the stages run in one parallel map, so a core does each of them per image
 -- and the study prints that next to the measured level, the error being the model's.
+
+A child exits as soon as the study that started it is gone (it watches the study's pid: ``--parent-pid``), so a
+study killed outright leaves no child measuring on; the scratch folders either leaves (``loaderbench-cores-*``
+for the child's answer, ``loaderbench-stages-*`` for the stage passes' file caches, both under the study's cache
+folder) are swept by the next scratch folder made there (:mod:`pipelines.scratch`).
 """
 
 from __future__ import annotations
@@ -25,7 +30,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -33,6 +37,7 @@ from pathlib import Path
 
 from pipelines.child import child_environment, module_command
 from pipelines.config import Contract, available_cores
+from pipelines.scratch import scratch_folder
 
 #: Images the stage costs are measured on (the first of the dataset's): passes of about a second on one thread
 #: for the ``coco2017`` shape, the same for every dataset size.
@@ -208,10 +213,12 @@ def _child(preset: str, images: int, seed: int, data_root: Path | None, contract
            cores: int | None, stages: bool) -> Levels:
     from pipelines.study.scaling import Point
 
-    with tempfile.TemporaryDirectory(prefix="loaderbench-cores-") as folder:
-        out = Path(folder) / "levels.json"
+    # The study's scratch (this folder for the child's answer, the child's stage caches) lives beside its file
+    # caches: a killed study's is swept with them, by the next scratch folder made there (pipelines.scratch).
+    with scratch_folder("cores", contract.cache_dir) as folder:
+        out = folder / "levels.json"
         args = ["--preset", preset, "--images", str(images), "--seed", str(seed), "--rounds", str(rounds),
-                "--out", str(out)]
+                "--out", str(out), "--parent-pid", str(os.getpid())]
         args += ["--cores", str(cores)] if cores else []
         args += ["--stages"] if stages else []
         args += ["--data-root", str(data_root)] if data_root else []
@@ -239,9 +246,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-root", type=Path)
     parser.add_argument("--cache-dir", type=Path)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--parent-pid", type=int,
+                        help="exit as soon as this process (the study that started this one) is gone")
     args = parser.parse_args(argv)
     if args.cores:
         pin(args.cores)
+    if args.parent_pid:
+        from pipelines.child import exit_with_parent  # no TensorFlow yet: it must follow the pinning
+
+        exit_with_parent(args.parent_pid)  # a study killed outright (kill -9) leaves no child measuring on
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
     from pipelines.datasets import prepare_dataset
@@ -253,8 +266,8 @@ def main(argv: list[str] | None = None) -> int:
               if args.cores and not args.stages else [])
     stages = []
     if args.stages:
-        with tempfile.TemporaryDirectory(prefix="loaderbench-stages-", dir=args.cache_dir) as scratch:
-            stages = measure_stages(index.paths[:STAGE_SAMPLE], contract, args.rounds, Path(scratch))
+        with scratch_folder("stages", args.cache_dir) as scratch:
+            stages = measure_stages(index.paths[:STAGE_SAMPLE], contract, args.rounds, scratch)
     args.out.write_text(json.dumps({"points": [asdict(p) for p in points],
                                     "stages": [asdict(s) for s in stages]}))
     return 0

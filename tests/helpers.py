@@ -1,0 +1,48 @@
+"""Helpers shared by several test files: running the benchmarks as a user does, and waiting on processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def bench_run(tmp_path: Path, *options: str) -> subprocess.CompletedProcess:
+    """``pytest benchmarks`` with ``options``, as a user runs it; generated datasets would go to ``tmp_path``."""
+    env = {**os.environ, "LOADERBENCH_DATA": str(tmp_path / "data")}
+    command = [sys.executable, "-m", "pytest", "benchmarks", "-p", "no:cacheprovider", "-q", *options]
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+
+def assert_refused_at_start(done: subprocess.CompletedProcess, tmp_path: Path, line: str) -> None:
+    """Exit 4 (a usage error), the one line naming the option, nothing collected and no dataset generated."""
+    assert done.returncode == 4, done.stdout[-2000:] + done.stderr[-2000:]
+    assert f"Exit: {line}\n" in done.stderr, done.stderr[-2000:]
+    assert "collected" not in done.stdout and "passed" not in done.stdout
+    assert not (tmp_path / "data").exists()
+
+
+def gone(pids) -> bool:
+    """None of ``pids`` is a live process (a zombie left to a non-reaping init counts as gone)."""
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                return False
+        except psutil.NoSuchProcess:
+            pass
+    return True
+
+
+def wait_until(condition, timeout_s: float, what: str) -> None:
+    """Poll ``condition`` until it holds; an AssertionError naming ``what`` after ``timeout_s`` (a hang guard)."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout_s:g} s")
+        time.sleep(0.05)
