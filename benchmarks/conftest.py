@@ -155,8 +155,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.USAGE_ERROR
         return
     config.stash[GATE_REPORT] = format_result(result, settings, str(baseline))
-    if result.exit_status:  # a regression fails the run; a run the gate could not judge has an exit of its own
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED if result.regressed else result.exit_status
+    if result.exit_status:  # 1 (pytest's TESTS_FAILED) for a regression; a run it could not judge has its own
+        session.exitstatus = result.exit_status
 
 
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:

@@ -39,15 +39,6 @@ class Contention:
     cores: int
     seconds: float
 
-    @property
-    def shared_cores(self) -> float:
-        """Cores' worth of CPU this measurement did not have: others' and the hypervisor's."""
-        return self.other_cores + self.steal_cores
-
-    @property
-    def free_cores(self) -> float:
-        return max(0.0, self.cores - self.shared_cores)
-
 
 def _tree_cpu_s(process: psutil.Process) -> float:
     """CPU seconds of ``process`` and of its children, live ones and those it has waited for."""

@@ -10,8 +10,9 @@ This gate reads what each case recorded instead (:mod:`pipelines.records`):
   with ``--paired-reference``);
 * **an effect threshold and a rank test**: a case regresses when its normalised median is more than
   ``threshold`` slower and a one-sided Mann-Whitney test of its rounds (as timed, this run's divided by the
-  whole run's drift, :func:`machine_drift`) agrees at ``alpha`` shared over the cases (see :class:`~pipelines.config.GateSettings`); a bootstrap interval of the normalised ratio of
-  medians is printed beside it.
+  whole run's drift, :func:`machine_drift`) agrees at ``alpha`` shared over the cases (see
+  :class:`~pipelines.config.GateSettings`); a bootstrap interval of the normalised ratio of medians is printed
+  beside it.
 
 Runs compare only when they ran on the same kind of machine (:data:`IDENTITY_KEYS`); otherwise the gate says
 what differs and fails (or warns, by option) rather than comparing apples with pears.
@@ -20,8 +21,9 @@ A gate that cannot judge says so; it never passes what it could not judge:
 
 * **inconclusive** (exit :data:`INCONCLUSIVE_EXIT`, distinct from a regression): a case whose rounds, in either
   run, had the machine shared -- other processes or the hypervisor took more than ``max_shared_cores`` of it
-  (:mod:`pipelines.contention`) -- or whose paired reference moved more than ``max_reference_drift`` from the
-  baseline's, beyond what normalisation was shown to correct. One line says why; rerun on a quiet machine.
+  (:mod:`pipelines.contention`) -- or every case of a run whose paired reference, over the run, moved more than
+  ``max_reference_drift`` from the baseline's, beyond what normalisation was shown to correct. One line says
+  why; rerun on a quiet machine.
 * **refused** (:class:`GateError`): rounds too few for the rank test to reach ``alpha`` over the cases judged
   (the rounds needed are named), no case in common, no baseline, runs from different machines.
 
@@ -236,12 +238,12 @@ def unjudgeable(base: CaseRounds, head: CaseRounds, settings: GateSettings, drif
         side = "this run" if head.shared_cores is None else "the baseline"
         return (f"{side} did not record how much of the machine it had (saved by an older loaderbench): save a "
                 f"new baseline with `{SAVE_BASELINE}`")
-    for side, rounds, other in (("this run", head, base), ("the baseline", base, head)):
+    for side, rounds, other_side, other, rerun in (("this run", head, "baseline", base, "it"),
+                                                   ("the baseline", base, "this run", head, "the baseline")):
         if rounds.shared_cores > settings.max_shared_cores:
             return (f"the machine was shared: {rounds.free_cores:.1f} of {rounds.cores} cores free for {side} "
-                    f"({'baseline' if side == 'this run' else 'this run'}: {other.free_cores:.1f}); other "
-                    f"processes took more than the {settings.max_shared_cores:g} cores the gate allows -- rerun "
-                    f"{'it' if side == 'this run' else 'the baseline'} on a quiet machine")
+                    f"({other_side}: {other.free_cores:.1f}); other processes took more than the "
+                    f"{settings.max_shared_cores:g} cores the gate allows -- rerun {rerun} on a quiet machine")
     if drift is not None and not 1 / (1 + settings.max_reference_drift) <= drift <= 1 + settings.max_reference_drift:
         return (f"the paired reference ran {drift:.2f}x the baseline's over the run: the machine changed by more "
                 f"than the {settings.max_reference_drift:.0%} normalisation was shown to correct -- rerun on a "

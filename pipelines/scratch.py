@@ -19,7 +19,7 @@ from pathlib import Path
 
 import psutil
 
-from pipelines.ownership import Claim, RemovalRefused, marker_text, names_tool, remove_made
+from pipelines.ownership import Claim, RemovalRefused, is_made, marker_text, names_tool, remove_made
 
 #: The prefix of every scratch folder's name.
 PREFIX = "loaderbench-"
@@ -67,7 +67,7 @@ def sweep_abandoned(parent: Path | str, report: bool = True) -> list[Path]:
     parent = Path(parent)
     removed = []
     for folder in sorted(parent.glob(f"{PREFIX}*")):
-        if not folder.is_dir() or folder.is_symlink() or not (folder / MARKER).is_file() or owner_alive(folder):
+        if folder.is_symlink() or not is_made(folder, SCRATCH) or owner_alive(folder):
             continue  # not a scratch folder of ours, or its owner is still at work
         try:
             remove_made(folder, SCRATCH)

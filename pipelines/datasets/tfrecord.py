@@ -270,13 +270,13 @@ def _convert(index: DatasetIndex, folder: Path, shards: int | None, progress: bo
 
     # What an older manifest of this very plan recorded: a shard failing its checksum is written again.
     known = _known_shards(folder, digest)
-    missing_why = _missing_reason(folder, digest, {shard.path.name for shard in plan})  # before the manifest goes
-    remove_made(folder, _CLAIM, files=[folder / MANIFEST_NAME])  # from here on, an unfinished conversion
     planned = {shard.path.name for shard in plan}
-    # A temporary file of an interrupted run, or a shard of another plan: only our own names, never a link.
+    missing_why = _missing_reason(folder, digest, planned)  # before the manifest goes
+    # The manifest (from here on, an unfinished conversion), a temporary file of an interrupted run, a shard of
+    # another plan: only our own names, never a link.
     stale = [Path(entry.path) for entry in os.scandir(folder)
              if entry.is_file(follow_symlinks=False) and _owned(Path(entry.name)) and entry.name not in planned]
-    remove_made(folder, _CLAIM, files=stale)
+    remove_made(folder, _CLAIM, files=sorted(stale, key=lambda path: path.name != MANIFEST_NAME))  # manifest first
 
     bar = tqdm(total=index.images, desc=f"converting {index.name} to TFRecord", unit="img",
                disable=not progress or None)
@@ -360,6 +360,10 @@ def _known_shards(folder: Path, digest: str) -> dict[str, dict[str, Any]]:
     return {entry["name"]: entry for entry in manifest["shards"]} if manifest["digest"] == digest else {}
 
 
+#: Why a planned shard absent from its folder is written (the manifest may say more: :func:`_missing_reason`).
+_MISSING = "missing"
+
+
 def _missing_reason(folder: Path, digest: str, planned: set[str]) -> str | None:
     """What a planned shard absent from ``folder`` means, from the manifest there: ``None`` with no manifest (a
     first conversion, or an interrupted one), ``missing`` where it lists the same shards, else why the plan
@@ -374,7 +378,7 @@ def _missing_reason(folder: Path, digest: str, planned: set[str]) -> str | None:
         return "other plan (the dataset changed since the last conversion)"
     if {entry["name"] for entry in manifest["shards"]} != planned:
         return f"other plan (the last conversion wrote {len(manifest['shards'])} shards)"
-    return "missing"
+    return _MISSING
 
 
 def _rewritten(todo: list[_Shard], why: dict[str, str], missing_why: str | None,
@@ -384,9 +388,6 @@ def _rewritten(todo: list[_Shard], why: dict[str, str], missing_why: str | None,
         return ()
     missing = missing_why or "missing (the last conversion was interrupted)"
     return tuple((s.path.name, missing if why[s.path.name] == _MISSING else why[s.path.name]) for s in todo)
-
-
-_MISSING = "missing"
 
 
 def _existing(shard: _Shard, known: dict[str, Any] | None) -> tuple[tuple[int, str] | None, str]:

@@ -36,9 +36,9 @@ import keras
 import numpy as np
 from tf_keras.preprocessing.image import ImageDataGenerator
 
+from pipelines.child import exit_with_parent
 from pipelines.config import Contract
 from pipelines.datasets import DatasetIndex
-from pipelines.child import exit_with_parent
 
 _FORKED: dict[str, IdgBatches] = {}  # the dataset a forked worker serves (set by its initialiser)
 _WATCHING: list[int] = []  # in a forked worker: the parent it watches (one watch, however many datasets)
