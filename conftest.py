@@ -8,8 +8,11 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-from pipelines.config import DEFAULT_PRESET, PRESETS, BenchSettings, GateSettings, settings_from_options
 from pipelines.datasets import DatasetError, DatasetIndex, prepare_dataset
+from pipelines.datasets.presets import DEFAULT_PRESET, PRESETS
+from pipelines.gate.settings import GateSettings
+from pipelines.harness.settings import BenchSettings, settings_from_options
+from pipelines.loaders.contract import Contract
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter hides the tables
 
@@ -29,21 +32,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--preset", default=DEFAULT_PRESET, choices=sorted(PRESETS),
                     help=f"generated dataset shape when --dataset is not given (default: {DEFAULT_PRESET})")
     group.addoption("--images", type=int, help="scale the preset to N images (same classes, sizes and bytes/image)")
-    group.addoption("--seed", type=int, default=0, help="dataset generator seed")
+    group.addoption("--seed", type=int, default=BenchSettings.seed, help="dataset generator seed")
     group.addoption("--data-root", type=Path, help="where generated datasets are kept (default ~/.cache/loaderbench)")
-    group.addoption("--rounds", type=int, default=3,
-                    help="timed rounds per throughput case; their spread is printed next to each rate (default 3)")
-    group.addoption("--training-rounds", type=int, default=2, help="timed rounds per training case (default 2)")
-    group.addoption("--min-round-s", type=float, default=1.0,
-                    help="a round runs enough whole epochs to last at least this long (default 1.0)")
-    group.addoption("--max-epochs-per-round", type=int, default=1000,
-                    help="ceiling on the epochs in one round, for tiny datasets (default 1000)")
+    group.addoption("--rounds", type=int, default=BenchSettings.rounds,
+                    help="timed rounds per throughput case; their spread is printed next to each rate "
+                         f"(default {BenchSettings.rounds})")
+    group.addoption("--training-rounds", type=int, default=BenchSettings.training_rounds,
+                    help=f"timed rounds per training case (default {BenchSettings.training_rounds})")
+    group.addoption("--min-round-s", type=float, default=BenchSettings.min_round_s,
+                    help="a round runs enough whole epochs to last at least this long "
+                         f"(default {BenchSettings.min_round_s})")
+    group.addoption("--max-epochs-per-round", type=int, default=BenchSettings.max_epochs_per_round,
+                    help="ceiling on the epochs in one round, for tiny datasets "
+                         f"(default {BenchSettings.max_epochs_per_round})")
     group.addoption("--paired-reference", action="store_true",
                     help="time a Pillow decode probe after every throughput round, for the regression gate's "
-                         "drift normalisation (README, \"Regression gate\")")
+                         "drift normalisation (docs/gate.md)")
     group.addoption("--gate-baseline", type=Path,
                     help="judge this run against a baseline run's JSON (--benchmark-json) with the loaderbench "
-                         "gate; a regressed case fails the session (README, \"Regression gate\")")
+                         "gate; a regressed case fails the session (docs/gate.md)")
     group.addoption("--gate-threshold", type=float, default=GateSettings.threshold,
                     help=f"gate: smallest slowdown that fails (default {GateSettings.threshold})")
     group.addoption("--gate-mismatch", choices=("fail", "warn"), default=GateSettings.mismatch,
@@ -55,12 +62,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="where file caches are written (default: the system's temporary folder); put it on the "
                          "disk you would train from")
     group.addoption("--ram-budget", help="RAM an in-memory cache may use, e.g. 16GB (default: available RAM)")
-    group.addoption("--alpha", type=float, default=1.0, help="MobileNet width multiplier (default 1.0)")
+    group.addoption("--alpha", type=float, default=BenchSettings.alpha,
+                    help=f"MobileNet width multiplier (default {BenchSettings.alpha})")
     group.addoption("--accelerator", type=float, metavar="IMAGES_PER_SEC",
                     help="train on an emulated accelerator of this speed instead of MobileNet: each step sleeps "
                          "batch / rate seconds, as MLPerf Storage and DLIO emulate (default: the real model)")
     group.addoption("--weights", help="MobileNet weights: a local file, or 'imagenet' (needs a network)")
-    group.addoption("--batch-size", type=int, default=32, help="images per batch (default 32)")
+    group.addoption("--batch-size", type=int, default=Contract.batch_size,
+                    help=f"images per batch (default {Contract.batch_size})")
     group.addoption("--extended", action="store_true",
                     help="also run the extended group: TFRecord shards, snapshot and save/load caches, the tf.data "
                          "service (-m extended: only those)")

@@ -4,23 +4,30 @@ case's ``extra_info`` and print the summary table at the end."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 
+import psutil
 import pytest
 
-from pipelines import clock
-from pipelines.cases import Case
-from pipelines.config import CACHE_SPECS, GateSettings, RoundPlan, settings_from_options
+from pipelines.harness import clock
+from pipelines.harness.cases import Case
+from pipelines.caches.modes import CACHE_SPECS
+from pipelines.gate.settings import GateSettings
+from pipelines.harness.plan import RoundPlan
+from pipelines.harness.settings import settings_from_options
 from pipelines.datasets import DatasetError, count_images
-from pipelines.gate import GateError, compare_runs, format_result, load_run, rounds_from_records
-from pipelines.harness import OffRecordBenchmark, time_rounds
-from pipelines.measure import EpochRun, Rate
+from pipelines.gate.judge import compare_runs, format_result
+from pipelines.gate.runs import GateError, load_run, rounds_from_records
+from pipelines.harness.rounds import OffRecordBenchmark, time_rounds
+from pipelines.harness.epoch import EpochRun, Rate
 from pipelines.memory import available_ram, exceeds_budget, exceeds_disk, free_disk, predict_cache
 from pipelines.report.summary import format_summary
-from pipelines.service import LocalService, ServiceError, check_service, default_workers
+from pipelines.dataservice import LocalService, ServiceError, check_service, default_workers
 
 RESULTS = pytest.StashKey[list]()
 GATE_REPORT = pytest.StashKey[str]()
+WALL_S = pytest.StashKey[float]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -39,7 +46,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _check_options(config: pytest.Config) -> None:
     """Every loaderbench option and combination, checked before anything is collected or measured: a bad value,
-    a combination that would do nothing (:class:`~pipelines.config.BenchSettings` says which), or a
+    a combination that would do nothing (:class:`~pipelines.harness.settings.BenchSettings` says which), or a
     ``--data-service`` that does not answer stops the run now, with one line naming the option (exit 4), not
     minutes in when the first case that reads it runs."""
     try:
@@ -138,11 +145,26 @@ def _collect_extra_info(request: pytest.FixtureRequest):
         request.config.stash.setdefault(RESULTS, []).append(dict(benchmark.extra_info))
 
 
+def _wall_s(config: pytest.Config) -> float:
+    """Seconds from this process's start (imports included) to the end of the session's cases, read once: the
+    JSON and the summary print the same figure."""
+    if WALL_S not in config.stash:
+        config.stash[WALL_S] = time.time() - psutil.Process().create_time()
+    return config.stash[WALL_S]
+
+
+def pytest_benchmark_update_json(config: pytest.Config, benchmarks: list, output_json: dict) -> None:
+    """The run's wall time beside its cases, so a saved run says what it cost (``format_summary`` reads it)."""
+    output_json["loaderbench"] = {"wall_s": round(_wall_s(config), 1)}
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-benchmark's, which writes the JSON
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """With ``--gate-baseline``: judge this session's cases against the baseline; a regression fails the run
     (exit 1), a comparison that cannot be made stops it (4), cases the gate could not judge because the machine
-    was shared end it with :data:`~pipelines.gate.INCONCLUSIVE_EXIT` -- never with a pass."""
+    was shared end it with :data:`~pipelines.gate.judge.INCONCLUSIVE_EXIT` -- never with a pass."""
     config = session.config
+    _wall_s(config)
     baseline = config.getoption("gate_baseline", default=None)
     if baseline is None or exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         return
@@ -163,7 +185,7 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
     results = config.stash.get(RESULTS, [])
     if results:
         terminalreporter.write_sep("=", "loaderbench summary")
-        terminalreporter.write_line(format_summary(results))
+        terminalreporter.write_line(format_summary(results, _wall_s(config)))
     if GATE_REPORT in config.stash:
         terminalreporter.write_sep("=", "loaderbench gate")
         terminalreporter.write_line(config.stash[GATE_REPORT])

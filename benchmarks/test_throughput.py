@@ -15,22 +15,24 @@ from collections.abc import Iterator
 import pytest
 
 from benchmarks.conftest import reference_rate
-from pipelines.cases import EPOCHS, THROUGHPUT_CASES, Case, case_id
-from pipelines.config import BenchSettings
+from pipelines.harness.cases import EPOCH_KINDS, THROUGHPUT_CASES, Case, case_id
+from pipelines.harness.settings import BenchSettings
 from pipelines.datasets import DatasetIndex
-from pipelines.harness import sources_written_ahead, time_epochs, time_rounds
+from pipelines.harness.cold_warm import sources_written_ahead, time_epochs
+from pipelines.harness.rounds import time_rounds
 from pipelines.loaders import open_pipeline
 from pipelines.loaders.compare import PixelDifference, pixel_difference
-from pipelines.loaders.pipeline import LOADER_SPECS
+from pipelines.loaders.registry import LOADER_SPECS
 from pipelines.machine import machine_info
-from pipelines.measure import DecodeLimit, Rate, available_cores, run_epoch
-from pipelines.probe import CpuProbe
-from pipelines.records import case_info, dataset_info, memory_info, reference_info
+from pipelines.harness.epoch import DecodeLimit, Rate, run_epoch
+from pipelines.machine import available_cores
+from pipelines.gate.reference import CpuProbe
+from pipelines.harness.records import case_info, dataset_info, memory_info, reference_info
 
 PARAMS = [
     pytest.param(case, epoch, id=case_id(case, epoch))
     for case in THROUGHPUT_CASES
-    for epoch in EPOCHS
+    for epoch in EPOCH_KINDS
 ]
 
 

@@ -1,4 +1,4 @@
-"""Where a benchmark ran: device, cores, memory and library versions, for ``extra_info`` and the README."""
+"""Where a benchmark ran: device, cores, memory and library versions, for ``extra_info`` and the summary."""
 
 from __future__ import annotations
 
@@ -42,3 +42,12 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def available_cores() -> int:
+    """CPUs this process may run on: its affinity mask where the platform has one (``taskset``, a container's
+    CPU set, the study's pinned children), which ``os.cpu_count()`` ignores."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+

@@ -24,3 +24,15 @@ def parse_bytes(text: str) -> int:
     if not match or unit not in _UNITS:
         raise ValueError(f"not a size: {text!r} (examples: 16GB, 512MiB, 2000000)")
     return int(float(match.group(1)) * _UNITS[unit])
+
+
+def format_duration(seconds: float) -> str:
+    """``38 s``, ``4 min 05 s``, ``1 h 02 min``: a wall time a person reads at a glance."""
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, rest = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {rest:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"

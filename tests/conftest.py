@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.config import Contract, Preset
+from pipelines.datasets.presets import Preset
+from pipelines.loaders.contract import Contract
 from pipelines.datasets import DatasetIndex, generate, index_dataset
 
 TINY = Preset(name="tiny", images=11, classes=3, sizes=(((64, 48), 0.5), ((40, 56), 0.5)), target_bytes=2500)

@@ -1,4 +1,5 @@
-"""Helpers shared by several test files: running the benchmarks as a user does, and waiting on processes."""
+"""Helpers shared by several test files: running the benchmarks as a user does, waiting on processes, and
+reading a loader's epochs as arrays."""
 
 from __future__ import annotations
 
@@ -46,3 +47,17 @@ def wait_until(condition, timeout_s: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"{what}: not within {timeout_s:g} s")
         time.sleep(0.05)
+
+
+def epoch_arrays(loader, index, contract, epochs=1):
+    """All images and labels of each epoch of ``loader``'s pipeline, as NumPy arrays."""
+    import numpy as np
+
+    from pipelines.loaders import open_pipeline
+
+    out = []
+    with open_pipeline(loader, index, contract) as pipeline:
+        for _ in range(epochs):
+            batches = [(np.asarray(x), np.asarray(y)) for x, y in pipeline.epoch()]
+            out.append((np.concatenate([b[0] for b in batches]), np.concatenate([b[1] for b in batches])))
+    return out

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from pipelines.config import Contract, Preset
+from pipelines.datasets.presets import Preset
+from pipelines.loaders.contract import Contract
 
 
 @st.composite

@@ -8,18 +8,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipelines.cases import EPOCHS, THROUGHPUT_CASES, TRAINING_CASES, case_id, throughput_cases
-from pipelines.config import CACHE_SPECS, CacheSpec, Contract
-from pipelines.harness import TimedEpochs
-from pipelines.loaders.pipeline import LOADER_SPECS, LoaderSpec
-from pipelines.measure import EpochRun, Rate
-from pipelines.records import training_info
+from pipelines.harness.cases import EPOCH_KINDS, THROUGHPUT_CASES, TRAINING_CASES, case_id, throughput_cases
+from pipelines.caches.modes import CACHE_SPECS, CacheSpec
+from pipelines.loaders.contract import Contract
+from pipelines.harness.rounds import TimedEpochs
+from pipelines.loaders.registry import LOADER_SPECS, LoaderSpec
+from pipelines.harness.epoch import EpochRun, Rate
+from pipelines.harness.records import training_info
 from pipelines.report.summary import format_summary, summary_rows
-from pipelines.verdict import COMPUTE_BOUND_AT, noise_band, utilisation, verdict
+from pipelines.harness.verdict import COMPUTE_BOUND_AT, noise_band, utilisation, verdict
 
 
 def test_case_ids_read_as_loader_cache_placement_epoch():
-    ids = [case_id(c, e) for c in THROUGHPUT_CASES for e in EPOCHS]
+    ids = [case_id(c, e) for c in THROUGHPUT_CASES for e in EPOCH_KINDS]
     assert "tfdata-file-uint8-warm" in ids and "idg-none-float32-cold" in ids
     assert len(ids) == len(set(ids))
     default = [c for c in THROUGHPUT_CASES if not c.extended]
@@ -53,8 +54,8 @@ def test_extended_cases_are_collected_only_with_the_option():
                              capture_output=True, text=True, check=True).stdout
         return {line.split("[", 1)[1].rstrip("]") for line in out.splitlines() if "test_throughput[" in line}
 
-    extended = {case_id(c, e) for c in THROUGHPUT_CASES if c.extended for e in EPOCHS}
-    everything = {case_id(c, e) for c in THROUGHPUT_CASES for e in EPOCHS}
+    extended = {case_id(c, e) for c in THROUGHPUT_CASES if c.extended for e in EPOCH_KINDS}
+    everything = {case_id(c, e) for c in THROUGHPUT_CASES for e in EPOCH_KINDS}
     assert collected() == everything - extended
     assert collected("--extended") == everything
     assert collected("--extended", "-m", "extended") == extended

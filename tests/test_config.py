@@ -8,7 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipelines.config import PRESETS, BenchSettings, Contract, GateSettings
+from pipelines.datasets.presets import PRESETS
+from pipelines.gate.settings import GateSettings
+from pipelines.harness.settings import BenchSettings
+from pipelines.loaders.contract import Contract
 from pipelines.units import format_bytes, parse_bytes
 from tests.helpers import assert_refused_at_start, bench_run
 

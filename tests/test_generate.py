@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from PIL import Image
 
-from pipelines.config import PRESETS
+from pipelines.datasets.presets import PRESETS
 from pipelines.datasets import DatasetError, generate, index_dataset, read_manifest
 from pipelines.datasets.manifest import MANIFEST_NAME
 from pipelines.datasets.synth import calibrate_quality, encode_jpeg, image_specs, synthesize
@@ -211,7 +211,7 @@ def test_generator_workers_exit_when_their_parent_is_killed(tmp_path):
     import psutil
 
     script = (
-        "from pipelines.config import PRESETS\n"
+        "from pipelines.datasets.presets import PRESETS\n"
         "from pipelines.datasets import generate\n"
         f"generate(PRESETS['coco2017'].scaled(3000), r'{tmp_path / 'big'}', workers=2, progress=False)\n"
     )

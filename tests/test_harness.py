@@ -13,13 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import clock
-from pipelines.cases import EPOCHS, THROUGHPUT_CASES, case_id
-from pipelines.config import RoundPlan
-from pipelines.harness import OffRecordBenchmark, sources_written_ahead, time_epochs, time_rounds
+from pipelines.harness import clock
+from pipelines.harness.cases import EPOCH_KINDS, THROUGHPUT_CASES, case_id
+from pipelines.harness.plan import RoundPlan
+from pipelines.harness.cold_warm import sources_written_ahead, time_epochs
+from pipelines.harness.rounds import time_rounds, OffRecordBenchmark
 from pipelines.loaders import open_pipeline
-from pipelines.measure import EpochRun, run_epoch
-from pipelines.pagecache import RESIDENT_AT, evict, filesystem_of, is_ram_backed, resident_fraction
+from pipelines.harness.epoch import EpochRun, run_epoch
+from pipelines.caches.pagecache import RESIDENT_AT, evict, filesystem_of, is_ram_backed, resident_fraction
 from tests.conftest import SMALL_CONTRACT
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,7 +51,7 @@ class FakeBenchmark:
 
 
 class FakeTime:
-    """What :mod:`pipelines.clock` and :mod:`pipelines.training` read as their ``time`` module: seconds pass
+    """What :mod:`pipelines.harness.clock` and :mod:`pipelines.training` read as their ``time`` module: seconds pass
     only when a test says so (``advance``, or a ``sleep``, which is recorded and returns at once), so every
     figure a test checks is exact, however busy the machine is. Thread-safe: Keras runs a step's sleep on a
     TensorFlow thread."""
@@ -76,9 +77,9 @@ class FakeTime:
 
 @pytest.fixture()
 def fake_time(monkeypatch) -> FakeTime:
-    """pipelines.clock (the benchmark clock) and pipelines.training (Keras' epoch times, the emulated
+    """pipelines.harness.clock (the benchmark clock) and pipelines.training (Keras' epoch times, the emulated
     accelerator's sleep) on a :class:`FakeTime`; the clock's pause state is restored afterwards. run_epoch
-    (pipelines.measure) keeps the real clock."""
+    (pipelines.harness.epoch) keeps the real clock."""
     from pipelines import training
 
     assert not clock.is_paused()
@@ -121,7 +122,7 @@ def test_every_round_is_whole_epochs_and_cold_ones_read_evicted_files(tiny_datas
 
 def test_a_cold_epoch_that_could_not_evict_is_not_called_cold(tiny_dataset, monkeypatch):
     """turn eviction into a no-op: the files stay resident, and the record says so instead of 'evicted'"""
-    monkeypatch.setattr("pipelines.harness.evict", lambda paths: True)
+    monkeypatch.setattr("pipelines.harness.cold_warm.evict", lambda paths: True)
     timed = time_epochs(FakeBenchmark(), lambda: open_pipeline("tfdata", tiny_dataset, SMALL_CONTRACT), run_epoch,
                         "cold", RoundPlan(rounds=2, min_round_s=0.0))
     assert timed.page_cache == "not-evicted" and timed.page_cache_resident >= RESIDENT_AT
@@ -291,8 +292,8 @@ def test_emulated_accelerator_steps_take_batch_over_rate_and_consume_every_batch
 
 
 def test_rounds_that_disagree_on_the_image_count_fail(tiny_dataset):
-    from pipelines.harness import TimedEpochs
-    from pipelines.measure import EpochRun
+    from pipelines.harness.rounds import TimedEpochs
+    from pipelines.harness.epoch import EpochRun
 
     timed = TimedEpochs(runs=[EpochRun(11, 3, 1.0, 0.1), EpochRun(8, 2, 1.0, 0.1)])
     with pytest.raises(AssertionError, match="different image counts"):
@@ -325,7 +326,7 @@ def test_the_extended_group_runs_on_a_tiny_dataset_and_leaves_nothing_behind(tmp
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     records = {b["extra_info"]["case"] + "-" + b["extra_info"]["epoch"]: b["extra_info"]
                for b in json.loads(out.read_text())["benchmarks"]}
-    assert set(records) == {case_id(c, e) for c in THROUGHPUT_CASES if c.extended for e in EPOCHS}
+    assert set(records) == {case_id(c, e) for c in THROUGHPUT_CASES if c.extended for e in EPOCH_KINDS}
     for name, info in records.items():
         assert info["images"] == 6, name
         assert (info["cache_bytes"] > 0) == (info["cache"] in ("file", "snapshot", "save", "save-gzip")), name
@@ -334,7 +335,7 @@ def test_the_extended_group_runs_on_a_tiny_dataset_and_leaves_nothing_behind(tmp
         "dataset_bytes"]  # the shards hold the JPEGs' bytes and more
     assert list((tmp_path / "caches").iterdir()) == []
     assert not [p for p in psutil.process_iter(["cmdline", "create_time"]) if p.info["create_time"] >= started - 1
-                and "pipelines.service" in " ".join(p.info["cmdline"] or [])]
+                and "pipelines.dataservice.worker" in " ".join(p.info["cmdline"] or [])]
 
 
 @pytest.mark.slow
@@ -355,7 +356,7 @@ def test_benchmark_suite_runs_every_case_on_a_tiny_dataset(tmp_path):
         assert {"device", "cpu_count", "tensorflow", "dataset"} <= set(info)
         assert info["rounds"] == 2 and info["spread"] >= 0
         assert bench["stats"]["rounds"] == 2 and bench["stats"]["iterations"] == info["epochs_per_round"]
-        assert bench["options"]["timer"].endswith("now")  # pipelines.clock.now, the clock the harness pauses
+        assert bench["options"]["timer"].endswith("now")  # pipelines.harness.clock.now, the clock the harness pauses
         if bench["name"].startswith("test_throughput["):
             assert info["images_per_sec"] > 0 and info["machine_limit_pct"] > 0 and info["decode_limit_pct"] > 0
             if not ON_RAM:
@@ -377,11 +378,11 @@ def test_tensorflow_never_warns_of_a_partly_read_memory_cache(tmp_path):
     """
     script = f"""
 import sys
-from pipelines.config import Contract
+from pipelines.loaders.contract import Contract
 from pipelines.datasets import generate, index_dataset
 from pipelines.loaders import open_pipeline
-from pipelines.measure import EpochRun, run_epoch
-from pipelines.config import Preset
+from pipelines.harness.epoch import EpochRun, run_epoch
+from pipelines.datasets.presets import Preset
 # 120 batches: prefetching cannot read them all behind one next() (with 11 images it sometimes did, completing
 # the cache and silencing the warning this control needs)
 generate(Preset(name="p", images=240, classes=3, sizes=(((32, 24), 1.0),), target_bytes=1200), r"{tmp_path / 'd'}",

@@ -21,8 +21,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from pipelines.child import child_environment
-from pipelines.scratch import MARKER, PREFIX
+from pipelines.cleanup.children import child_environment
+from pipelines.cleanup.scratch import MARKER, PREFIX
 from tests.helpers import gone, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -141,7 +141,7 @@ with open_pipeline("tfdata", index_dataset(sys.argv[1]), contract) as pipeline:
 def test_a_killed_file_cache_case_leaves_its_cache_to_the_next_run(tiny_dataset, tmp_path, killed_runs, capsys):
     """killed mid-epoch, a file-cache case leaves its cache folder; the next file-cache pipeline in that cache
     folder removes it and says so, and still reads every image"""
-    from pipelines.cache import cache_files
+    from pipelines.caches.folders import cache_files
     from pipelines.loaders import open_pipeline
     from tests.conftest import SMALL_CONTRACT
 
@@ -168,7 +168,7 @@ _SERVICE_EPOCH = """
 import sys, time
 from pipelines.datasets import index_dataset
 from pipelines.loaders import open_pipeline
-from pipelines.service import LocalService
+from pipelines.dataservice.local import LocalService
 from tests.conftest import SMALL_CONTRACT
 service = LocalService(1)
 address = service.start()
@@ -247,8 +247,8 @@ def test_a_killed_idg_processes_epoch_leaves_no_worker(tiny_dataset, tmp_path, k
 _STUDY_LEVELS = """
 import sys
 from pathlib import Path
-from pipelines.config import Contract
-from pipelines.study.cores import measure_levels
+from pipelines.loaders.contract import Contract
+from pipelines.study.levels import measure_levels
 print("ready", flush=True)
 measure_levels("smoke", 24, 0, Path(sys.argv[1]), Contract(cache_dir=Path(sys.argv[2])), 1)
 """
@@ -260,8 +260,8 @@ def test_a_killed_study_leaves_no_child_and_the_next_run_sweeps_its_scratch(tmp_
     """the study killed while its stage-cost child measures: the child exits on its own (it is frozen from just
     before the kill until after it, so it cannot simply have finished), leaving its stage folder and the study's
     own folder; the next study's first child removes both and names them"""
-    from pipelines.config import Contract
-    from pipelines.study import cores
+    from pipelines.loaders.contract import Contract
+    from pipelines.study import levels as cores
 
     caches = tmp_path / "caches"
     run = Run(_STUDY_LEVELS, [tmp_path / "data", caches], tmp_path)
@@ -290,7 +290,7 @@ def test_a_killed_study_leaves_no_child_and_the_next_run_sweeps_its_scratch(tmp_
     real_run = subprocess.run
 
     def child(command, *args, **kwargs):  # the next study's children, without TensorFlow: they report no points
-        if "pipelines.study.cores" not in command:
+        if "pipelines.study.levels" not in command:
             return real_run(command, *args, **kwargs)
         out = Path(command[command.index("--out") + 1])
         out.write_text('{"points": [], "stages": []}')
@@ -341,7 +341,7 @@ def worktrees(repository: Path) -> list[Path]:
 
 _AB = """
 import sys
-from pipelines.ab import main
+from pipelines.gate.ab import main
 print("ready", flush=True)
 sys.exit(main(["--base-rev", "HEAD", "--tree", sys.argv[1], "--pairs", "1"]))
 """
@@ -352,7 +352,7 @@ def test_a_killed_ab_run_leaves_no_run_and_the_next_one_removes_its_worktree(tmp
                                                                                monkeypatch):
     """A/B killed during its base side's run: that run (a pytest process) is killed with it; its worktree and
     run folder are left, and the next A/B's worktree sweeps them, unregisters the worktree and says so"""
-    from pipelines.ab import worktree
+    from pipelines.gate.ab import worktree
 
     repository = fake_suite(tmp_path / "repo")
     started = tmp_path / "started"
@@ -383,7 +383,7 @@ def test_a_killed_ab_run_leaves_no_run_and_the_next_one_removes_its_worktree(tmp
 def test_an_ab_worktree_whose_removal_fails_is_still_unregistered_and_removed(tmp_path, monkeypatch, capsys):
     """``git worktree remove`` failing (a file it cannot delete, an interrupted git) does not leave the
     worktree behind: its folder is removed and git's registration pruned"""
-    from pipelines import ab
+    from pipelines.gate import ab
 
     repository = fake_suite(tmp_path / "repo")
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))

@@ -1,6 +1,6 @@
 """Every loader under one contract: same images, same labels, every cache mode equal to none.
 
-Measured tolerance (stated in the README): tf.data from files and image_dataset_from_directory are
+Measured tolerance (stated in docs/loaders-and-caches.md): tf.data from files and image_dataset_from_directory are
 bit-equal (same decode and resize ops). ImageDataGenerator decodes and resizes with PIL: with ``nearest``
 its sampling grid picks a neighbouring source pixel on some rows/columns, and with ``bilinear`` PIL
 antialiases while TensorFlow does not, so the gap grows with the shrink factor. Mean absolute difference
@@ -17,18 +17,19 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
-from pipelines.cache import cache_files, lockfiles
-from pipelines.ownership import marker_text
-from pipelines.scratch import MARKER
-from pipelines.config import Contract
+from pipelines.caches.folders import cache_files, lockfiles
+from pipelines.cleanup.ownership import marker_text
+from pipelines.cleanup.scratch import MARKER
+from pipelines.loaders.contract import Contract
 from pipelines.datasets import generate, index_dataset
 from pipelines.loaders import LOADERS, open_pipeline
-from pipelines.loaders.pipeline import LOADER_SPECS
+from pipelines.loaders.registry import LOADER_SPECS
 from pipelines.loaders.compare import pixel_difference
 from pipelines.loaders.tfdata import dct_ratios
 from pipelines.loaders.tfops import dct_ratio
-from pipelines.measure import run_epoch
+from pipelines.harness.epoch import run_epoch
 from tests.conftest import SMALL_CONTRACT
+from tests.helpers import epoch_arrays
 from tests.strategies import equality_contracts, tiny_presets
 
 IDG_MEAN_TOLERANCE = {"bilinear": 3.0 / 255, "nearest": 1.7 / 255}
@@ -38,16 +39,6 @@ TF_LOADERS = ("tfdata", "kerasdir")
 CACHED = [(cache, placement) for cache in ("memory", "file") for placement in ("uint8", "float32")]
 #: tf.data's persistent caches, offered by the tf.data loader (pipelines/loaders/pipeline.py).
 PERSISTENT = ("snapshot", "save", "save-gzip")
-
-
-def epoch_arrays(loader, index, contract, epochs=1):
-    """All images and labels of each epoch, as NumPy arrays."""
-    out = []
-    with open_pipeline(loader, index, contract) as pipeline:
-        for _ in range(epochs):
-            batches = [(np.asarray(x), np.asarray(y)) for x, y in pipeline.epoch()]
-            out.append((np.concatenate([b[0] for b in batches]), np.concatenate([b[1] for b in batches])))
-    return out
 
 
 @pytest.mark.parametrize("interpolation", ["nearest", "bilinear"])

@@ -13,10 +13,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
-from pipelines.cache import cache_bytes
-from pipelines.config import CACHE_SPECS, Contract
+from pipelines.caches.folders import cache_bytes
+from pipelines.caches.modes import CACHE_SPECS
+from pipelines.loaders.contract import Contract
 from pipelines.loaders import open_pipeline
-from pipelines.measure import run_epoch
+from pipelines.harness.epoch import run_epoch
 from pipelines.memory import exceeds_budget, exceeds_disk, free_disk, predict_cache
 from pipelines.memory.__main__ import main as memory_cli
 from pipelines.memory.predict import SAFETY_MARGIN, WORKING_SET_BYTES
@@ -66,10 +67,11 @@ def test_exceeds_budget_gives_predicted_and_available_bytes():
 
 _MEASURE = """
 import json, sys
-from pipelines.config import Contract, Preset
+from pipelines.datasets.presets import Preset
+from pipelines.loaders.contract import Contract
 from pipelines.datasets import generate, index_dataset
 from pipelines.loaders import open_pipeline
-from pipelines.measure import run_epoch
+from pipelines.harness.epoch import run_epoch
 from pipelines.memory import predict_cache
 from pipelines.memory.measure import measure_memory
 if __name__ == "__main__":
@@ -190,7 +192,7 @@ def test_a_file_cache_larger_than_the_free_disk_is_skipped_with_both_numbers(tmp
 def test_file_systems_that_live_in_ram_are_recognised(monkeypatch):
     from collections import namedtuple
 
-    from pipelines import pagecache
+    from pipelines.caches import pagecache
 
     Part = namedtuple("Part", "device mountpoint fstype opts")
     parts = [Part("/dev/vda", "/", "ext4", ""), Part("tmpfs", "/tmp", "tmpfs", ""),

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.ownership import Claim, RemovalRefused, marker_text, names_tool, remove_made
+from pipelines.cleanup.ownership import Claim, RemovalRefused, marker_text, names_tool, remove_made
 
 CLAIM = Claim("a test folder", ".marker", lambda path: names_tool(path, "test"), lambda rel: rel.suffix == ".bin")
 

@@ -21,9 +21,10 @@ import psutil
 import pytest
 
 from pipelines.loaders import open_pipeline, unbuildable_reason
-from pipelines.service import LocalService, ServiceError, check_service
+from pipelines.dataservice.address import ServiceError, check_service
+from pipelines.dataservice.local import LocalService
 from tests.conftest import SMALL_CONTRACT
-from tests.test_loaders import epoch_arrays
+from tests.helpers import epoch_arrays
 from tests.helpers import assert_refused_at_start, bench_run, gone
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -165,7 +166,7 @@ def test_a_start_that_times_out_says_so_and_leaves_nothing(monkeypatch):
     """a dispatcher that never reports ready (a child that sleeps and prints nothing stands in for it): start gives
     up at its ready timeout, says so, and stops the child. A start that ignored its timeout would wait for ever
     here (caught by the hang guard), not succeed late."""
-    monkeypatch.setattr("pipelines.service.module_command",
+    monkeypatch.setattr("pipelines.dataservice.local.module_command",
                         lambda module, args: [sys.executable, "-c", "import time; time.sleep(300)"])
     local = LocalService(workers=1, ready_timeout_s=0.05)
     try:
@@ -180,7 +181,7 @@ def test_a_start_that_times_out_says_so_and_leaves_nothing(monkeypatch):
 def test_children_exit_when_their_parent_is_killed(tmp_path):
     """a parent killed outright (SIGKILL: no __exit__, no atexit) leaves no service process behind"""
     script = ("import sys, time\n"
-              "from pipelines.service import LocalService\n"
+              "from pipelines.dataservice.local import LocalService\n"
               "service = LocalService(1)\n"
               "service.start()\n"
               "print(*service.pids, flush=True)\n"

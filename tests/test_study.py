@@ -1,19 +1,22 @@
-"""The study: laws fitted to measured sizes, the full-size table's rules, the recommendation, the command."""
+"""The study: laws fitted to measured sizes, the full-size table's rules, the recommendation, the command, the grid."""
 
 from __future__ import annotations
 
 import json
 import re
+from dataclasses import asdict
 
 import numpy as np
 import pytest
 
-from pipelines.cases import Case
-from pipelines.config import Contract, StudySettings
+from pipelines.harness.cases import Case
+from pipelines.loaders.contract import Contract
+from pipelines.study.settings import StudySettings
 from pipelines.study.__main__ import main
-from pipelines.study.check import check_recommendation
-from pipelines.study.cores import (STAGES, StageCost, can_pin, core_levels, fewer_cores, predicted_rate,
-                                   stage_costs)
+from pipelines.study.check import Check, check_recommendation
+from pipelines.study import grid
+from pipelines.study.pinning import can_pin, core_levels, fewer_cores
+from pipelines.study.stages import STAGES, StageCost, predicted_rate, stage_costs
 from pipelines.study.extrapolate import Law, fit_law, held_out_error
 from pipelines.study.recommend import recommend
 from pipelines.study.scaling import STUDY_CASES, Point
@@ -241,7 +244,7 @@ def saved_study(path, model_alone=None, device="CPU: the measuring machine"):
 
 def test_points_measure_nothing_and_reuse_the_recorded_model_rate(tmp_path, capsys, monkeypatch):
     """--points: no dataset, no epoch, no MobileNet timed; the rate and device come from the file, and are kept"""
-    import pipelines.study.__main__ as study
+    import pipelines.study.run as study
 
     def measuring(*args, **kwargs):
         raise AssertionError("--points measured something")
@@ -285,7 +288,7 @@ def test_points_refuse_options_that_would_do_nothing(tmp_path, capsys, options, 
 
 
 def test_case_ids_of_the_study_rows_are_benchmark_cases():
-    from pipelines.cases import THROUGHPUT_CASES
+    from pipelines.harness.cases import THROUGHPUT_CASES
 
     assert set(STUDY_CASES) <= set(THROUGHPUT_CASES)
     assert Case("idg", "none", "float32") in STUDY_CASES
@@ -338,10 +341,10 @@ def test_a_pinned_child_sees_one_core():
     import subprocess
     import sys
 
-    from pipelines.child import child_environment
+    from pipelines.cleanup.children import child_environment
 
-    probe = ("from pipelines.study.cores import pin; pin(1); from pipelines.config import Contract, "
-             "available_cores; print(available_cores(), Contract().workers)")
+    probe = ("from pipelines.study.pinning import pin; pin(1); from pipelines.loaders.contract import Contract; "
+             "from pipelines.machine import available_cores; print(available_cores(), Contract().workers)")
     done = subprocess.run([sys.executable, "-c", probe], env=child_environment(), capture_output=True, text=True,
                           check=True)
     assert done.stdout.split() == ["1", "1"]
@@ -372,3 +375,141 @@ def test_the_check_compares_the_recommendation_with_the_fastest_measured_row_tha
     warm = measured({c: t for c, t in times.items() if c not in ("tfdata-none-uint8", "idg-none-float32")})
     assert check_recommendation(list(tight.values()), tight["tfdata-none-uint8"], cold + warm, 2000,
                                 "m").verdict == "match"
+
+
+# --- the scenario grid ------------------------------------------------------------------------------------------
+
+def grid_args(out, *options):
+    return grid.settings_from_args(grid.build_parser().parse_args([str(out), *options]))
+
+
+def test_the_grid_measures_once_a_shape_and_model_and_rechecks_the_other_budgets_from_its_points(tmp_path):
+    """every command is one the study itself accepts: the re-checks carry no measuring option"""
+    from pipelines.study.__main__ import build_parser, settings_from_args
+
+    settings = grid_args(tmp_path, "--shapes", "smoke:12", "--budgets", "16GB,1MB", "--models",
+                         "accelerator=1000,none", "--runs", "2", "--sizes", "6,9", "--rounds", "1", "--no-levels")
+    commands = grid.plan(settings, tmp_path)
+    assert len(commands) == 2 * 2 * 2 and sum(c.points is None for c in commands) == 4
+    measuring, recheck = commands[:2]
+    assert measuring.folder == tmp_path / "run-1" / "smoke-12" / "accelerator-1000" / "16.0GB"
+    assert measuring.line == ("python -m pipelines.study --preset smoke --held-out 12 --full-images 12 --accelerator "
+                              f"1000 --ram-budget {16 * GB} --sizes 6,9 --rounds 1 --no-levels "
+                              f"--out {measuring.folder}")
+    assert recheck.points == measuring.folder / "study.json" and recheck.folder.name == "1.0MB"
+    assert commands[3].args[-4:] == ("--ram-budget", "1000000", "--out", str(commands[3].folder))
+    assert "--no-model" in commands[3].args and commands[4].folder.parts[-4] == "run-2"
+    for command in commands:
+        studied = settings_from_args(build_parser().parse_args(list(command.args)), "smoke")
+        assert studied.held_out == studied.full_size == 12 and studied.ram_budget in (16 * GB, 10**6)
+    defaults = grid_args(tmp_path)
+    assert defaults == grid.GridSettings() and defaults.budgets[0] == StudySettings.ram_budget
+    with pytest.raises(ValueError, match="PRESET:IMAGES"):
+        grid_args(tmp_path, "--shapes", "smoke")
+    with pytest.raises(ValueError, match="accelerator=RATE"):
+        grid_args(tmp_path, "--models", "tpu")
+
+
+def grid_check(recommended, recommended_s, fastest, fastest_s, verdict, spread=0.01, images=3000):
+    return asdict(Check(images, recommended, recommended_s, spread, fastest, fastest_s, spread, verdict,
+                        {recommended: recommended_s, fastest: fastest_s}))
+
+
+def write_grid_study(folder, settings, check=None, errors=None, rate=None):
+    """A study.json as the study writes it, with the fields the grid reads."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "study.json").write_text(json.dumps({
+        "settings": {k: v for k, v in asdict(settings).items() if k != "contract"}, "points": [], "stages": [],
+        "model_alone": {"model": "mobilenet_1", "images_per_sec": rate} if rate else None,
+        "held_out_errors": errors or {}, "check": check}, default=str))
+
+
+def scenario(out, run, preset, images, budget, model_folder, **settings):
+    return (out / f"run-{run}" / f"{preset}-{images}" / model_folder / grid.budget_folder(budget),
+            StudySettings(preset=preset, held_out=images, full_images=images, ram_budget=budget, **settings))
+
+
+def test_the_grid_table_is_read_from_the_checks_the_studies_wrote(tmp_path, capsys):
+    dogs = [scenario(tmp_path, 1, "dogs-vs-cats", 3000, b, "accelerator-1000", accelerator=1000.0)
+            for b in (16 * GB, GB)]
+    write_grid_study(*dogs[1], grid_check("tfdata-memory-uint8", 3.25, "tfdata-memory-uint8", 3.25, "match"))
+    write_grid_study(*dogs[0], grid_check("tfdata-memory-float32", 3.234, "tfdata-memory-uint8", 3.2, "within noise"))
+    write_grid_study(*scenario(tmp_path, 1, "coco2017", 2000, GB // 2, "mobilenet"),
+                     grid_check("tfdata-file-uint8", 11.73, "tfdata-memory-uint8", 10.2, "miss"), rate=183.6)
+    write_grid_study(*scenario(tmp_path, 1, "coco2017", 2000, GB, "no-model", model=False))
+    assert grid.main([str(tmp_path), "--judge"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:2] == ["| shape | budget | model | recommended | fastest measured | check |",
+                         "|---|---|---|---|---|---|"]
+    assert lines[2:6] == [
+        "| dogs-vs-cats, 3,000 | 16.0 GB | accelerator 1,000 img/s (measured) | tfdata-memory-float32 3.23 s ±1% "
+        "| tfdata-memory-uint8 3.20 s ±1% | within noise |",
+        "| dogs-vs-cats, 3,000 | 1.0 GB | accelerator 1,000 img/s (measured) | tfdata-memory-uint8 3.25 s ±1% "
+        "| the same | match |",
+        "| coco2017, 2,000 | 500.0 MB | MobileNet 184 img/s (composed) | tfdata-file-uint8 11.73 s ±1% "
+        "| tfdata-memory-uint8 10.20 s ±1% | miss |",
+        "| coco2017, 2,000 | 1.0 GB | no model (loader epochs) | - | - | no check |"]
+    assert lines[7] == ("2 of 3 checked scenarios pass (1 match, 1 within noise, 1 miss); 1 without a check "
+                        "(no held-out size, or a fitting row not measured there)")
+    assert not any("held-out error over" in line for line in lines)  # one run: no ranges
+
+
+def test_the_grid_states_each_laws_held_out_error_range_over_its_runs(tmp_path, capsys):
+    check = grid_check("tfdata-none-uint8", 2.0, "tfdata-none-uint8", 2.0, "match")
+    for run, errors in ((1, {"idg-none-float32-cold": -0.03, "idg-none-float32-warm": 0.02,
+                             "tfdata-file-uint8-cold": 0.12, "tfdata-file-uint8-warm": 0.5}),
+                        (2, {"idg-none-float32-cold": 0.05, "idg-none-float32-warm": 0.02,
+                             "tfdata-file-uint8-cold": 0.01, "tfdata-file-uint8-warm": -0.2})):
+        for budget in (16 * GB, GB):  # a re-check repeats its measuring study's errors: counted once
+            write_grid_study(*scenario(tmp_path, run, "smoke", 12, budget, "none", model=False), check, errors)
+    assert grid.main([str(tmp_path), "--judge"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("| smoke, 12 |") == 4 and printed.splitlines()[0].startswith("| run | shape |")
+    assert "held-out error over 2 runs (predicted/measured - 1): smoke, 12, no model (loader epochs)" in printed
+    assert "  idg-none-float32   first -3% to +5%, later +2%" in printed
+    assert "  tfdata-file-uint8  first +1% to +12%, later -20% to +50%" in printed
+    assert ("first epochs -3% to +12% (3 of 4 within 10%); later epochs -20% to +50% (2 of 4 within 10%)"
+            in printed)
+
+
+def test_the_grid_runs_each_study_once_and_skips_the_rechecks_of_a_failed_measurement(tmp_path, capsys):
+    """a kept study.json is not measured again (a grid resumes); a failed measuring study's budgets are not run"""
+    from pipelines.study.__main__ import build_parser, settings_from_args
+
+    ran = []
+
+    def study(command):  # the study's own parsing, then a study.json with a check: no measurement
+        args = build_parser().parse_args(list(command.args))
+        settings = settings_from_args(args, json.loads(args.points.read_text())["settings"]["preset"]
+                                      if args.points else None)
+        ran.append(command)
+        if settings.accelerator:
+            return 1
+        write_grid_study(args.out, settings, grid_check("tfdata-none-uint8", 1.0, "tfdata-none-uint8", 1.0, "match"))
+        return 0
+
+    settings = grid_args(tmp_path, "--shapes", "smoke:12", "--budgets", "16GB,1MB", "--models", "none,accelerator=500")
+    failed = grid.run_grid(settings, tmp_path, runner=study)
+    assert len(ran) == 3 and [c.folder.parts[-2:] for c in failed] == [("accelerator-500", "16.0GB"),
+                                                                       ("accelerator-500", "1.0MB")]
+    assert grid.run_grid(settings, tmp_path, runner=study) == failed and len(ran) == 4  # only the failed one again
+    assert "grid: kept" in capsys.readouterr().err
+    assert grid.report(tmp_path).count("| smoke, 12 |") == 2
+
+
+def test_judging_an_empty_grid_says_so(tmp_path, capsys):
+    assert grid.main([str(tmp_path), "--judge"]) == 2
+    assert "no study.json under run-R folders" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_grid_command_measures_and_rechecks_a_tiny_scenario(tmp_path, capsys):
+    """one real measuring study (loader epochs, no levels) in a child process and one re-check from its points"""
+    out = tmp_path / "grid"
+    assert grid.main([str(out), "--shapes", "smoke:12", "--budgets", "16GB,1MB", "--models", "none", "--sizes",
+                      "6,9", "--rounds", "1", "--no-levels", "--data-root", str(tmp_path / "data"), "--cache-dir",
+                      str(tmp_path / "caches")]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("| smoke, 12 |") == 2 and "checked scenarios pass" in printed
+    assert sorted(p.parent.name for p in out.rglob("study.json")) == ["1.0MB", "16.0GB"]
+    assert "Recommended:" in (out / "run-1" / "smoke-12" / "none" / "1.0MB" / "study.txt").read_text()

@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 
 from pipelines.datasets import DatasetError
-from pipelines.datasets import tfrecord as tfr
+from pipelines.datasets import shards as tfr
+from pipelines.datasets.shards import __main__ as shards_cli
+from pipelines.datasets.shards import writer
 from pipelines.loaders import open_pipeline
 from pipelines.loaders.pipeline import Pipeline
 from tests.conftest import SMALL_CONTRACT
@@ -195,7 +197,7 @@ def test_interrupted_rerun_writes_only_missing_shards(tiny_dataset, tmp_path):
 
 def test_interrupted_conversion_leaves_only_whole_shards(tiny_dataset, tmp_path, monkeypatch):
     out = tmp_path / "out"
-    read = tfr._read_source
+    read = writer._read_source
     calls = []
 
     def interrupted(path):
@@ -204,10 +206,10 @@ def test_interrupted_conversion_leaves_only_whole_shards(tiny_dataset, tmp_path,
             raise KeyboardInterrupt
         return read(path)
 
-    monkeypatch.setattr(tfr, "_read_source", interrupted)
+    monkeypatch.setattr(writer, "_read_source", interrupted)
     with pytest.raises(KeyboardInterrupt):
         tfr.convert(tiny_dataset, out, shards=4, progress=False, workers=1)
-    monkeypatch.setattr(tfr, "_read_source", read)
+    monkeypatch.setattr(writer, "_read_source", read)
     # shards 0 and 1 (3 images each) were renamed whole; shard 2 was in progress: its temporary file is gone
     names = sorted(p.name for p in out.iterdir() if not p.name.startswith(".tfrecord.lock"))
     assert names == [f"train-{tfr.source_digest(tiny_dataset)[:12]}-{i:05d}-of-00004.tfrecord" for i in (0, 1)]
@@ -226,7 +228,7 @@ def test_a_corrupt_shard_is_reported_by_name(tiny_dataset, tmp_path):
     damage(shard)
     with pytest.raises(DatasetError, match=f"corrupt TFRecord shard: .*{shard.name}") as error:
         tfr.open_tfrecords(made.folder)
-    assert "python -m pipelines.datasets.tfrecord" in str(error.value)
+    assert "python -m pipelines.datasets.shards" in str(error.value)
     assert str(tiny_dataset.root.resolve()) in str(error.value)
 
 
@@ -334,15 +336,15 @@ def test_shard_count_is_checked(tiny_dataset, tmp_path):
 
 def test_command_line_converts_and_reports(tiny_dataset, tmp_path, capsys):
     out = tmp_path / "out"
-    assert tfr.main([str(tiny_dataset.root), str(out), "--shards", "3", "--no-progress"]) == 0
+    assert shards_cli.main([str(tiny_dataset.root), str(out), "--shards", "3", "--no-progress"]) == 0
     line = capsys.readouterr().out.strip()
     assert line.startswith("wrote 3 of 3 shards: 11 images in 3 classes") and str(out) in line
     assert "of TFRecords for" in line and "of image files" in line
     assert tfr.open_tfrecords(out).images == 11
-    assert tfr.main([str(tiny_dataset.root), str(out), "--shards", "3", "--no-progress"]) == 0
+    assert shards_cli.main([str(tiny_dataset.root), str(out), "--shards", "3", "--no-progress"]) == 0
     assert capsys.readouterr().out.startswith("reused all 3 shards")
     damage(out / tfr.open_tfrecords(out).shards[2].name)
-    assert tfr.main([str(tiny_dataset.root), str(out), "--shards", "3", "--no-progress"]) == 0
+    assert shards_cli.main([str(tiny_dataset.root), str(out), "--shards", "3", "--no-progress"]) == 0
     first, second = capsys.readouterr().out.splitlines()
     assert first.startswith(f"1 of 3 TFRecord shards written again in {out} -- checksum differs")
     assert second.startswith("wrote 1 of 3 shards")
@@ -350,15 +352,15 @@ def test_command_line_converts_and_reports(tiny_dataset, tmp_path, capsys):
 
 def test_command_line_default_folder_is_the_loaders(tiny_dataset, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("LOADERBENCH_DATA", str(tmp_path))
-    assert tfr.main([str(tiny_dataset.root), "--no-progress"]) == 0
+    assert shards_cli.main([str(tiny_dataset.root), "--no-progress"]) == 0
     assert str(tfr.tfrecord_folder(tiny_dataset, tmp_path)) in capsys.readouterr().out
     assert tfr.ensure_tfrecords(tiny_dataset, progress=False).written == 0
 
 
 def test_command_line_rejects_a_missing_folder(tmp_path, capsys):
-    assert tfr.main([str(tmp_path / "nowhere"), str(tmp_path / "out")]) == 2
+    assert shards_cli.main([str(tmp_path / "nowhere"), str(tmp_path / "out")]) == 2
     error = capsys.readouterr().err
     assert error.startswith("error: dataset folder does not exist") and "nowhere" in error
     assert not (tmp_path / "out").exists()
-    assert tfr.main([str(tmp_path), str(tmp_path / "out"), "--shards", "0"]) == 2  # no class folders
+    assert shards_cli.main([str(tmp_path), str(tmp_path / "out"), "--shards", "0"]) == 2  # no class folders
     assert "no class folders" in capsys.readouterr().err

@@ -156,7 +156,7 @@ def test_many_problems_of_one_kind_are_counted_not_all_listed(folder):
 
 
 def test_an_interrupted_generated_dataset_is_reported_incomplete(tmp_path, capsys):
-    from pipelines.config import Preset
+    from pipelines.datasets.presets import Preset
     from pipelines.datasets import generate, read_manifest
 
     shape = Preset(name="t", images=12, classes=2, sizes=(((40, 30), 1.0),), target_bytes=1500)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from pipelines.config import DEFAULT_PRESET, PRESETS, default_data_root
+from pipelines.datasets.presets import DEFAULT_PRESET, PRESETS, default_data_root
 from pipelines.datasets.generate import dataset_folder_name, generate
 from pipelines.datasets.validate import DatasetError, validate_dataset
 from pipelines.units import format_bytes

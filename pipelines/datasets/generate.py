@@ -8,7 +8,7 @@ Rules that keep a user's data safe and a run honest:
 * an interrupted one (manifest says ``complete: false``, or files missing) is completed: each image is written
   to a temporary name and renamed, so an existing file is always whole, and only missing files are made.
 * a dataset of ours with another recipe (other seed, count, generator version) is rebuilt from scratch: its
-  images are removed through :func:`pipelines.ownership.remove_made`, which refuses (naming the file, removing
+  images are removed through :func:`pipelines.cleanup.ownership.remove_made`, which refuses (naming the file, removing
   nothing) when the folder holds anything the generator did not write.
 """
 
@@ -23,8 +23,8 @@ from typing import Any
 
 from tqdm import tqdm
 
-from pipelines.child import exit_with_parent
-from pipelines.config import Preset
+from pipelines.cleanup.children import exit_with_parent
+from pipelines.datasets.presets import Preset
 from pipelines.datasets.manifest import MANIFEST_NAME, Manifest, dataset_claim, read_manifest
 from pipelines.datasets.synth import (
     GENERATOR_VERSION,
@@ -35,7 +35,7 @@ from pipelines.datasets.synth import (
     synthesize,
 )
 from pipelines.datasets.validate import DatasetError
-from pipelines.ownership import RemovalRefused, remove_made
+from pipelines.cleanup.ownership import RemovalRefused, remove_made
 
 # Below this many images, starting worker processes costs more than it saves.
 _PARALLEL_FROM = 64

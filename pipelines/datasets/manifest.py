@@ -6,7 +6,7 @@ whose manifest still says ``false`` was interrupted, and is completed rather tha
 ``manifest.json`` is also one of the most common file names there is (web apps, packages, other datasets), so
 the name proves nothing: a manifest is the suite's only when it says so (``"tool": "loaderbench"`` and the
 :data:`MANIFEST_FORMAT` it was written in). Any other file of that name is someone else's: the folder is read as
-a plain class-per-folder tree, and never written into or removed (:mod:`pipelines.ownership`).
+a plain class-per-folder tree, and never written into or removed (:mod:`pipelines.cleanup.ownership`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from pipelines.ownership import TOOL, Claim
+from pipelines.cleanup.ownership import TOOL, Claim
 
 MANIFEST_NAME = "manifest.json"
 #: Bumped when the manifest's fields change meaning. Written as ``format``, beside ``"tool": "loaderbench"``.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipelines.config import DEFAULT_PRESET, PRESETS, default_data_root
+from pipelines.datasets.presets import DEFAULT_PRESET, PRESETS, default_data_root
 from pipelines.datasets.generate import dataset_folder_name, generate
 from pipelines.datasets.validate import DatasetError, DatasetIndex, index_dataset, validate_dataset
 

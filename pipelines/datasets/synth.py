@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from pipelines.config import Preset
+from pipelines.datasets.presets import Preset
 
 #: Bump when the synthesis changes: a dataset made by another version is rebuilt, not reused.
 GENERATOR_VERSION = 1

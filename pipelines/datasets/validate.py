@@ -31,8 +31,11 @@ from pathlib import Path
 from PIL import Image
 from tqdm import tqdm
 
-from pipelines.config import IMAGE_EXTENSIONS
 from pipelines.datasets.manifest import read_manifest
+
+#: Image file extensions that every loader reads (the intersection of what Keras'
+#: ``image_dataset_from_directory``, ``ImageDataGenerator`` and ``tf.io.decode_image`` accept).
+IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp")
 
 #: Problems listed in full in an error; beyond this many of one kind, a count.
 _SHOWN_PER_KIND = 10

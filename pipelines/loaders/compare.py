@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
-from pipelines.config import Contract
+from pipelines.loaders.contract import Contract
 from pipelines.datasets import DatasetIndex
 from pipelines.loaders.tfops import decode_resized, decode_resized_fast
 

@@ -17,7 +17,7 @@ Forked workers wait for work on a queue, and nothing tells them when the benchma
 (``kill -9``, an OOM kill): the workers of both pools were seen staying behind, idle, each holding its memory.
 So every process :mod:`multiprocessing` starts while an ``idg-processes`` pipeline exists -- this module's pool
 for :meth:`IdgBatches.epoch`, Keras' enqueuer pool under ``model.fit`` -- watches its parent from a thread and
-exits once it is gone (:func:`~pipelines.child.exit_with_parent`): a 0.5 s poll, nothing on the
+exits once it is gone (:func:`~pipelines.cleanup.children.exit_with_parent`): a 0.5 s poll, nothing on the
 batches' path.
 """
 
@@ -36,8 +36,8 @@ import keras
 import numpy as np
 from tf_keras.preprocessing.image import ImageDataGenerator
 
-from pipelines.child import exit_with_parent
-from pipelines.config import Contract
+from pipelines.cleanup.children import exit_with_parent
+from pipelines.loaders.contract import Contract
 from pipelines.datasets import DatasetIndex
 
 _FORKED: dict[str, IdgBatches] = {}  # the dataset a forked worker serves (set by its initialiser)

@@ -21,7 +21,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from pipelines.config import Contract
+from pipelines.loaders.contract import Contract
 from pipelines.datasets import DatasetIndex
 from pipelines.loaders.tfops import (
     apply_cache,

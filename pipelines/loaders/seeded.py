@@ -5,8 +5,8 @@ images a second time, inside its parallel ``map``: more work on its decode path,
 change causes (an extra pass, a slower op), which prefetching cannot hide because the map itself does more.
 Exactly ``floor(images x fraction)`` images, spread evenly over the file list, carry the extra pass. The CPU
 added is 0.6-0.7 of ``fraction`` full decode passes (measured: the second pass skips the rounding to uint8 and
-tf.data's per-element costs), and how much slower an epoch gets is measured too, never assumed (README,
-"Regression gate"). Never set in normal runs.
+tf.data's per-element costs), and how much slower an epoch gets is measured too, never assumed (docs/gate.md).
+Never set in normal runs.
 """
 
 from __future__ import annotations
@@ -19,9 +19,8 @@ from io import BytesIO
 import tensorflow as tf
 from PIL import Image
 
-from pipelines.config import Contract
-
-REGRESSION_VARIABLE = "LOADERBENCH_REGRESSION"
+from pipelines.gate.settings import REGRESSION_VARIABLE
+from pipelines.loaders.contract import Contract
 
 Decode = Callable[[tf.Tensor, Contract], tf.Tensor]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import tensorflow as tf
 from PIL import Image
 
-from pipelines.config import Contract
+from pipelines.loaders.contract import Contract
 from pipelines.datasets import DatasetIndex
 from pipelines.loaders.tfops import (
     decode_resized,

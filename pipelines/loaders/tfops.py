@@ -21,7 +21,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from pipelines.config import Contract
+from pipelines.loaders.contract import Contract
 
 
 def parallel_calls(contract: Contract) -> int:
@@ -50,7 +50,7 @@ def resized(image: tf.Tensor, contract: Contract) -> tf.Tensor:
 
 #: libjpeg's inverse DCT for the fast decode: the integer "fast" transform, TensorFlow's default (bit-equal to
 #: ``decode_image`` at full scale); ``INTEGER_ACCURATE`` measured no faster within this VM's noise, and further
-#: from the exact pixels once scaled (README, "The pipelines").
+#: from the exact pixels once scaled (docs/loaders-and-caches.md).
 FAST_DCT_METHOD = "INTEGER_FAST"
 
 #: The scales libjpeg decodes at (1/ratio), largest first.
@@ -119,7 +119,7 @@ def encode_labels(labels: tf.Tensor, contract: Contract, num_classes: int) -> tf
 
 
 #: How each cache mode that caches is applied to a dataset (the builder's half of a cache mode; its declaration
-#: is its :class:`~pipelines.config.CacheSpec`). ``prefix``: the file prefix of a cache that lives on disk.
+#: is its :class:`~pipelines.caches.modes.CacheSpec`). ``prefix``: the file prefix of a cache that lives on disk.
 CACHE_OPS: dict[str, Callable[[tf.data.Dataset, Path | None], tf.data.Dataset]] = {
     "memory": lambda ds, prefix: ds.cache(""),
     "file": lambda ds, prefix: ds.cache(str(prefix)),

@@ -1,4 +1,4 @@
-"""``tf.data`` from TFRecord shards: the dataset converted once (:mod:`pipelines.datasets.tfrecord`), then read
+"""``tf.data`` from TFRecord shards: the dataset converted once (:mod:`pipelines.datasets.shards`), then read
 as a few large files in parallel instead of one small file per image.
 
 The order of steps, and why:
@@ -33,9 +33,10 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from pipelines.config import Contract, default_data_root
+from pipelines.datasets.presets import default_data_root
+from pipelines.loaders.contract import Contract
 from pipelines.datasets import DatasetIndex
-from pipelines.datasets.tfrecord import ENCODED_KEY, LABEL_KEY, ensure_tfrecords, open_tfrecords
+from pipelines.datasets.shards import ENCODED_KEY, LABEL_KEY, ensure_tfrecords, open_tfrecords
 from pipelines.loaders.pipeline import Built
 from pipelines.loaders.tfops import decode_bytes_resized, finish_pipeline, parallel_calls, shuffle_buffer
 

@@ -6,7 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from pipelines.config import CACHE_MODES, DEFAULT_PRESET, PLACEMENTS, PRESETS, Contract
+from pipelines.caches.modes import CACHE_MODES
+from pipelines.datasets.presets import DEFAULT_PRESET, PRESETS
+from pipelines.loaders.contract import PLACEMENTS, Contract
 from pipelines.datasets import DatasetError
 from pipelines.loaders import LOADERS
 from pipelines.memory.plan import format_plan, plan

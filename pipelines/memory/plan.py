@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipelines.config import CACHE_SPECS, PLACEMENTS, Contract
+from pipelines.caches.modes import CACHE_SPECS
+from pipelines.loaders.contract import PLACEMENTS, Contract
 from pipelines.memory.predict import exceeds_budget, predict_cache, ram_needed
 from pipelines.units import format_bytes
 

@@ -2,7 +2,8 @@
 
 A tf.data cache holds each element as decoded tensors: ``height x width x 3`` values of the placement's dtype
 (1 byte for ``uint8``, 4 for ``float32``) plus the label (an int32, 4 bytes), plus a per-element overhead
-measured once on this TensorFlow (``CacheSpec.element_overhead`` in ``pipelines/config.py``). JPEG bytes play no part: a 150 KB photo and a 15
+measured once on this TensorFlow (``CacheSpec.element_overhead`` in ``pipelines/caches/modes.py``). JPEG bytes
+play no part: a 150 KB photo and a 15
 KB one both become 224 x 224 x 3 x 4 = 602,112 bytes of float32, which is why the study's file cache was 5x
 its JPEGs.
 """
@@ -16,7 +17,8 @@ from pathlib import Path
 
 import psutil
 
-from pipelines.config import CACHE_SPECS, CacheMode, CacheSpec, Contract, Placement
+from pipelines.caches.modes import CACHE_SPECS, CacheMode, CacheSpec
+from pipelines.loaders.contract import Contract, Placement
 from pipelines.units import format_bytes
 
 DTYPE_BYTES: dict[str, int] = {"uint8": 1, "float32": 4}

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pipelines.config import Contract
+from pipelines.loaders.contract import Contract
 from pipelines.datasets import DatasetIndex
 from pipelines.loaders import open_pipeline
-from pipelines.measure import run_epoch
+from pipelines.harness.epoch import run_epoch
 from pipelines.memory.measure import measure_memory
 from pipelines.memory.predict import predict_cache
 

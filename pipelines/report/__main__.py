@@ -1,5 +1,8 @@
 """``python -m pipelines.report RUN.json [OTHER.json] --out DIR``: a Markdown table and PNG charts from
-pytest-benchmark's JSON; with two files, the ratios between them (two runs, or two machines)."""
+pytest-benchmark's JSON; with two files, the ratios between them (two runs, or two machines).
+
+``python -m pipelines.report reruns RUN1.json RUN2.json [...] [--out FILE.md]``: the spread of unchanged reruns
+(:mod:`pipelines.report.reruns`), each case's median moving between runs against its within-run spread."""
 
 from __future__ import annotations
 
@@ -7,13 +10,21 @@ import argparse
 import sys
 from pathlib import Path
 
+from pipelines.report import reruns
 from pipelines.report.charts import write_charts
 from pipelines.report.markdown import comparison_table, markdown_table
 from pipelines.report.results import ReportError, load_results
 from pipelines.report.summary import format_summary
 
 
+#: The first argument that selects :mod:`pipelines.report.reruns` (a results file named so is given as ``./reruns``).
+RERUNS_COMMAND = "reruns"
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == [RERUNS_COMMAND]:
+        return reruns.main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m pipelines.report", description=__doc__)
     parser.add_argument("run", type=Path, help="pytest-benchmark JSON (--benchmark-json, or a file in .benchmarks/)")
     parser.add_argument("other", type=Path, nargs="?", help="a second run: report new/old ratios against RUN")

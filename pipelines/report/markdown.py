@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pipelines.cases import record_case
+from pipelines.harness.cases import record_case
 from pipelines.report.summary import COLUMNS, cell, summary_rows
 from pipelines.units import format_bytes
 

@@ -11,9 +11,9 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pipelines.cases import record_case
-from pipelines.pagecache import RESIDENT_AT
-from pipelines.units import format_bytes
+from pipelines.harness.cases import record_case
+from pipelines.caches.pagecache import RESIDENT_AT
+from pipelines.units import format_bytes, format_duration
 
 REFERENCE_LOADERS = ("decode-limit", "machine-limit", "model-only")
 
@@ -62,17 +62,33 @@ def summary_rows(results: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return [{"case": case, **row} for case, row in sorted(rows.items())]
 
 
-def format_summary(results: list[Mapping[str, Any]]) -> str:
-    """A plain-text table a person can scan, with the reference figures above it and caveats below."""
+def format_summary(results: list[Mapping[str, Any]], wall_s: float | None = None) -> str:
+    """A plain-text table a person can scan, with the reference figures above it and caveats below; with the
+    run's ``wall_s``, a last line saying how much of it was timed."""
     rows = summary_rows(results)
     if not rows:
         return "no loader results recorded"
+    footer = [] if wall_s is None else [run_time_line(wall_s, results)]
     table = [[title for title, _ in COLUMNS]] + [[cell(key, row.get(key)) for _, key in COLUMNS] for row in rows]
     widths = [max(len(line[i]) for line in table) for i in range(len(COLUMNS))]
     lines = ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(line, widths, strict=True)))
              for line in table]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(header_lines(results) + [""] + lines + notes(results))
+    return "\n".join(header_lines(results) + [""] + lines + notes(results) + footer)
+
+
+def timed_seconds(results: Sequence[Mapping[str, Any]]) -> float:
+    """Seconds the benchmark clock ran over every record: each round's seconds per epoch x its epochs."""
+    return sum(sum(r.get("round_seconds") or ()) * (r.get("epochs_per_round") or 1) for r in results)
+
+
+def run_time_line(wall_s: float, results: Sequence[Mapping[str, Any]]) -> str:
+    """What the run cost and how much of it the numbers above are: the rest is set-up, calibration, warm-up
+    epochs, eviction and tear-down, which a reader should not take for the loaders' time."""
+    timed = timed_seconds(results)
+    share = f" ({timed / wall_s:.0%})" if wall_s > 0 else ""
+    return (f"run: {format_duration(wall_s)} from the start of pytest's process to the last case, {format_duration(timed)} of it"
+            f"{share} timed epochs; the rest: dataset check, model build, calibration, warm-up, eviction, tear-down")
 
 
 def header_lines(results: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -93,9 +109,9 @@ def header_lines(results: Sequence[Mapping[str, Any]]) -> list[str]:
                           " -- '% limit' is against this")
         elif r.get("loader") == "model-only":
             model = f"{r['model']}, " if r.get("model") else ""  # records before --accelerator had no name
-            header.append(f"model alone ({model}in-memory tensors): {_with_spread(r.get('images_per_sec'), r.get('spread'), 1)}"
-                          f" img/s, {r.get('epoch_s')} s an epoch; 'util' is against a model-only epoch run beside"
-                          " each case")
+            rate = _with_spread(r.get("images_per_sec"), r.get("spread"), 1)
+            header.append(f"model alone ({model}in-memory tensors): {rate} img/s, {r.get('epoch_s')} s an epoch; "
+                          "'util' is against a model-only epoch run within a minute of each case")
     header.append("rates: median of rounds ± half their range; verdicts claim only what that spread allows")
     return header
 

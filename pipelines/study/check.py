@@ -2,8 +2,9 @@
 
 At ``--held-out N`` the study has measured every row's epochs (training epochs too, when they are measured),
 and its laws were fitted without them. So the study can recommend for ``N`` images from the laws alone, exactly
-as it does at full size, and then look up which row was fastest in fact: the scenario grid of issue 11, one
-command a scenario (``--points`` re-checks it for other RAM budgets without measuring).
+as it does at full size, and then look up which row was fastest in fact: one scenario of the grid
+(:mod:`pipelines.study.grid`: one command a shape and model, ``--points`` re-checking it for other RAM budgets
+without measuring).
 
 What counts: the later epochs of the rows that fit the budget at ``N`` by the same rules as the table (without a
 cache, the first-epoch measurement where the JPEGs exceed the budget: every epoch then reads storage). A match
@@ -15,9 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from pipelines.study.scaling import Point
-from pipelines.study.table import StudyRow
+if TYPE_CHECKING:  # types only: importing them imports TensorFlow, which reading a check needs not
+    from pipelines.study.scaling import Point
+    from pipelines.study.table import StudyRow
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,10 @@ Each row's training epoch comes from measured training epochs where the study me
 :func:`~pipelines.study.table.with_training`: the default with an emulated accelerator), else it is composed from
 the row's later loader epoch and the model's epoch (``images / model rate``) by
 :func:`~pipelines.study.table.combined_s`: on a CPU-only machine the model runs on the loader's cores, so their
-sum (measured within ~4% of MobileNet epochs here, README); on an accelerator the longer of the two -- which
-the README's scenario grids found wrong in both directions (prefetching overlaps a step only partly; a file
+sum (measured within ~4% of MobileNet epochs on a 2-core CPU: docs/study.md); on an accelerator the longer of the
+two -- which
+the scenario grid (``python -m pipelines.study.grid``) found wrong in both directions (prefetching overlaps a step
+only partly; a file
 cache read back from disk slows a step that its loader epoch says it should not), hence measured by default.
 
 The fastest row that fits is recommended; equal epochs (a composed model-bound tie) go to the faster loader,
@@ -22,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pipelines.config import CACHE_SPECS
+from pipelines.caches.modes import CACHE_SPECS
 from pipelines.study.table import StudyRow, training_s
 from pipelines.units import format_bytes
 

@@ -2,7 +2,7 @@
 
 Every size is a dataset of its own (generated once and reused, as ``pytest benchmarks --images N`` does): two of
 the loaders read the folder itself, so a subset of one folder cannot stand in for a smaller dataset. Epochs are
-timed by the benchmark harness (:func:`pipelines.harness.time_epochs`) exactly as the benchmark cases are --
+timed by the benchmark harness (:func:`pipelines.harness.cold_warm.time_epochs`) exactly as the benchmark cases are --
 cold epochs on a fresh pipeline with the files evicted, warm ones after a filling epoch with file caches
 evicted -- so a study point and a benchmark case of the same size measure the same thing.
 """
@@ -14,12 +14,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from pipelines.cases import Case
-from pipelines.config import Contract, RoundPlan
+from pipelines.harness.cases import Case
+from pipelines.harness.plan import RoundPlan
+from pipelines.loaders.contract import Contract
 from pipelines.datasets import DatasetIndex
-from pipelines.harness import EPOCH_KINDS, OffRecordBenchmark, relative_spread, sources_written_ahead, time_epochs
+from pipelines.harness.cases import EPOCH_KINDS
+from pipelines.harness.cold_warm import sources_written_ahead, time_epochs
+from pipelines.harness.rounds import relative_spread, OffRecordBenchmark
 from pipelines.loaders import open_pipeline
-from pipelines.measure import run_epoch
+from pipelines.harness.epoch import run_epoch
 from pipelines.training import fit_epoch
 
 #: The study's rows: ImageDataGenerator, tf.data without a cache, with a memory cache and with a file cache --
@@ -45,7 +48,7 @@ class Point:
         seconds: seconds per epoch of each round.
         cache_bytes: bytes on disk of a file cache (0 otherwise).
         dataset_bytes: bytes of the dataset's JPEGs.
-        cores: the cores it ran on when pinned to fewer than all (:mod:`pipelines.study.cores`); ``None``: all.
+        cores: the cores it ran on when pinned to fewer than all (:mod:`pipelines.study.levels`); ``None``: all.
         model: the model trained for one ``model.fit`` epoch a round (its name); ``None``: the loader's epochs
             alone.
     """

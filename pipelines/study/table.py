@@ -17,11 +17,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from pipelines.cases import Case
-from pipelines.config import CACHE_SPECS, Contract
-from pipelines.loaders.pipeline import BASELINE_LOADER, LOADER_SPECS, base_loader
+from pipelines.harness.cases import Case
+from pipelines.caches.modes import CACHE_SPECS
+from pipelines.loaders.contract import Contract
+from pipelines.loaders.registry import BASELINE_LOADER, LOADER_SPECS, base_loader
 from pipelines.memory.predict import WORKING_SET_BYTES, exceeds_budget, exceeds_disk, predict_cache, ram_needed
-from pipelines.study.cores import ROW_STAGES, STAGE_SAMPLE, StageCost, predicted_rate
+from pipelines.study.stages import ROW_STAGES, STAGE_SAMPLE, StageCost, predicted_rate
 from pipelines.study.extrapolate import Law, fit_law, held_out_error
 from pipelines.study.scaling import Point
 from pipelines.units import format_bytes

@@ -1,0 +1,86 @@
+"""A tf.data service dispatcher or worker process, run until it is stopped.
+
+:class:`~pipelines.dataservice.local.LocalService` starts its children with this module:
+``python -m pipelines.dataservice.worker dispatcher [--port 0]`` and ``python -m pipelines.dataservice.worker worker
+--dispatcher grpc://host:port [--port 0] [--host NAME]``. Each prints one line, ``ready <address>``, once its server
+is up, then serves until it is stopped. They may equally be started by hand, on other machines, to give the suite a
+service of real extra cores.
+
+A child started by the suite (its parent's pid in :data:`PARENT_ENV`) exits on its own within
+:data:`PARENT_POLL_S` of its parent's death, however the parent died, so that no service process is left behind.
+TensorFlow is imported here, in the child, only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from pipelines.cleanup.children import exit_with_parent
+from pipelines.dataservice.address import ServiceError, parse_address
+
+#: How a child learns whose child it is (see :func:`_watch_parent`).
+PARENT_ENV = "LOADERBENCH_SERVICE_PARENT"
+#: Seconds between a child's checks that its parent is still alive: the longest an orphan outlives its parent.
+PARENT_POLL_S = 0.2
+
+
+def _watch_parent() -> None:
+    """Exit this process as soon as the parent named in :data:`PARENT_ENV` is gone (its pid is then no longer
+    this process's parent: an orphan is adopted by init or a subreaper)."""
+    expected = os.environ.get(PARENT_ENV)
+    if expected:  # else started by hand: it serves until stopped
+        exit_with_parent(int(expected), poll_s=PARENT_POLL_S)
+
+
+def _ready(address: str) -> None:
+    """Report ``ready <address>`` on stdout, then point stdout at stderr: the parent stops reading it."""
+    sys.stdout.write(f"ready {address}\n")
+    sys.stdout.flush()
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m pipelines.dataservice.worker",
+                                     description="Run a tf.data service dispatcher or worker until stopped.")
+    roles = parser.add_subparsers(dest="role", required=True)
+    dispatcher = roles.add_parser("dispatcher", help="the dispatcher: hands out work, prints its grpc:// address")
+    dispatcher.add_argument("--port", type=int, default=0, help="port to listen on (default 0: any free port)")
+    worker = roles.add_parser("worker", help="a worker: processes the pipeline's elements")
+    worker.add_argument("--dispatcher", required=True, metavar="grpc://HOST:PORT", help="the dispatcher's address")
+    worker.add_argument("--port", type=int, default=0, help="port to listen on (default 0: any free port)")
+    worker.add_argument("--host", default="localhost",
+                        help="the name clients reach this worker by (default localhost; another machine's workers "
+                             "need their own host name here, since the dispatcher hands it to the clients)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    _watch_parent()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+    import tensorflow as tf
+
+    service = tf.data.experimental.service
+    if args.role == "dispatcher":
+        server = service.DispatchServer(service.DispatcherConfig(port=args.port))
+        _ready(server.target)
+    else:
+        try:
+            target = parse_address(args.dispatcher).target
+        except ServiceError as error:
+            parser.error(str(error))
+        server = service.WorkerServer(service.WorkerConfig(dispatcher_address=target, port=args.port,
+                                                           worker_address=f"{args.host}:%port%"))
+        port = server._address.rsplit(":", 1)[1]  # "localhost:PORT": the public API has no getter for the port
+        _ready(f"{args.host}:{port}")
+    server.join()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,275 @@
+"""The loaderbench regression gate: does a run's case take longer than the baseline's, beyond the noise?
+
+pytest-benchmark's ``--benchmark-compare-fail=min:25%`` compares two numbers, one per run, against a fixed
+margin: on a shared VM the margin must cover the machine's drift between runs, so only large regressions fail.
+This gate reads what each case recorded instead (:mod:`pipelines.harness.records`):
+
+* **the rounds**, not one number: seconds per epoch of every round, so noise within a run is measured;
+* **divided by the paired reference** (:mod:`pipelines.gate.reference`), timed right after each of the case's rounds
+  (the median of those), so the machine's drift between runs -- the same for both workloads -- cancels (runs
+  with ``--paired-reference``);
+* **an effect threshold and a rank test**: a case regresses when its normalised median is more than
+  ``threshold`` slower and a one-sided Mann-Whitney test of its rounds (as timed, this run's divided by the
+  whole run's drift, :func:`machine_drift`) agrees at ``alpha`` shared over the cases (see
+  :class:`~pipelines.gate.settings.GateSettings`); a bootstrap interval of the normalised ratio of medians is printed
+  beside it.
+
+Runs (read by :mod:`pipelines.gate.runs`) compare only when they ran on the same kind of machine
+(:data:`~pipelines.gate.runs.IDENTITY_KEYS`); otherwise the gate says what differs and fails (or warns, by
+option) rather than comparing apples with pears.
+
+A gate that cannot judge says so; it never passes what it could not judge:
+
+* **inconclusive** (exit :data:`INCONCLUSIVE_EXIT`, distinct from a regression): a case whose rounds, in either
+  run, had the machine shared -- other processes or the hypervisor took more than ``max_shared_cores`` of it
+  (:mod:`pipelines.harness.contention`) -- or every case of a run whose paired reference, over the run, moved more than
+  ``max_reference_drift`` from the baseline's, beyond what normalisation was shown to correct. One line says
+  why; rerun on a quiet machine.
+* **refused** (:class:`GateError`): rounds too few for the rank test to reach ``alpha`` over the cases judged
+  (the rounds needed are named), no case in common, no baseline, runs from different machines.
+
+    python -m pipelines.gate.judge BASELINE.json RUN.json [--threshold 0.10] [--mismatch warn]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+from pipelines.gate.runs import SAVE_BASELINE, CaseRounds, GateError, RunRounds, identity_mismatch, load_run
+from pipelines.gate.settings import GateSettings
+
+#: Exit status of a gate that could not judge (the machine was shared): not 0 (a pass), not 1 (a regression),
+#: and none of pytest's own (0-5), so a CI step can tell "rerun" from "fix".
+INCONCLUSIVE_EXIT = 6
+
+
+@dataclass(frozen=True)
+class CaseVerdict:
+    """One case compared: ``ratio`` > 1 means this run is slower (median epoch over the baseline's)."""
+
+    case: str
+    ratio: float
+    low: float
+    high: float
+    p_value: float
+    normalised: bool
+    regressed: bool
+    inconclusive: str | None = None
+
+    def describe(self, settings: GateSettings) -> str:
+        kind = "drift-normalised" if self.normalised else "raw seconds"
+        return (f"{self.case}: {self.ratio:.3f}x the baseline's epoch time "
+                f"[{settings.confidence:.0%} CI {self.low:.3f}-{self.high:.3f}], rank test p={self.p_value:.2g}; "
+                f"gate: slower than {1 + settings.threshold:.2f}x at p < {settings.alpha:g}/cases ({kind})")
+
+
+def compare_case(base: CaseRounds, head: CaseRounds, settings: GateSettings, cases: int = 1,
+                 drift: float | None = None) -> CaseVerdict:
+    """Judge one case (see the module docstring); ``cases``: how many share the gate's ``alpha``; ``drift``: the
+    run's :func:`machine_drift` (``None``: this case's own, or none without a paired reference)."""
+    normalise = base.normalisable and head.normalisable
+    before, after = base.samples(normalise), head.samples(normalise)
+    ratio = float(np.median(after) / np.median(before))
+    if drift is None:
+        drift = machine_drift({head.case: base}, {head.case: head})
+    # The rank test reads the rounds as timed, this run's divided by one number, the whole run's drift: every
+    # round then shares that number's error, but it is pooled over every case's reference rounds, a fraction of
+    # one round's noise. (Divided by each case's own reference median, the rounds would share that median's
+    # error, a shift the test calls significant; as timed, without the division, a machine 15-25% faster than
+    # at the baseline hides a 25% regression from it: both were measured here.) The threshold is judged on the
+    # case's own normalised ratio.
+    p_value = float(stats.mannwhitneyu(head.samples(False) / (drift or 1.0), base.samples(False),
+                                       alternative="greater").pvalue)
+    if len(before) > 1 and len(after) > 1:
+        interval = stats.bootstrap(
+            (before, after), lambda b, a, axis=-1: np.median(a, axis=axis) / np.median(b, axis=axis),
+            n_resamples=settings.resamples, confidence_level=settings.confidence, method="percentile",
+            rng=np.random.default_rng(0), vectorized=True,
+        ).confidence_interval
+        low, high = float(interval.low), float(interval.high)
+    else:
+        low = high = ratio
+    why = unjudgeable(base, head, settings, drift)
+    regressed = why is None and ratio > 1 + settings.threshold and p_value < settings.alpha / max(1, cases)
+    return CaseVerdict(head.case, ratio, low, high, p_value, normalise, regressed, why)
+
+
+def machine_drift(base: Mapping[str, CaseRounds], head: Mapping[str, CaseRounds]) -> float | None:
+    """How much slower the whole machine ran for ``head`` than for ``base``: the median, over the cases both
+    paired with the reference, of the ratio of their reference medians; ``None`` with no such case."""
+    ratios = [float(np.median(head[key].paired) / np.median(base[key].paired)) for key in head
+              if key in base and head[key].normalisable and base[key].normalisable]
+    return float(np.median(ratios)) if ratios else None
+
+
+def unjudgeable(base: CaseRounds, head: CaseRounds, settings: GateSettings, drift: float | None) -> str | None:
+    """Why the two runs' rounds of a case cannot be judged, in one line; ``None`` when they can."""
+    if head.shared_cores is None or base.shared_cores is None:
+        side = "this run" if head.shared_cores is None else "the baseline"
+        return (f"{side} did not record how much of the machine it had (saved by an older loaderbench): save a "
+                f"new baseline with `{SAVE_BASELINE}`")
+    for side, rounds, other_side, other, rerun in (("this run", head, "baseline", base, "it"),
+                                                   ("the baseline", base, "this run", head, "the baseline")):
+        if rounds.shared_cores > settings.max_shared_cores:
+            return (f"the machine was shared: {rounds.free_cores:.1f} of {rounds.cores} cores free for {side} "
+                    f"({other_side}: {other.free_cores:.1f}); other processes took more than the "
+                    f"{settings.max_shared_cores:g} cores the gate allows -- rerun {rerun} on a quiet machine")
+    if drift is not None and not 1 / (1 + settings.max_reference_drift) <= drift <= 1 + settings.max_reference_drift:
+        return (f"the paired reference ran {drift:.2f}x the baseline's over the run: the machine changed by more "
+                f"than the {settings.max_reference_drift:.0%} normalisation was shown to correct -- rerun on a "
+                "quiet machine, or save a new baseline if the machine itself changed")
+    return None
+
+
+def min_p_value(base_rounds: int, head_rounds: int) -> float:
+    """The smallest p the one-sided rank test can give for these round counts (every head round slower than
+    every baseline round), computed by the same scipy call the gate makes."""
+    return float(stats.mannwhitneyu(np.arange(head_rounds) + base_rounds, np.arange(base_rounds),
+                                    alternative="greater").pvalue)
+
+
+def rounds_needed(cases: int, alpha: float) -> int:
+    """The fewest rounds per run (the same in both) at which the rank test can reach ``alpha / cases``."""
+    rounds = 2
+    while min_p_value(rounds, rounds) >= alpha / max(1, cases):
+        rounds += 1
+    return rounds
+
+
+def check_round_counts(base: RunRounds, head: RunRounds, shared: Sequence[str], settings: GateSettings) -> None:
+    """Refuse a comparison whose rank test could never fail a case: too few rounds for ``alpha`` over the cases
+    (at 3 rounds a side the exact test cannot go below p = 0.05)."""
+    for key in shared:
+        b, h = len(base.cases[key].seconds), len(head.cases[key].seconds)
+        floor = min_p_value(b, h)
+        if floor >= settings.alpha / len(shared):
+            needed = rounds_needed(len(shared), settings.alpha)
+            raise GateError(
+                f"too few rounds to judge {key}: {b} in the baseline and {h} in this run, where the rank test "
+                f"cannot go below p = {floor:.2g}, not under alpha / cases = {settings.alpha:g} / {len(shared)} "
+                f"-- every case would pass; run at least {needed} rounds per case in both runs (--rounds "
+                f"{needed}; --training-rounds for training cases), as `{SAVE_BASELINE}` and `tox -e bench-gate` do"
+            )
+
+
+@dataclass
+class GateResult:
+    """Every case both runs measured, judged; what could not be compared is listed, not hidden."""
+
+    verdicts: list[CaseVerdict] = field(default_factory=list)
+    only_in_base: list[str] = field(default_factory=list)
+    only_in_head: list[str] = field(default_factory=list)
+    mismatch: list[str] = field(default_factory=list)
+
+    @property
+    def regressed(self) -> list[CaseVerdict]:
+        return [v for v in self.verdicts if v.regressed]
+
+    @property
+    def inconclusive(self) -> list[CaseVerdict]:
+        return [v for v in self.verdicts if v.inconclusive]
+
+    @property
+    def exit_status(self) -> int:
+        """1 if a case regressed; :data:`INCONCLUSIVE_EXIT` if none did but one could not be judged; else 0."""
+        return 1 if self.regressed else (INCONCLUSIVE_EXIT if self.inconclusive else 0)
+
+
+def compare_runs(base: RunRounds, head: RunRounds, settings: GateSettings) -> GateResult:
+    """Judge every case both runs have. Raises :class:`GateError` on a machine mismatch when the settings say
+    ``fail``; with ``warn`` the differences are kept in the result and printed."""
+    mismatch = identity_mismatch(base, head)
+    if mismatch and settings.mismatch == "fail":
+        raise GateError(f"the baseline {base.source} ran on another machine or software ({'; '.join(mismatch)}): "
+                        f"its times do not apply here. Save a baseline on this machine with `{SAVE_BASELINE}`, "
+                        "or compare anyway with --gate-mismatch warn")
+    shared = [key for key in head.cases if key in base.cases]
+    if not shared:
+        raise GateError(f"no case in common between the baseline {base.source} ({', '.join(sorted(base.cases))}) "
+                        f"and {head.source} ({', '.join(sorted(head.cases)) or 'no case with rounds'}): nothing was "
+                        "compared -- run the baseline's selection, or save a new baseline")
+    check_round_counts(base, head, shared, settings)
+    result = GateResult(mismatch=mismatch,
+                        only_in_base=sorted(set(base.cases) - set(head.cases)),
+                        only_in_head=sorted(set(head.cases) - set(base.cases)))
+    drift = machine_drift(base.cases, head.cases)
+    result.verdicts = [compare_case(base.cases[key], head.cases[key], settings, len(shared), drift)
+                       for key in shared]
+    return result
+
+
+def format_result(result: GateResult, settings: GateSettings, base_source: str) -> str:
+    """The table a person reads, then one line per regression (case, ratio, interval, threshold)."""
+    lines = [f"loaderbench gate against {base_source}: fails a case slower than {1 + settings.threshold:.2f}x "
+             f"with rank-test p < {settings.alpha:g} over {len(result.verdicts)} cases"]
+    for difference in result.mismatch:
+        lines.append(f"WARNING: baseline from another machine or software: {difference}")
+    width = max((len(v.case) for v in result.verdicts), default=4)
+    lines.append(f"{'case':<{width}}  {'ratio':>6}  {settings.confidence:.0%} CI        {'p':>7}  verdict")
+    for v in result.verdicts:
+        verdict = "REGRESSED" if v.regressed else "inconclusive" if v.inconclusive else (
+            "faster" if v.high < 1 else "ok")
+        lines.append(f"{v.case:<{width}}  {v.ratio:6.3f}  {v.low:.3f}-{v.high:.3f}  {v.p_value:7.2g}  {verdict}"
+                     + ("" if v.normalised else "  (raw: no paired reference)"))
+    for key in result.only_in_base:
+        lines.append(f"{key}: in the baseline only (not run this time)")
+    for key in result.only_in_head:
+        lines.append(f"{key}: new in this run (no baseline to compare)")
+    for v in result.regressed:
+        lines.append("REGRESSED " + v.describe(settings))
+    for v in result.inconclusive:
+        lines.append(f"INCONCLUSIVE {v.case}: {v.inconclusive}")
+    if result.inconclusive and not result.regressed:
+        lines.append(f"gate inconclusive: {len(result.inconclusive)} of {len(result.verdicts)} cases could not be "
+                     f"judged (exit {INCONCLUSIVE_EXIT}) -- not a pass: rerun when the machine is not shared")
+    elif not result.regressed:
+        lines.append("gate passed: no case regressed")
+    return "\n".join(lines)
+
+
+def gate_settings_parser(parser, default: GateSettings = GateSettings()) -> None:
+    """The gate's options, shared by ``python -m pipelines.gate.judge`` and ``python -m pipelines.gate.ab``."""
+    parser.add_argument("--threshold", type=float, default=default.threshold,
+                        help=f"smallest slowdown that fails, as a fraction (default {default.threshold})")
+    parser.add_argument("--alpha", type=float, default=default.alpha,
+                        help=f"false-alarm rate of the rank test over all cases (default {default.alpha})")
+    parser.add_argument("--max-shared-cores", type=float, default=default.max_shared_cores,
+                        help="cores' worth of CPU other processes may take during a case's rounds before the case "
+                             f"is inconclusive (default {default.max_shared_cores})")
+    parser.add_argument("--mismatch", choices=("fail", "warn"), default=default.mismatch,
+                        help="a baseline from another CPU, core count, TensorFlow or Python: fail or warn "
+                             f"(default {default.mismatch})")
+
+
+def settings_from_args(args) -> GateSettings:
+    return GateSettings(threshold=args.threshold, alpha=args.alpha, mismatch=args.mismatch,
+                        max_shared_cores=args.max_shared_cores)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Exit status: 0 passed, 1 a case regressed, 2 no comparison possible (the message says why),
+    :data:`INCONCLUSIVE_EXIT` no case regressed but one could not be judged."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m pipelines.gate.judge", description=__doc__.split("\n\n")[0])
+    parser.add_argument("baseline", type=Path, help="the baseline run's JSON (--benchmark-json)")
+    parser.add_argument("run", type=Path, help="the run to judge, same format")
+    gate_settings_parser(parser)
+    args = parser.parse_args(argv)
+    try:
+        settings = settings_from_args(args)
+        result = compare_runs(load_run(args.baseline), load_run(args.run), settings)
+    except (GateError, ValueError) as error:
+        print(f"gate: {error}")
+        return 2
+    print(format_result(result, settings, str(args.baseline)))
+    return result.exit_status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,37 @@
+"""How a case is timed: rounds of whole epochs, each lasting at least a minimum."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RoundPlan:
+    """How a case is timed.
+
+    Attributes:
+        rounds: timed rounds; their spread is the case's noise figure.
+        min_round_s: a round runs enough whole epochs to last at least this long (calibrated once per case).
+            0.5 s: the spread of three rounds was the same at 0.5 s and 1 s on the default run (median over the
+            throughput cases +-4.9% at 0.5 s; +-3.7% and +-5.4% in two runs at 1 s; 2-core VM, TensorFlow
+            2.21: ``pytest benchmarks -k throughput --min-round-s S``, each case's ``spread``), as for the
+            gate's rounds; training epochs last longer than a round anyway.
+        max_epochs_per_round: a ceiling on that count, for very small datasets.
+    """
+
+    rounds: int = 3
+    min_round_s: float = 0.5
+    max_epochs_per_round: int = 1000
+
+    def __post_init__(self) -> None:
+        if self.rounds < 1 or self.min_round_s < 0 or self.max_epochs_per_round < 1:
+            raise ValueError(f"rounds and max_epochs_per_round must be >= 1, min_round_s >= 0: {self}")
+
+    def epochs_per_round(self, epoch_s: float) -> int:
+        """Whole epochs of ``epoch_s`` seconds that last at least ``min_round_s`` (1 .. the ceiling)."""
+        if epoch_s <= 0:
+            return self.max_epochs_per_round
+        return max(1, min(self.max_epochs_per_round, math.ceil(self.min_round_s / epoch_s)))
+
+

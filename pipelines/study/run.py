@@ -1,0 +1,178 @@
+"""A study run: its measurements (taken now, or a previous run's for ``--points``), the laws fitted to them, the
+table predicted at full size, the recommendation, and that recommendation checked at the held-out size.
+
+:func:`run_study` returns a :class:`StudyResult`; :func:`report_text` is what the command prints and
+:func:`pipelines.study.output.write_study` what it writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from pipelines.datasets.presets import PRESETS
+from pipelines.loaders.contract import Contract
+from pipelines.machine import machine_info
+from pipelines.memory.predict import free_disk, predict_cache
+from pipelines.study.check import Check, check_recommendation
+from pipelines.study.measuring import Measured, measure, model_rate, saved_model_rate
+from pipelines.study.recommend import recommend
+from pipelines.study.scaling import STUDY_CASES, Point
+from pipelines.study.settings import StudySettings
+from pipelines.study.table import (StudyRow, error_pair, held_out_errors, laws, levels_lines, study_rows,
+                                   table_lines, with_training)
+from pipelines.training import ModelSpec, model_name
+from pipelines.units import format_bytes
+
+
+@dataclass(frozen=True)
+class StudyResult:
+    """What a study run produced.
+
+    Attributes:
+        settings: what it ran with.
+        measured: its measurements, ``device`` set (the machine that measured them).
+        rows: the table at full size.
+        errors: each law's held-out error by (case id, epoch kind); empty without ``held_out``.
+        head: the lines above the table (shape, budget, model, where it was measured, cache bytes check...).
+        recommendation: the recommendation's reason (a sentence).
+        model_s: the model's epoch alone at full size; ``None`` without a model.
+        shares_cpu: the model runs on the loader's CPU cores (their work adds up).
+        levels: the parallelism levels' and stage costs' lines (empty when not measured).
+        check: the recommendation at the held-out size against the epochs measured there, if it could be made.
+        checked_epochs: which epochs the check compared (``training epochs`` or ``loader epochs``).
+    """
+
+    settings: StudySettings
+    measured: Measured
+    rows: list[StudyRow]
+    errors: dict[tuple[str, str], float]
+    head: list[str]
+    recommendation: str
+    model_s: float | None
+    shares_cpu: bool
+    levels: list[str]
+    check: Check | None
+    checked_epochs: str
+
+
+@dataclass(frozen=True)
+class Predictor:
+    """The table's rows at any size from a study's points: the loaders' laws (fitted without the held-out size),
+    those of ``trained``'s measured training epochs where they are used, and the budget and disk rules."""
+
+    settings: StudySettings
+    points: Sequence[Point]
+    trained: str | None
+    per_image_bytes: float
+    disk: int
+
+    def rows(self, images: int) -> list[StudyRow]:
+        settings = self.settings
+        jpeg_bytes = int(self.per_image_bytes * images)
+
+        def rows_of(model: str | None) -> list[StudyRow]:
+            return study_rows(STUDY_CASES, laws(self.points, settings.held_out, model), images, jpeg_bytes,
+                              settings.contract, settings.ram_budget, self.disk)
+
+        loaders = rows_of(None)
+        return with_training(loaders, rows_of(self.trained)) if self.trained else loaders
+
+
+def run_study(settings: StudySettings, measured: Measured | None = None) -> StudyResult:
+    """The study: measure (unless ``measured`` is given: then nothing is measured, the model's rate included),
+    fit, predict, recommend, check."""
+    measured, rate = gather(settings, measured)
+    return predict(settings, measured, rate)
+
+
+def gather(settings: StudySettings, measured: Measured | None) -> tuple[Measured, float | None]:
+    """The measurements and the model's images/s alone: ``measured`` and the rate it recorded, or both measured
+    now (a MobileNet rate kept in them, for a later ``--points``)."""
+    if measured is not None:
+        rate = saved_model_rate(settings, measured)
+        held = {p.images for p in measured.points if p.cores is None}
+        if settings.held_out and settings.held_out not in held:
+            raise ValueError(f"--held-out {settings.held_out:,}: --points {measured.source} measured no such size "
+                             f"(it holds {', '.join(f'{n:,}' for n in sorted(held))}): give one of them, or leave "
+                             "--held-out out")
+        return measured, rate
+    classes = PRESETS[settings.preset].classes
+    measured = measure(settings)
+    rate = model_rate(settings, classes)
+    if rate and not settings.accelerator:  # MobileNet alone, measured: kept for a later --points
+        measured = replace(measured, model=model_name(ModelSpec(classes)), model_images_per_sec=rate)
+    return measured, rate
+
+
+def predict(settings: StudySettings, measured: Measured, rate: float | None) -> StudyResult:
+    """The table at full size, the recommendation and its check, from ``measured`` and the model's ``rate``."""
+    measured = replace(measured, device=measured.device or str(machine_info()["device"]))
+    points = measured.points
+    datasets = {p.images: p.dataset_bytes for p in points if p.cores is None}
+    name = model_name(ModelSpec(PRESETS[settings.preset].classes, accelerator=settings.accelerator))
+    timed_model = name if settings.model and any(p.model == name for p in points) else None  # its epochs measured
+    trained = None if settings.training == "composed" else timed_model  # else composed: loader's + model's
+    predictor = Predictor(settings, points, trained, sum(datasets.values()) / sum(datasets),
+                          free_disk(settings.contract.cache_dir))
+    shares_cpu = measured.device.startswith("CPU") and not settings.accelerator
+    rows = predictor.rows(settings.full_size)
+    advice = recommend(rows, settings.full_size, rate, settings.ram_budget, cpu_only=shares_cpu)
+    check = None
+    if settings.held_out and (timed_model or not rate):  # measured epochs to check against: training, or loaders'
+        at_held_out = predictor.rows(settings.held_out)
+        chosen = recommend(at_held_out, settings.held_out, rate, settings.ram_budget, cpu_only=shares_cpu).row
+        check = check_recommendation(at_held_out, chosen, points, settings.held_out, timed_model)
+    level_images = next((p.images for p in points if p.cores is not None), settings.levels_images)
+    return StudyResult(
+        settings, measured, rows, held_out_errors(points, settings.held_out) if settings.held_out else {},
+        head_lines(settings, measured, rate, predictor), advice.reason,
+        settings.full_size / rate if rate else None, shares_cpu,
+        levels_lines(points, measured.stages, level_images, STUDY_CASES, measured.cores), check,
+        "training epochs" if timed_model else "loader epochs")
+
+
+def head_lines(settings: StudySettings, measured: Measured, rate: float | None, predictor: Predictor) -> list[str]:
+    """The lines above the table: what was predicted, from what, and the predictors' own checks."""
+    full = settings.full_size
+    fitted = sorted({p.images for p in measured.points if p.cores is None} - {settings.held_out})
+    head = [f"{settings.preset} at full size: {full:,} images, ~{format_bytes(predictor.per_image_bytes * full)} of "
+            f"JPEGs; RAM budget {format_bytes(settings.ram_budget)}; {model_line(settings, rate, measured)}",
+            f"measured on {measured.device} at {', '.join(f'{n:,}' for n in fitted)} images (fitted: seconds = "
+            "fixed + per image x images)"
+            + (f", checked on {settings.held_out:,} held out (error: predicted/measured - 1, first / later)"
+               if settings.held_out else ""),
+            cache_bytes_check(measured.points, settings.contract)]
+    training_errors = (held_out_errors(measured.points, settings.held_out, predictor.trained)
+                       if predictor.trained and settings.held_out else {})
+    if training_errors:
+        head.append("held-out error of the measured training epochs (first / later): " + ", ".join(
+            f"{case.id} {error_pair(training_errors, case.id)}" for case in STUDY_CASES))
+    return head
+
+
+def model_line(settings: StudySettings, rate: float | None, measured: Measured) -> str:
+    """The model the training columns are for."""
+    if settings.accelerator:
+        return f"emulated accelerator {settings.accelerator:g} img/s"
+    if rate:
+        return f"MobileNet alone {rate:.0f} img/s" + (" (as --points recorded it)" if measured.source else "")
+    return "no model"
+
+
+def cache_bytes_check(points: Sequence[Point], contract: Contract) -> str:
+    """The predictor behind the cache column, against the file caches measured at the largest size."""
+    largest = max(p.images for p in points)
+    checks = [f"{case.placement} {p.cache_bytes / predict_cache(p.images, case.contract(contract)).total_bytes:.3f}"
+              for case in STUDY_CASES for p in points if p.cores is None and p.model is None
+              if p.case == case.id and p.images == largest and p.epoch == "cold" and p.cache_bytes]
+    return f"cache bytes: file caches measured / predicted at {largest:,} images: {', '.join(checks) or '-'}"
+
+
+def report_text(result: StudyResult) -> str:
+    """What the command prints: the head, the table, the recommendation, its check and the levels."""
+    checked = [result.check.line(result.checked_epochs)] if result.check else []
+    return "\n".join([*result.head, "",
+                      *table_lines(result.rows, result.errors, model_s=result.model_s, shares_cpu=result.shares_cpu),
+                      "", f"Recommended: {result.recommendation}.", *checked,
+                      *([""] + result.levels if result.levels else [])])

@@ -1,0 +1,83 @@
+"""``python -m pipelines.study``'s settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pipelines.datasets.presets import PRESETS
+from pipelines.loaders.contract import Contract
+from pipelines.validation import require
+
+
+@dataclass(frozen=True)
+class StudySettings:
+    """``python -m pipelines.study``: the study's table for this machine, predicted at full size.
+
+    Attributes:
+        preset: the dataset shape (classes, image sizes, bytes per image) and its full size.
+        sizes: the dataset sizes measured to fit each epoch's law (at least two).
+        held_out: a size also measured but left out of the fit, to state the prediction's error; ``None``: none.
+        full_images: the size predicted (default: the preset's, e.g. 117,266 for ``coco2017``).
+        ram_budget: the RAM a memory cache and the page cache may use (bytes; the study's machine had 16 GB).
+        accelerator: train on an emulated accelerator of this many images/s; ``None``: the real model, measured
+            alone, unless ``model`` is off.
+        model: include a model at all (off: loader epochs only).
+        training: how the training columns are predicted. ``measured``: ``model.fit`` epochs are timed at every
+            size too and fitted by laws of their own; ``composed``: from the loader's epochs and the model's
+            alone (:func:`pipelines.study.table.combined_s`). ``None``: measured with an emulated accelerator
+            (sleeps: cheap, and where composing was measured wrong: loader and step overlap only partly),
+            composed for the real model on a CPU (measured within ~4% there, and training it at every size
+            would take longer than the rest of the study).
+        rounds: timed epochs per case, epoch kind and size.
+        levels: also measure every row on fewer cores (1, 2, 4, ... below all, each in a pinned child) at the
+            middle fitted size, and the stages' costs on one thread (:mod:`pipelines.study.levels`).
+        seed, data_root: where the generated datasets come from (as for the benchmarks).
+        contract: the contract every case starts from.
+    """
+
+    preset: str = "coco2017"
+    sizes: tuple[int, ...] = (250, 500, 1000)
+    held_out: int | None = None
+    full_images: int | None = None
+    ram_budget: int = 16 * 10**9
+    accelerator: float | None = None
+    model: bool = True
+    training: Literal["measured", "composed"] | None = None
+    rounds: int = 3
+    levels: bool = True
+    seed: int = 0
+    data_root: Path | None = None
+    contract: Contract = Contract()
+
+    def __post_init__(self) -> None:
+        require(self.preset in PRESETS, f"--preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
+        require(len(set(self.sizes)) >= 2 and min(self.sizes) >= PRESETS[self.preset].classes,
+                 f"--sizes: at least two distinct sizes, each at least the preset's {PRESETS[self.preset].classes} "
+                 f"classes, got {self.sizes}")
+        require(self.held_out is None or self.held_out not in self.sizes,
+                 f"--held-out {self.held_out} is one of the fitted --sizes: a held-out size must be left out")
+        require(self.rounds >= 1, f"--rounds must be at least 1, got {self.rounds}")
+        require(self.ram_budget > 0, "--ram-budget must be positive")
+        require(self.accelerator is None or self.accelerator > 0,
+                 f"--accelerator must be a positive rate in images/s, got {self.accelerator}")
+        require(self.full_images is None or self.full_images >= 1, "--full-images must be positive")
+        require(self.training in (None, "measured", "composed"),
+                 f"--training must be measured or composed, got {self.training!r}")
+
+    @property
+    def full_size(self) -> int:
+        return self.full_images or PRESETS[self.preset].images
+
+    @property
+    def measures_training(self) -> bool:
+        """Whether training epochs are measured (see ``training``)."""
+        if not self.model or self.training == "composed":
+            return False
+        return self.training == "measured" or self.accelerator is not None
+
+    @property
+    def levels_images(self) -> int:
+        """The size the parallelism levels are measured at: the middle of the fitted sizes."""
+        return sorted(self.sizes)[len(self.sizes) // 2]
