@@ -12,6 +12,20 @@ from pipelines.validation import require
 REGRESSION_VARIABLE = "LOADERBENCH_REGRESSION"
 
 
+def seed_part(part: str) -> tuple[str, float]:
+    """One ``loader=fraction`` of :data:`REGRESSION_VARIABLE`'s value: ``("tfdata", 0.15)``; ValueError when the
+    fraction is not a number in [0, 1]. The loaders' seeds and the campaign's scenarios read it alike."""
+    name, _, value = part.partition("=")
+    try:
+        fraction = float(value)
+    except ValueError:
+        fraction = -1.0
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"{REGRESSION_VARIABLE}: expected loader=fraction with a fraction in [0, 1], "
+                         f"e.g. tfdata=0.15, got {part!r}")
+    return name, fraction
+
+
 @dataclass(frozen=True)
 class GateSettings:
     """The loaderbench gate (:mod:`pipelines.gate.judge`): how a case is judged regressed.

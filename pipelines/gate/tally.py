@@ -20,7 +20,7 @@ import numpy as np
 
 from pipelines.gate.judge import INCONCLUSIVE_EXIT, GateResult, compare_runs
 from pipelines.gate.runs import GateError, RunRounds, case_key, read_benchmarks, rounds_from_records
-from pipelines.gate.settings import GateSettings
+from pipelines.gate.settings import GateSettings, seed_part
 
 #: The case whose measured slowdown the table shows: the seeded loader's plain no-cache path.
 MEASURED_CASE = "tfdata-none-uint8"
@@ -42,12 +42,11 @@ class Scenario:
         if spec == "unchanged":
             return cls("", busy)
         for part in spec.split(","):
-            loader, _, value = part.partition("=")
             try:
-                fraction = float(value)
+                loader, fraction = seed_part(part)
             except ValueError:
-                fraction = -1.0
-            if not loader or not 0.0 < fraction <= 1.0:
+                loader, fraction = "", -1.0
+            if not loader or fraction == 0.0:  # a zero seed is no scenario: "unchanged" says that
                 raise GateError(f"scenario {text!r}: expected unchanged or loader=fraction (fraction in (0, 1], "
                                 "e.g. tfdata=0.15), optionally after busy:")
         return cls(spec, busy)

@@ -70,8 +70,9 @@ def time_epochs(
 
 
 class _CaseEpochs:
-    """One case's epochs and what is noted around them: the pipeline in use and the record. Each epoch's
-    spent iterator goes to :mod:`pipelines.harness.teardown`'s thread as soon as the epoch ends (paused)."""
+    """One case's epochs and what is noted around them: the pipeline in use and the record. Each timed epoch's
+    spent iterator goes to :mod:`pipelines.harness.teardown`'s thread as soon as the epoch ends (paused, by
+    :func:`time_rounds`); the warm-up's, here."""
 
     def __init__(self, open_pipeline: Callable[[], AbstractContextManager[Pipeline]],
                  run_epoch: Callable[[Pipeline], EpochRun], written_ahead: tuple[Path, ...]) -> None:
@@ -108,7 +109,7 @@ class _CaseEpochs:
             self.record.cache_filesystem = filesystem_of(prefix.parent)
 
     def finish(self, run: EpochRun) -> EpochRun:
-        release_later(run.spent)
+        """After a timed epoch (whose spent iterator :func:`time_rounds` hands to the tear-down thread)."""
         self.note_cache_size()
         self.record.source_bytes = self.record.source_bytes or sum(
             p.stat().st_size for p in self.pipeline.source_paths)

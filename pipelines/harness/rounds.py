@@ -173,16 +173,16 @@ def time_rounds(benchmark: Any, one_epoch: Callable[[], EpochRun], plan: RoundPl
     result.runs = runs
     result.epochs_per_round = 1 if disabled else per_round
     result.round_seconds = [] if disabled else _round_seconds(benchmark, result.runs, per_round)
-    result.paired_seconds = [] if disabled else paired_seconds[: plan.rounds]
+    result.paired_seconds = [] if disabled else paired_seconds
     return result
 
 
 def _calibrate(one_epoch: Callable[[], EpochRun], plan: RoundPlan, expected_epoch_s: float | None,
                warmed_up: bool) -> int:
     """Whole epochs per round, from untimed calibration epochs: the faster of ``CALIBRATION_EPOCHS``, since the
-    first can carry one-time costs (tracing). None when an epoch is known to fill a round (``expected_epoch_s``);
-    one when a warm-up has paid those costs already, or when the first alone lasts two rounds (one-time costs
-    would have to be half of it to mislead)."""
+    first can carry one-time costs (tracing). No calibration epoch when one is known to fill a round
+    (``expected_epoch_s``); one when a warm-up has paid those costs already, or when the first alone lasts two
+    rounds (one-time costs would have to be half of it to mislead)."""
     if plan.min_round_s <= 0 or (expected_epoch_s is not None and expected_epoch_s >= plan.min_round_s):
         return 1  # any epoch fills a round: nothing to calibrate
     fastest = one_epoch().seconds

@@ -19,7 +19,7 @@ from io import BytesIO
 import tensorflow as tf
 from PIL import Image
 
-from pipelines.gate.settings import REGRESSION_VARIABLE
+from pipelines.gate.settings import REGRESSION_VARIABLE, seed_part
 from pipelines.loaders.contract import Contract
 
 Decode = Callable[[tf.Tensor, Contract], tf.Tensor]
@@ -32,14 +32,7 @@ def seeded_fraction(loader: str) -> float:
     """
     fractions = {}
     for part in filter(None, os.environ.get(REGRESSION_VARIABLE, "").split(",")):
-        name, _, value = part.partition("=")
-        try:
-            fraction = float(value)
-        except ValueError:
-            fraction = -1.0
-        if not 0.0 <= fraction <= 1.0:
-            raise ValueError(f"{REGRESSION_VARIABLE}: expected loader=fraction with a fraction in [0, 1], "
-                             f"e.g. tfdata=0.15, got {part!r}")
+        name, fraction = seed_part(part)
         fractions[name.strip()] = fraction
     return fractions.get(loader, fractions.get("*", 0.0))
 
