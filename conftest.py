@@ -12,6 +12,7 @@ from pipelines.datasets import DatasetError, DatasetIndex, prepare_dataset
 from pipelines.datasets.presets import DEFAULT_PRESET, PRESETS
 from pipelines.gate.settings import GateSettings
 from pipelines.harness.settings import BenchSettings, settings_from_options
+from pipelines.limits.session import LIMIT_OPTIONS
 from pipelines.loaders.contract import Contract
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter hides the tables
@@ -62,6 +63,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="where file caches are written (default: the system's temporary folder); put it on the "
                          "disk you would train from")
     group.addoption("--ram-budget", help="RAM an in-memory cache may use, e.g. 16GB (default: available RAM)")
+    for flag, kwargs in LIMIT_OPTIONS:
+        group.addoption(flag, **kwargs)
     group.addoption("--alpha", type=float, default=BenchSettings.alpha,
                     help=f"MobileNet width multiplier (default {BenchSettings.alpha})")
     group.addoption("--accelerator", type=float, metavar="IMAGES_PER_SEC",

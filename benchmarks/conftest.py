@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import asdict
 
 import psutil
 import pytest
@@ -24,10 +25,14 @@ from pipelines.harness.epoch import EpochRun, Rate
 from pipelines.memory import available_ram, exceeds_budget, exceeds_disk, free_disk, predict_cache
 from pipelines.report.summary import format_summary
 from pipelines.dataservice import LocalService, ServiceError, check_service, default_workers
+from pipelines.datasets.presets import default_data_root
+from pipelines.limits.cgroup import CgroupUnavailable
+from pipelines.limits.session import LimitedRun
 
 RESULTS = pytest.StashKey[list]()
 GATE_REPORT = pytest.StashKey[str]()
 WALL_S = pytest.StashKey[float]()
+LIMITED = pytest.StashKey[LimitedRun]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -42,6 +47,29 @@ def pytest_configure(config: pytest.Config) -> None:
         report.parent.mkdir(parents=True, exist_ok=True)  # .benchmarks/gate/ on a fresh clone
     if not config.getoption("help", default=False):
         _check_options(config)
+        _enter_limits(config)
+
+
+def _enter_limits(config: pytest.Config) -> None:
+    """``--ram-limit`` / ``--read-bandwidth``: this session moves into a cgroup enforcing them, before anything is
+    collected or imported that the limit should hold; one that cannot be made stops the run with the reason."""
+    settings = settings_from_options(config.getoption)
+    if not settings.limits.any:
+        return
+    try:
+        config.stash[LIMITED] = LimitedRun(settings.limits, (settings.dataset or settings.data_root
+                                                             or default_data_root(), settings.contract.cache_dir))
+    except CgroupUnavailable as error:
+        pytest.exit(f"--ram-limit / --read-bandwidth: {error}", returncode=4)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if LIMITED in config.stash:
+        config.stash[LIMITED].close()
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    return f"loaderbench: {config.stash[LIMITED].settings.line()}" if LIMITED in config.stash else None
 
 
 def _check_options(config: pytest.Config) -> None:
@@ -92,6 +120,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     except (ValueError, DatasetError):
         return  # the session fixtures report a bad option or dataset with its own message
     budget = settings.ram_budget or available_ram()
+    if LIMITED in config.stash:
+        budget = config.stash[LIMITED].budget(budget)
     cache_dir = settings.contract.cache_dir
     free = free_disk(cache_dir)
     for item, case in cached:
@@ -102,7 +132,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                                ("exceeds_disk", exceeds_disk(prediction, free, cache_dir))):
             if reason:
                 item.add_marker(getattr(pytest.mark, marker))
-                item.add_marker(pytest.mark.skip(reason=reason))
+                run_anyway = marker == "exceeds_ram" and settings.limits.run_exceeding
+                item.add_marker(pytest.mark.run_exceeding(reason) if run_anyway else pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture(autouse=True)
+def _run_exceeding(request: pytest.FixtureRequest) -> None:
+    """``--run-exceeding``: a memory cache predicted not to fit the limit is filled anyway, in a child under it,
+    once a session; the case is then skipped with what happened beside what was predicted (its epochs are not
+    the harness's rounds, so they are not reported as a benchmark)."""
+    marker = request.node.get_closest_marker("run_exceeding")
+    case = _case_of(request.node)
+    if marker is None or case is None:
+        return
+    settings = request.getfixturevalue("bench_settings")
+    index = request.getfixturevalue("dataset_index")
+    outcome = request.config.stash[LIMITED].run_exceeding(case.loader, case.cache, case.placement, index.root,
+                                                          settings.contract, index.images)
+    pytest.skip(f"{marker.args[0]}; run anyway under --ram-limit: {outcome.line()}")
 
 
 @pytest.fixture(scope="session")
@@ -156,6 +203,10 @@ def _wall_s(config: pytest.Config) -> float:
 def pytest_benchmark_update_json(config: pytest.Config, benchmarks: list, output_json: dict) -> None:
     """The run's wall time beside its cases, so a saved run says what it cost (``format_summary`` reads it)."""
     output_json["loaderbench"] = {"wall_s": round(_wall_s(config), 1)}
+    if LIMITED in config.stash:
+        limited = config.stash[LIMITED]
+        output_json["loaderbench"]["limits"] = asdict(limited.settings)
+        output_json["loaderbench"]["exceeding"] = [asdict(o) for o in limited.outcomes.values()]
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-benchmark's, which writes the JSON

@@ -26,6 +26,16 @@ def parse_bytes(text: str) -> int:
     return int(float(match.group(1)) * _UNITS[unit])
 
 
+def parse_rate(text: str) -> int:
+    """``150MB/s`` -> 150e6 bytes a second (``/s`` may be left out); ValueError naming the text otherwise."""
+    size = str(text).strip()
+    size = size[:-2] if size.lower().endswith("/s") else size
+    try:
+        return parse_bytes(size)
+    except ValueError:
+        raise ValueError(f"not a rate: {text!r} (examples: 150MB/s, 1GB/s)") from None
+
+
 def format_duration(seconds: float) -> str:
     """``38 s``, ``4 min 05 s``, ``1 h 02 min``: a wall time a person reads at a glance."""
     seconds = round(seconds)

@@ -236,3 +236,17 @@ def test_generator_workers_exit_when_their_parent_is_killed(tmp_path):
         for worker in workers:
             if worker.is_running():
                 worker.kill()
+
+
+def test_a_dataset_the_disk_cannot_hold_is_refused_before_anything_is_written(tmp_path: Path, monkeypatch) -> None:
+    import importlib
+    import shutil
+
+    generating = importlib.import_module("pipelines.datasets.generate")  # the package's `generate` is the function
+    real = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(generating.shutil, "disk_usage", lambda path: real._replace(free=10_000))
+    folder = tmp_path / "full"
+    with pytest.raises(DatasetError, match=r"needs ~30\.2 KB for the 11 images still to write .* but 10\.0 KB is "
+                                           r"free .* --data-root on another disk"):
+        generate(TINY, folder, seed=3, progress=False)
+    assert not list(folder.rglob("*.jpg"))

@@ -513,3 +513,25 @@ def test_the_grid_command_measures_and_rechecks_a_tiny_scenario(tmp_path, capsys
     assert printed.count("| smoke, 12 |") == 2 and "checked scenarios pass" in printed
     assert sorted(p.parent.name for p in out.rglob("study.json")) == ["1.0MB", "16.0GB"]
     assert "Recommended:" in (out / "run-1" / "smoke-12" / "none" / "1.0MB" / "study.txt").read_text()
+
+
+def test_a_row_this_machine_cannot_hold_is_not_measured_and_not_predicted(monkeypatch, tiny_dataset):
+    """A memory cache predicted not to fit the RAM available now is left unmeasured with the reason (a 70 GB cache
+    would take a 24 GB machine down, not measure it); a row measured at fewer than two sizes gets no law, and so
+    no row in the table, instead of a line through one point."""
+    import pipelines.study.measuring as measuring
+    from pipelines.study.table import laws
+
+    monkeypatch.setattr(measuring, "available_ram", lambda: 10**6)  # 1 MB: no memory cache fits
+    holdable = measuring._Holdable(StudySettings(preset="smoke", sizes=(6, 9)), None)
+    memory, none = Case("tfdata", "memory", "float32"), Case("tfdata", "none", "uint8")
+    assert "exceeds RAM" in holdable(memory, tiny_dataset) and holdable(none, tiny_dataset) is None
+    assert holdable(memory, tiny_dataset) == holdable.unmeasured[0].reason and len(holdable.unmeasured) == 1
+    assert holdable.unmeasured[0].line().startswith(f"{memory.id} at 11 images not measured: exceeds RAM")
+
+    points = [Point(c.id, e, n, (0.01 * n,), 0, 0) for c in STUDY_CASES for e in ("cold", "warm")
+              for n in ((250,) if c == memory else (250, 500))]
+    fitted = laws(points)
+    assert (memory.id, "cold") not in fitted and (none.id, "cold") in fitted
+    rows = study_rows(STUDY_CASES, fitted, COCO, COCO_JPEG_BYTES, Contract(), 16 * GB, 10**13)
+    assert memory not in [r.case for r in rows] and len(rows) == len(STUDY_CASES) - 1

@@ -51,13 +51,22 @@ def scratch_folder(kind: str, parent: Path | str | None = None) -> Iterator[Path
 
 
 def owner_alive(folder: Path) -> bool:
-    """Whether the process that made scratch ``folder`` still runs (same pid *and* start time: pids are reused)."""
+    """Whether the process that made scratch ``folder`` still runs (see :func:`process_running`)."""
     try:
         pid, started = (folder / MARKER).read_text().splitlines()[1].split()
-        process = psutil.Process(int(pid))
-        # a zombie (killed, not yet reaped: where PID 1 does not reap, for ever) is gone as far as its work goes
-        return abs(process.create_time() - float(started)) < 1.0 and process.status() != psutil.STATUS_ZOMBIE
-    except (OSError, ValueError, IndexError, psutil.Error):
+        return process_running(int(pid), float(started))
+    except (OSError, ValueError, IndexError):
+        return False
+
+
+def process_running(pid: int, started: float, tolerance_s: float = 1.0) -> bool:
+    """Whether process ``pid``, started at ``started`` (seconds since the epoch), still runs: same pid *and*
+    start time, since pids are reused; a zombie (killed, not yet reaped: where PID 1 does not reap, for ever)
+    is gone as far as its work goes."""
+    try:
+        process = psutil.Process(pid)
+        return abs(process.create_time() - started) < tolerance_s and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
         return False
 
 

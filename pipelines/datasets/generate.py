@@ -15,6 +15,7 @@ Rules that keep a user's data safe and a run honest:
 from __future__ import annotations
 
 import os
+import shutil
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from multiprocessing import get_context
@@ -36,6 +37,7 @@ from pipelines.datasets.synth import (
 )
 from pipelines.datasets.validate import DatasetError
 from pipelines.cleanup.ownership import RemovalRefused, remove_made
+from pipelines.units import format_bytes
 
 # Below this many images, starting worker processes costs more than it saves.
 _PARALLEL_FROM = 64
@@ -100,6 +102,7 @@ def generate(
         _empty(folder)
         existing = None
 
+    _check_space(folder, preset, sum(not p.exists() for p in paths))
     quality = existing.jpeg_quality if existing and existing.recipe == wanted and existing.jpeg_quality else None
     quality = quality or calibrate_quality(preset, seed)
     Manifest(wanted, complete=False, jpeg_quality=quality, class_names=class_names).write(folder)
@@ -129,6 +132,22 @@ def generate(
                         class_names=class_names)
     manifest.write(folder)
     return GeneratedDataset(folder, manifest, written=len(todo))
+
+
+#: Room left beside the images a generator plans to write: JPEG sizes scatter around the preset's target.
+SPACE_MARGIN = 1.1
+
+
+def _check_space(folder: Path, preset: Preset, missing: int) -> None:
+    """Refuse, before writing anything, a dataset the free disk cannot hold (the images still to write, at the
+    preset's bytes an image, with :data:`SPACE_MARGIN`), naming both sizes and what to do."""
+    needed = int(missing * preset.target_bytes * SPACE_MARGIN)
+    free = shutil.disk_usage(folder).free
+    if needed > free:
+        raise DatasetError(
+            f"generating {folder.name} needs ~{format_bytes(needed)} for the {missing:,} images still to write "
+            f"({format_bytes(preset.target_bytes)} each, x{SPACE_MARGIN}) but {format_bytes(free)} is free in "
+            f"{folder}: free some space, or choose --data-root on another disk")
 
 
 def _claim(folder: Path, wanted: dict[str, Any]) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 from pipelines.datasets.presets import DEFAULT_PRESET, PRESETS
 from pipelines.gate.settings import GateSettings
 from pipelines.harness.plan import RoundPlan
+from pipelines.limits.session import LimitSettings, limit_settings
 from pipelines.loaders.contract import Contract
 from pipelines.validation import require
 
@@ -46,6 +47,8 @@ class BenchSettings:
         gate: the gate's settings (``--gate-threshold``, ``--gate-mismatch``, ``--gate-max-shared-cores``;
             validated with the other options);
             ``None``: its defaults. Anything else needs ``gate_baseline``: without it no gate runs.
+        limits: a smaller machine to run on (``--ram-limit``, ``--read-bandwidth``, ``--run-exceeding``):
+            the session runs in a cgroup that enforces them (:mod:`pipelines.limits`).
         contract: the contract every case starts from (each case sets its cache mode and placement).
 
     A combination that would do nothing is refused with the option's name and what to do, like a bad value:
@@ -71,6 +74,7 @@ class BenchSettings:
     extended: bool = False
     gate_baseline: Path | None = None
     gate: GateSettings | None = None
+    limits: LimitSettings = LimitSettings()
     contract: Contract = Contract()
 
     def __post_init__(self) -> None:
@@ -88,6 +92,8 @@ class BenchSettings:
                  "--service-workers sizes the local service; it cannot be combined with --data-service")
         require(self.preset in PRESETS, f"--preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
         require(self.ram_budget is None or self.ram_budget > 0, "--ram-budget must be positive")
+        require(self.ram_budget is None or self.limits.ram_limit is None or self.ram_budget <= self.limits.ram_limit,
+                 "--ram-budget is more than --ram-limit: a memory cache cannot use more RAM than the run has")
         require(self.weights in (None, "imagenet") or Path(self.weights).expanduser().is_file(),
                  f"--weights: no such file: {self.weights} (give a local .weights.h5 file, or 'imagenet')")
         require(self.dataset is None or self.images is None,
@@ -152,6 +158,7 @@ def settings_from_options(option: Callable[[str], Any]) -> BenchSettings:
         gate_baseline=option("gate_baseline"),
         gate=GateSettings(threshold=option("gate_threshold"), mismatch=option("gate_mismatch"),
                           max_shared_cores=option("gate_max_shared_cores")),
+        limits=limit_settings(option("ram_limit"), option("read_bandwidth"), option("run_exceeding")),
         contract=Contract(batch_size=option("batch_size"), parallelism=option("parallelism"),
                           cache_dir=option("cache_dir")),
     )

@@ -61,8 +61,12 @@ def drain() -> None:
 
 
 def drain_if_ram_is_short(share: float = 0.5) -> None:
-    """:func:`drain` when less than ``share`` of the machine's RAM is available: a spent pipeline's memory cache
-    freed a second late costs nothing while RAM is plentiful, and is waited for when it is not."""
+    """:func:`drain` when less than ``share`` of the machine's RAM is available -- or of the ``--ram-limit`` this
+    process runs under: a spent pipeline's memory cache freed a second late costs nothing while RAM is
+    plentiful, and is waited for when it is not."""
+    from pipelines.limits.cgroup import memory_room
+
     memory = psutil.virtual_memory()
-    if memory.available < share * memory.total:
+    available, total = memory_room() or (memory.available, memory.total)
+    if available < share * total:
         drain()

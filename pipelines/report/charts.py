@@ -16,8 +16,10 @@ from pipelines.report.summary import summary_rows  # noqa: E402
 
 def bar_chart(rows: list[dict[str, Any]], keys: tuple[str, str], labels: tuple[str, str], ylabel: str, title: str,
           path: Path, reference: tuple[str, float] | None = None) -> Path | None:
-    """Two bars per row (``keys``: ``(value, spread)`` cells, spread drawn as error bars), labelled by ``case``."""
-    rows = [r for r in rows if r.get(keys[0]) is not None or r.get(keys[1]) is not None]
+    """Two bars per row (``keys``: ``(value, spread)`` cells, spread drawn as error bars), labelled by ``case``;
+    a row's ``marks`` (``{key: text}``) is written, upright, where that key's bar is missing ("does not fit"),
+    so that an absent bar never reads as zero."""
+    rows = [r for r in rows if r.get(keys[0]) is not None or r.get(keys[1]) is not None or r.get("marks")]
     if not rows:
         return None
     fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(rows) + 2), 4.5))
@@ -27,6 +29,11 @@ def bar_chart(rows: list[dict[str, Any]], keys: tuple[str, str], labels: tuple[s
         values = [_measured(r.get(key)) for r in rows]
         ax.bar([p + offset for p in positions], [v for v, _ in values], width, label=label,
                yerr=[v * s for v, s in values], capsize=3)  # the rounds' half-range
+        for position, row in zip(positions, rows):
+            mark = (row.get("marks") or {}).get(key)
+            if mark and not _measured(row.get(key))[0]:
+                ax.annotate(mark, (position + offset, 0), xytext=(0, 4), textcoords="offset points",
+                            rotation=90, ha="center", va="bottom", fontsize=7)
     if reference:
         ax.axhline(reference[1], color="black", linestyle="--", linewidth=1, label=reference[0])
     ax.set_xticks(list(positions), [r["case"] for r in rows], rotation=35, ha="right")

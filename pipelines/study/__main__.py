@@ -25,6 +25,8 @@ from pipelines.loaders.contract import Contract  # noqa: E402
 from pipelines.study.output import STUDY_FILES, load_points, write_study  # noqa: E402
 from pipelines.study.run import report_text, run_study  # noqa: E402
 from pipelines.study.settings import StudySettings  # noqa: E402
+from pipelines.limits.cgroup import CgroupUnavailable  # noqa: E402
+from pipelines.limits.session import LIMIT_OPTIONS, limit_settings  # noqa: E402
 from pipelines.units import format_bytes, parse_bytes  # noqa: E402
 
 #: Where the study writes its files unless ``--out`` says otherwise.
@@ -42,8 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--held-out", type=int, help="also measure this size, left out of the fit: the error")
     parser.add_argument("--full-images", type=int, help="the size to predict (default: the preset's full size)")
     budget = format_bytes(defaults.ram_budget)
-    parser.add_argument("--ram-budget", default=budget,
-                        help=f"RAM for a memory cache and the page cache (default {budget})")
+    parser.add_argument("--ram-budget",
+                        help=f"RAM for a memory cache and the page cache at full size (default {budget}, or "
+                             "--ram-limit's)")
+    for flag, kwargs in LIMIT_OPTIONS:
+        parser.add_argument(flag, **kwargs)
     parser.add_argument("--accelerator", type=float, metavar="IMAGES_PER_SEC",
                         help="an emulated accelerator's rate instead of the real model")
     parser.add_argument("--no-model", action="store_true", help="loader epochs only: no model in the verdict")
@@ -52,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "--accelerator), or composed from loader and model epochs (default for the real model)")
     parser.add_argument("--rounds", type=int, default=defaults.rounds,
                         help=f"timed epochs per point (default {defaults.rounds})")
+    parser.add_argument("--held-out-rounds", type=int,
+                        help="timed epochs at the --held-out size (default: --rounds; 1 for a full-size check)")
     parser.add_argument("--no-levels", action="store_true",
                         help="skip the parallelism levels (every row on 1, 2, 4, ... cores) and the stage costs")
     parser.add_argument("--seed", type=int, default=defaults.seed, help=f"dataset seed (default {defaults.seed})")
@@ -66,13 +73,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: Options that only say how to measure: ``--points`` measures nothing, so each would do nothing with it.
-MEASURING_OPTIONS = (("--sizes", "sizes"), ("--rounds", "rounds"), ("--seed", "seed"), ("--data-root", "data_root"),
-                     ("--no-levels", "no_levels"))
+MEASURING_OPTIONS = (("--sizes", "sizes"), ("--rounds", "rounds"), ("--held-out-rounds", "held_out_rounds"),
+                     ("--seed", "seed"), ("--data-root", "data_root"),
+                     ("--no-levels", "no_levels"), ("--ram-limit", "ram_limit"),
+                     ("--read-bandwidth", "read_bandwidth"), ("--run-exceeding", "run_exceeding"))
 
 
-def settings_from_args(args: argparse.Namespace, measured_preset: str | None = None) -> StudySettings:
+def settings_from_args(args: argparse.Namespace, measured_preset: str | None = None,
+                       measured_sizes: tuple[int, ...] = ()) -> StudySettings:
     """The settings; ``measured_preset``: the shape ``--points`` were measured on (a different --preset is refused:
-    its full size would be predicted from another shape's epochs; so is an option that only says how to measure)."""
+    its full size would be predicted from another shape's epochs; so is an option that only says how to measure);
+    ``measured_sizes``: the sizes they hold, which the laws are fitted on (all but ``--held-out``)."""
     if measured_preset and args.preset not in (None, measured_preset):
         raise ValueError(f"--points were measured on {measured_preset}, not --preset {args.preset}")
     if args.points:
@@ -85,10 +96,15 @@ def settings_from_args(args: argparse.Namespace, measured_preset: str | None = N
         sizes = tuple(int(s) for s in args.sizes.split(","))
     except ValueError:
         raise ValueError(f"--sizes: comma-separated image counts, got {args.sizes!r}") from None
+    if measured_sizes:  # --points: fitted on what they hold
+        sizes = tuple(n for n in measured_sizes if n != args.held_out)
+    limits = limit_settings(args.ram_limit, args.read_bandwidth, args.run_exceeding)
+    budget = parse_bytes(args.ram_budget) if args.ram_budget else limits.ram_limit or StudySettings.ram_budget
     return StudySettings(preset=args.preset or measured_preset or StudySettings.preset, sizes=sizes,
                          held_out=args.held_out, full_images=args.full_images,
-                         ram_budget=parse_bytes(args.ram_budget), accelerator=args.accelerator,
+                         ram_budget=budget, accelerator=args.accelerator, limits=limits,
                          model=not args.no_model, training=args.training, rounds=args.rounds,
+                         held_out_rounds=args.held_out_rounds,
                          levels=not args.no_levels, seed=args.seed,
                          data_root=args.data_root,
                          contract=Contract(cache_dir=args.cache_dir))
@@ -98,8 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         preset, measured = load_points(args.points) if args.points else (None, None)
-        result = run_study(settings_from_args(args, preset), measured)
-    except (ValueError, DatasetError) as error:
+        held = tuple(sorted({p.images for p in measured.points if p.cores is None})) if measured else ()
+        result = run_study(settings_from_args(args, preset, held), measured)
+    except (ValueError, DatasetError, CgroupUnavailable) as error:
         print(f"study: {error}", file=sys.stderr)
         return 2
     write_study(args.out, result)

@@ -53,9 +53,10 @@ def fit_law(points: Sequence[tuple[int, float]]) -> Law:
     return Law(float(fixed), float(per_image), tuple(sizes))
 
 
-def held_out_error(points: Sequence[tuple[int, float]], held_out: int) -> float:
+def held_out_error(points: Sequence[tuple[int, float]], held_out: int, floor_s: float = 0.0) -> float:
     """Relative error of the law fitted without ``held_out``'s points, predicting its median epoch:
-    ``predicted / measured - 1`` (``0.05``: 5% slower predicted than measured)."""
+    ``predicted / measured - 1`` (``0.05``: 5% slower predicted than measured); ``floor_s``: the epoch's
+    storage bound at that size (:mod:`pipelines.study.bounds`), the prediction where it is the slower."""
     fit = [p for p in points if p[0] != held_out]
     measured = float(np.median([s for n, s in points if n == held_out]))
-    return fit_law(fit).seconds(held_out) / measured - 1.0
+    return max(fit_law(fit).seconds(held_out), floor_s) / measured - 1.0

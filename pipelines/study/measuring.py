@@ -4,13 +4,18 @@ rate alone -- or, for ``--points``, the rate a previous study recorded, measurin
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from tqdm import tqdm
 
 from pipelines.datasets import prepare_dataset
-from pipelines.datasets.presets import PRESETS
+from pipelines.datasets.presets import PRESETS, default_data_root
+from pipelines.caches.bandwidth import Bandwidth, measure_bandwidth, measure_file_reads
+from pipelines.harness.cases import Case
+from pipelines.harness.teardown import drain
+from pipelines.limits.session import LimitedRun
+from pipelines.memory.predict import available_ram, exceeds_budget, exceeds_disk, free_disk, predict_cache
 from pipelines.harness.cases import EPOCH_KINDS
 from pipelines.harness.plan import RoundPlan
 from pipelines.machine import available_cores
@@ -23,10 +28,36 @@ from pipelines.training import ModelSpec, model_name
 
 
 @dataclass(frozen=True)
+class Unmeasured:
+    """A row left unmeasured at a size because this machine (or ``--ram-limit``) cannot hold its cache.
+
+    Attributes:
+        case: the case id; images: the size; reason: the prediction against what there was.
+        outcome: with ``--run-exceeding``, what the cache did when run anyway under the limit
+            (:class:`~pipelines.limits.probe.Outcome`'s fields); ``None`` otherwise.
+    """
+
+    case: str
+    images: int
+    reason: str
+    outcome: dict | None = None
+
+    def line(self) -> str:
+        from pipelines.limits.probe import Outcome
+
+        said = Outcome(**{**self.outcome, "seconds": tuple(self.outcome["seconds"])}).line() if self.outcome else None
+        return f"{self.case} at {self.images:,} images not measured: {self.reason}" + (
+            f"; run anyway: {said}" if said else "")
+
+
+@dataclass(frozen=True)
 class Measured:
     """What a study measured: points (:class:`Point`), the stage costs (:class:`StageCost`, may be empty), the
     cores "all cores" meant on the machine that measured them, and, when it measured the real model alone, its
-    name and images/s; ``device``: that machine's device; ``source``: the ``study.json`` read, if any."""
+    name and images/s; ``device``: that machine's device; ``source``: the ``study.json`` read, if any;
+    ``unmeasured``: the rows it could not hold at a size (:class:`Unmeasured`); ``limits``: the
+    ``--ram-limit`` / ``--read-bandwidth`` it ran under (``LimitSettings``' fields), if any; ``bandwidths``: the
+    storage's rates where the caches live, at the sizes the predictions need (:func:`measure_storage`)."""
 
     points: list[Point]
     stages: list[StageCost]
@@ -35,6 +66,9 @@ class Measured:
     model_images_per_sec: float | None = None
     device: str | None = None
     source: Path | None = None
+    unmeasured: list[Unmeasured] = field(default_factory=list)
+    limits: dict | None = None
+    bandwidths: list[Bandwidth] = field(default_factory=list)
 
 
 def study_model(settings: StudySettings, classes: int):
@@ -75,8 +109,55 @@ def saved_model_rate(settings: StudySettings, measured: Measured) -> float | Non
 
 
 def measure(settings: StudySettings) -> Measured:
-    """Every study row's cold and warm epochs at every size (and the held-out one), then on fewer cores and the
-    stage costs (unless ``settings.levels`` is off), with a progress bar."""
+    """:func:`measure_all`, held to ``settings.limits`` (the study in a cgroup of ours) when any are given."""
+    if not settings.limits.any:
+        return measure_all(settings, None)
+    limited = LimitedRun(settings.limits, (settings.data_root or default_data_root(), settings.contract.cache_dir))
+    try:
+        measured = measure_all(settings, limited)
+    finally:
+        limited.close()
+    return replace(measured, limits=asdict(settings.limits))
+
+
+class _Holdable:
+    """Which rows this machine (or the limit) can hold at a size: a cache predicted not to fit the RAM
+    available now or the free disk is not measured -- a 70 GB memory cache on a 24 GB machine would take the
+    machine down, not measure it -- and with ``--run-exceeding`` a memory cache is run anyway in a child under
+    the limit and what it did is kept."""
+
+    def __init__(self, settings: StudySettings, limited: LimitedRun | None) -> None:
+        self.settings, self.limited, self.unmeasured = settings, limited, []
+        self.reasons: dict[tuple[str, int], str | None] = {}
+
+    def __call__(self, case: Case, index) -> str | None:
+        key = (case.id, index.images)
+        if key not in self.reasons:  # asked again for the training epochs: the same answer
+            self.reasons[key] = self._reason(case, index)
+        return self.reasons[key]
+
+    def _reason(self, case: Case, index) -> str | None:
+        contract = case.contract(self.settings.contract)
+        if not contract.cache_spec.caches:
+            return None
+        prediction = predict_cache(index.images, contract)
+        if self.limited:
+            drain()  # a spent pipeline's cache not yet freed would take room the limit gives this one
+        budget = self.limited.budget(available_ram()) if self.limited else available_ram()
+        cache_dir = contract.cache_dir
+        reason = exceeds_budget(prediction, budget) or exceeds_disk(prediction, free_disk(cache_dir), cache_dir)
+        if reason:
+            outcome = None
+            if self.limited and self.settings.limits.run_exceeding and contract.cache_spec.in_ram:
+                outcome = asdict(self.limited.run_exceeding(case.loader, case.cache, case.placement, index.root,
+                                                            self.settings.contract, index.images))
+            self.unmeasured.append(Unmeasured(case.id, index.images, reason, outcome))
+        return reason
+
+
+def measure_all(settings: StudySettings, limited: LimitedRun | None) -> Measured:
+    """Every study row's cold and warm epochs at every size (and the held-out one) that this machine can hold,
+    then on fewer cores and the stage costs (unless ``settings.levels`` is off), with a progress bar."""
     sizes = sorted(settings.sizes) + ([settings.held_out] if settings.held_out else [])
     indexes = [prepare_dataset(None, settings.preset, n, settings.seed, settings.data_root) for n in sizes]
     levels = len(fewer_cores()) if settings.levels else 0
@@ -87,13 +168,43 @@ def measure(settings: StudySettings) -> Measured:
             bar.set_postfix_str(step)
             bar.update(points)
 
-        points = measure_sizes(indexes, settings.contract, settings.rounds, progress=measured)
+        holdable = _Holdable(settings, limited)
+
+        def at_every_size(model=None) -> list[Point]:
+            return [point for index in indexes
+                    for point in measure_sizes([index], settings.contract, settings.rounds_at(index.images),
+                                               progress=measured, model=model, skip=holdable)]
+
+        points = at_every_size()
+        bar.set_postfix_str("storage rates")
+        per_image = sum(i.bytes for i in indexes) / sum(i.images for i in indexes)
+        rates = measure_storage(settings, per_image, max(indexes, key=lambda i: i.images))
         if settings.measures_training:
             model = study_model(settings, PRESETS[settings.preset].classes)
-            points += measure_sizes(indexes, settings.contract, settings.rounds, progress=measured, model=model)
+            points += at_every_size(model)
         if not settings.levels:
-            return Measured(points, [], available_cores())
+            return Measured(points, [], available_cores(), unmeasured=holdable.unmeasured, bandwidths=rates)
         bar.set_postfix_str(f"fewer cores, {settings.levels_images:,} images")
         fewer = measure_levels(settings.preset, settings.levels_images, settings.seed, settings.data_root,
                                settings.contract, settings.rounds, progress=measured)
-        return Measured(points + list(fewer.points), list(fewer.stages), available_cores())
+        return Measured(points + list(fewer.points), list(fewer.stages), available_cores(),
+                        unmeasured=holdable.unmeasured, bandwidths=rates)
+
+
+def measure_storage(settings: StudySettings, per_image_bytes: float, largest) -> list[Bandwidth]:
+    """The storage's rates: reading the ``largest`` dataset's own JPEGs as a first epoch does
+    (:func:`~pipelines.caches.bandwidth.measure_file_reads`), and sequential rates where the caches live, on
+    files of the sizes the predictions move -- the JPEGs and each file cache at the held-out and the full size
+    (sizes within a quarter of each other measured once; one that does not fit the free disk is a row that does
+    not either)."""
+    from pipelines.study.bounds import sizes_to_measure
+    from pipelines.study.scaling import STUDY_CASES
+
+    cache_dir = settings.contract.cache_dir
+    wanted = []
+    for images in {n for n in (settings.held_out, settings.full_size) if n}:
+        wanted.append(per_image_bytes * images)
+        wanted += [predict_cache(images, case.contract(settings.contract)).total_bytes for case in STUDY_CASES
+                   if case.contract(settings.contract).cache_spec.on_disk]
+    return [measure_file_reads(largest.paths, available_cores())] + [
+        measure_bandwidth(cache_dir, size) for size in sizes_to_measure(wanted, free_disk(cache_dir))]

@@ -9,8 +9,9 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
+from pipelines.caches.bandwidth import Bandwidth
 from pipelines.machine import available_cores
-from pipelines.study.measuring import Measured
+from pipelines.study.measuring import Measured, Unmeasured
 from pipelines.study.run import StudyResult
 from pipelines.study.scaling import Point
 from pipelines.study.stages import StageCost
@@ -36,17 +37,25 @@ def study_markdown(result: StudyResult) -> str:
                                    shares_cpu=result.shares_cpu), "",
                       f"**Recommended**: {result.recommendation}.", "",
                       *([result.check.line("measured epochs"), ""] if result.check else []),
+                      *(f"{u.line()}  " for u in result.measured.unmeasured),
                       *(["```", *result.levels, "```", ""] if result.levels else [])])
 
 
 def write_chart(path: Path, result: StudyResult) -> None:
-    """``study.png``: each row's first and later epochs at full size, in minutes, as the study's chart shows them."""
+    """``study.png``: each row's first and later epochs at full size, in minutes, as the study's chart shows them;
+    error bars: each law's held-out error (``|predicted / measured - 1|``, none without ``--held-out``); a row
+    that does not fit says so where its later bar would be."""
     from pipelines.report.charts import bar_chart
 
-    chart_rows = [{"case": r.label, "first": (r.first_s / 60, 0.0),
-                   "later": (r.later_s / 60 if r.later_s else None, 0.0)} for r in result.rows]
+    def band(row, kind: str) -> float:
+        return abs(result.errors.get((row.case.id, kind), 0.0))
+
+    chart_rows = [{"case": r.label, "first": (r.first_s / 60, band(r, "cold")),
+                   "later": (r.later_s / 60 if r.later_s else None, band(r, r.later_kind)),
+                   "marks": {"later": r.note} if not r.fits else {}} for r in result.rows]
+    errors = f" (error bars: the error at {result.settings.held_out:,} held out)" if result.errors else ""
     bar_chart(chart_rows, ("first", "later"), ("epoch 1", "later epochs"), "minutes per epoch (predicted)",
-              f"{result.settings.preset}, {result.settings.full_size:,} images", path)
+              f"{result.settings.preset}, {result.settings.full_size:,} images{errors}", path)
 
 
 def study_record(result: StudyResult) -> dict:
@@ -54,7 +63,10 @@ def study_record(result: StudyResult) -> dict:
     measured, check = result.measured, result.check
     return {
         "settings": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(result.settings).items()
-                     if k != "contract"},
+                     if k not in ("contract", "limits")},
+        "limits": measured.limits,
+        "unmeasured": [asdict(u) for u in measured.unmeasured],
+        "bandwidths": [asdict(b) for b in measured.bandwidths],
         "points": [asdict(p) for p in measured.points],
         "stages": [asdict(s) for s in measured.stages],
         "cores": measured.cores,
@@ -76,6 +88,8 @@ def load_points(path: Path) -> tuple[str, Measured]:
             [Point(**{**p, "seconds": tuple(p["seconds"])}) for p in saved["points"]],
             [StageCost(s["stage"], tuple(s["seconds"])) for s in saved.get("stages", [])],
             saved.get("cores", available_cores()), alone.get("model"), alone.get("images_per_sec"),
-            saved.get("device"), Path(path))
+            saved.get("device"), Path(path),
+            [Unmeasured(**u) for u in saved.get("unmeasured", [])], saved.get("limits"),
+            [Bandwidth(**b) for b in saved.get("bandwidths", [])])
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise ValueError(f"--points {path}: not a study.json written by this command ({error})") from None

@@ -7,15 +7,17 @@ table predicted at full size, the recommendation, and that recommendation checke
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
+from pipelines.caches.bandwidth import Bandwidth
 from pipelines.datasets.presets import PRESETS
 from pipelines.loaders.contract import Contract
 from pipelines.machine import machine_info
 from pipelines.memory.predict import free_disk, predict_cache
 from pipelines.study.check import Check, check_recommendation
 from pipelines.study.measuring import Measured, measure, model_rate, saved_model_rate
+from pipelines.study.bounds import io_seconds
 from pipelines.study.recommend import recommend
 from pipelines.study.scaling import STUDY_CASES, Point
 from pipelines.study.settings import StudySettings
@@ -59,13 +61,26 @@ class StudyResult:
 @dataclass(frozen=True)
 class Predictor:
     """The table's rows at any size from a study's points: the loaders' laws (fitted without the held-out size),
-    those of ``trained``'s measured training epochs where they are used, and the budget and disk rules."""
+    those of ``trained``'s measured training epochs where they are used, the storage's rates that bound
+    epochs moving bytes (:mod:`pipelines.study.bounds`), and the budget and disk rules."""
 
     settings: StudySettings
     points: Sequence[Point]
     trained: str | None
     per_image_bytes: float
     disk: int
+    bandwidths: Sequence[Bandwidth] = ()
+
+    def io(self, images: int) -> Callable[[str, str], float]:
+        """Seconds of storage traffic alone of a (case id, epoch kind) at ``images`` images."""
+        cases = {case.id: case for case in STUDY_CASES}
+
+        def seconds(case_id: str, kind: str) -> float:
+            case = cases[case_id]
+            cache = (predict_cache(images, case.contract(self.settings.contract)).total_bytes
+                     if case.contract(self.settings.contract).cache_spec.caches else 0)
+            return io_seconds(case, kind, self.per_image_bytes * images, cache, self.bandwidths)
+        return seconds
 
     def rows(self, images: int) -> list[StudyRow]:
         settings = self.settings
@@ -73,7 +88,7 @@ class Predictor:
 
         def rows_of(model: str | None) -> list[StudyRow]:
             return study_rows(STUDY_CASES, laws(self.points, settings.held_out, model), images, jpeg_bytes,
-                              settings.contract, settings.ram_budget, self.disk)
+                              settings.contract, settings.ram_budget, self.disk, self.bandwidths)
 
         loaders = rows_of(None)
         return with_training(loaders, rows_of(self.trained)) if self.trained else loaders
@@ -114,7 +129,8 @@ def predict(settings: StudySettings, measured: Measured, rate: float | None) -> 
     timed_model = name if settings.model and any(p.model == name for p in points) else None  # its epochs measured
     trained = None if settings.training == "composed" else timed_model  # else composed: loader's + model's
     predictor = Predictor(settings, points, trained, sum(datasets.values()) / sum(datasets),
-                          free_disk(settings.contract.cache_dir))
+                          free_disk(settings.contract.cache_dir), measured.bandwidths)
+    io = predictor.io(settings.held_out) if settings.held_out else None
     shares_cpu = measured.device.startswith("CPU") and not settings.accelerator
     rows = predictor.rows(settings.full_size)
     advice = recommend(rows, settings.full_size, rate, settings.ram_budget, cpu_only=shares_cpu)
@@ -125,7 +141,7 @@ def predict(settings: StudySettings, measured: Measured, rate: float | None) -> 
         check = check_recommendation(at_held_out, chosen, points, settings.held_out, timed_model)
     level_images = next((p.images for p in points if p.cores is not None), settings.levels_images)
     return StudyResult(
-        settings, measured, rows, held_out_errors(points, settings.held_out) if settings.held_out else {},
+        settings, measured, rows, held_out_errors(points, settings.held_out, io=io) if settings.held_out else {},
         head_lines(settings, measured, rate, predictor), advice.reason,
         settings.full_size / rate if rate else None, shares_cpu,
         levels_lines(points, measured.stages, level_images, STUDY_CASES, measured.cores), check,
@@ -138,17 +154,29 @@ def head_lines(settings: StudySettings, measured: Measured, rate: float | None, 
     fitted = sorted({p.images for p in measured.points if p.cores is None} - {settings.held_out})
     head = [f"{settings.preset} at full size: {full:,} images, ~{format_bytes(predictor.per_image_bytes * full)} of "
             f"JPEGs; RAM budget {format_bytes(settings.ram_budget)}; {model_line(settings, rate, measured)}",
-            f"measured on {measured.device} at {', '.join(f'{n:,}' for n in fitted)} images (fitted: seconds = "
+            f"measured on {measured.device}{limits_phrase(measured)} at {', '.join(f'{n:,}' for n in fitted)} "
+            "images (fitted: seconds = "
             "fixed + per image x images)"
             + (f", checked on {settings.held_out:,} held out (error: predicted/measured - 1, first / later)"
                if settings.held_out else ""),
             cache_bytes_check(measured.points, settings.contract)]
-    training_errors = (held_out_errors(measured.points, settings.held_out, predictor.trained)
+    if measured.bandwidths:
+        head.append("storage rates, bounding epochs that move bytes (the slower of CPU law and bytes / rate): "
+                    + "; ".join(b.line() for b in measured.bandwidths))
+    training_errors = (held_out_errors(measured.points, settings.held_out, predictor.trained,
+                                       predictor.io(settings.held_out))
                        if predictor.trained and settings.held_out else {})
     if training_errors:
         head.append("held-out error of the measured training epochs (first / later): " + ", ".join(
             f"{case.id} {error_pair(training_errors, case.id)}" for case in STUDY_CASES))
     return head
+
+
+def limits_phrase(measured: Measured) -> str:
+    """`` with RAM limited to 4.0 GB ...``: the smaller machine the points were measured as, if any."""
+    from pipelines.limits.session import LimitSettings
+
+    return f" with {LimitSettings(**measured.limits).line()}" if measured.limits else ""
 
 
 def model_line(settings: StudySettings, rate: float | None, measured: Measured) -> str:
@@ -172,6 +200,7 @@ def cache_bytes_check(points: Sequence[Point], contract: Contract) -> str:
 def report_text(result: StudyResult) -> str:
     """What the command prints: the head, the table, the recommendation, its check and the levels."""
     checked = [result.check.line(result.checked_epochs)] if result.check else []
+    checked += [u.line() for u in result.measured.unmeasured]
     return "\n".join([*result.head, "",
                       *table_lines(result.rows, result.errors, model_s=result.model_s, shares_cpu=result.shares_cpu),
                       "", f"Recommended: {result.recommendation}.", *checked,

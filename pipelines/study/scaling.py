@@ -89,13 +89,17 @@ def measure_point(case: Case, epoch: str, index: DatasetIndex, base: Contract, r
 
 def measure_sizes(indexes: Iterable[DatasetIndex], base: Contract, rounds: int,
                   cases: tuple[Case, ...] = STUDY_CASES,
-                  progress: Callable[[str], None] = lambda step: None, model: Any = None) -> list[Point]:
-    """Every case x epoch kind on every dataset (training ``model`` if given); ``progress`` is told each point
-    once it is measured."""
+                  progress: Callable[[str], None] = lambda step: None, model: Any = None,
+                  skip: Callable[[Case, DatasetIndex], str | None] = lambda case, index: None) -> list[Point]:
+    """Every case x epoch kind on every dataset (training ``model`` if given), but those ``skip`` gives a reason
+    for (a cache this machine cannot hold); ``progress`` is told each point once it is measured or skipped."""
     points = []
     for index in indexes:
         for case in cases:
+            skipped = skip(case, index)
             for epoch in EPOCH_KINDS:
-                points.append(measure_point(case, epoch, index, base, rounds, model))
-                progress(f"{case.id}-{epoch}{' training' if model is not None else ''} on {index.images:,} images")
+                if not skipped:
+                    points.append(measure_point(case, epoch, index, base, rounds, model))
+                progress(f"{case.id}-{epoch}{' training' if model is not None else ''} on {index.images:,} images"
+                         + (" skipped" if skipped else ""))
     return points

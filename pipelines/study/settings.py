@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 from pipelines.datasets.presets import PRESETS
+from pipelines.limits.session import LimitSettings
 from pipelines.loaders.contract import Contract
 from pipelines.validation import require
 
@@ -31,9 +32,13 @@ class StudySettings:
             composed for the real model on a CPU (measured within ~4% there, and training it at every size
             would take longer than the rest of the study).
         rounds: timed epochs per case, epoch kind and size.
+        held_out_rounds: timed epochs at the held-out size (``None``: ``rounds``): one is what a full-size check
+            of 117,266 images can afford.
         levels: also measure every row on fewer cores (1, 2, 4, ... below all, each in a pinned child) at the
             middle fitted size, and the stages' costs on one thread (:mod:`pipelines.study.levels`).
         seed, data_root: where the generated datasets come from (as for the benchmarks).
+        limits: a smaller machine to measure on (``--ram-limit``, ``--read-bandwidth``, ``--run-exceeding``):
+            the study runs in a cgroup enforcing them (:mod:`pipelines.limits`).
         contract: the contract every case starts from.
     """
 
@@ -46,9 +51,11 @@ class StudySettings:
     model: bool = True
     training: Literal["measured", "composed"] | None = None
     rounds: int = 3
+    held_out_rounds: int | None = None
     levels: bool = True
     seed: int = 0
     data_root: Path | None = None
+    limits: LimitSettings = LimitSettings()
     contract: Contract = Contract()
 
     def __post_init__(self) -> None:
@@ -59,6 +66,10 @@ class StudySettings:
         require(self.held_out is None or self.held_out not in self.sizes,
                  f"--held-out {self.held_out} is one of the fitted --sizes: a held-out size must be left out")
         require(self.rounds >= 1, f"--rounds must be at least 1, got {self.rounds}")
+        require(self.held_out_rounds is None or self.held_out_rounds >= 1,
+                f"--held-out-rounds must be at least 1, got {self.held_out_rounds}")
+        require(self.held_out_rounds is None or self.held_out is not None,
+                "--held-out-rounds times the --held-out size: add --held-out N (or leave --held-out-rounds out)")
         require(self.ram_budget > 0, "--ram-budget must be positive")
         require(self.accelerator is None or self.accelerator > 0,
                  f"--accelerator must be a positive rate in images/s, got {self.accelerator}")
@@ -76,6 +87,10 @@ class StudySettings:
         if not self.model or self.training == "composed":
             return False
         return self.training == "measured" or self.accelerator is not None
+
+    def rounds_at(self, images: int) -> int:
+        """Timed epochs a point of ``images`` images gets."""
+        return (self.held_out_rounds or self.rounds) if images == self.held_out else self.rounds
 
     @property
     def levels_images(self) -> int:

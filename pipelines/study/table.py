@@ -14,15 +14,17 @@ Rules that decide which law describes a full-size epoch (the line itself is neve
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
+from pipelines.caches.bandwidth import Bandwidth
 from pipelines.harness.cases import Case
 from pipelines.caches.modes import CACHE_SPECS
 from pipelines.loaders.contract import Contract
 from pipelines.loaders.registry import BASELINE_LOADER, LOADER_SPECS, base_loader
 from pipelines.memory.predict import WORKING_SET_BYTES, exceeds_budget, exceeds_disk, predict_cache, ram_needed
 from pipelines.study.stages import ROW_STAGES, STAGE_SAMPLE, StageCost, predicted_rate
+from pipelines.study.bounds import bounded, io_seconds
 from pipelines.study.extrapolate import Law, fit_law, held_out_error
 from pipelines.study.scaling import Point
 from pipelines.units import format_bytes
@@ -70,7 +72,8 @@ class StudyRow:
 def with_training(rows: Sequence[StudyRow], training: Sequence[StudyRow]) -> list[StudyRow]:
     """``rows`` with the training epochs of ``training`` (the same cases' rows from training laws)."""
     by_case = {t.case: t for t in training}
-    return [replace(r, train_first_s=by_case[r.case].first_s, train_later_s=by_case[r.case].later_s) for r in rows]
+    return [replace(r, train_first_s=by_case[r.case].first_s, train_later_s=by_case[r.case].later_s)
+            if r.case in by_case else r for r in rows]
 
 
 def series(points: Sequence[Point], model: str | None = None) -> dict[tuple[str, str], list[tuple[int, float]]]:
@@ -86,18 +89,18 @@ def series(points: Sequence[Point], model: str | None = None) -> dict[tuple[str,
 
 def laws(points: Sequence[Point], exclude: int | None = None, model: str | None = None
          ) -> dict[tuple[str, str], Law]:
-    """The law of every (case id, epoch kind) measured (see :func:`series`), leaving out the size ``exclude``
-    (a held-out check)."""
-    return {key: fit_law([(n, s) for n, s in values if n != exclude])
-            for key, values in series(points, model).items()}
+    """The law of every (case id, epoch kind) measured at two sizes at least (see :func:`series`), leaving out
+    the size ``exclude`` (a held-out check); a row this machine could not hold at most sizes has none."""
+    fitted = {key: [(n, s) for n, s in values if n != exclude] for key, values in series(points, model).items()}
+    return {key: fit_law(values) for key, values in fitted.items() if len({n for n, _ in values}) >= 2}
 
 
-def held_out_errors(points: Sequence[Point], held_out: int, model: str | None = None
-                    ) -> dict[tuple[str, str], float]:
+def held_out_errors(points: Sequence[Point], held_out: int, model: str | None = None,
+                    io: Callable[[str, str], float] = lambda case, kind: 0.0) -> dict[tuple[str, str], float]:
     """:func:`~pipelines.study.extrapolate.held_out_error` of every (case id, epoch kind) measured at ``held_out``
-    (see :func:`series`)."""
-    return {key: held_out_error(values, held_out) for key, values in series(points, model).items()
-            if any(n == held_out for n, _ in values)}
+    (see :func:`series`), each bounded below by ``io(case id, kind)``, its storage traffic's seconds there."""
+    return {key: held_out_error(values, held_out, io(*key)) for key, values in series(points, model).items()
+            if any(n == held_out for n, _ in values) and len({n for n, _ in values} - {held_out}) >= 2}
 
 
 def row_label(case: Case) -> str:
@@ -108,31 +111,38 @@ def row_label(case: Case) -> str:
 
 
 def study_rows(cases: Sequence[Case], fitted: Mapping[tuple[str, str], Law], images: int, jpeg_bytes: int,
-               contract: Contract, ram_budget: int, free_disk: int) -> list[StudyRow]:
-    """The table's rows for ``images`` images of ``jpeg_bytes`` in all (see the module docstring for the rules)."""
+               contract: Contract, ram_budget: int, free_disk: int,
+               bandwidths: Sequence[Bandwidth] = ()) -> list[StudyRow]:
+    """The table's rows for ``images`` images of ``jpeg_bytes`` in all (see the module docstring for the rules),
+    each epoch bounded below by its storage traffic at ``bandwidths`` (:mod:`pipelines.study.bounds`)."""
     rows = []
     for case in cases:
+        if (case.id, "cold") not in fitted or (case.id, "warm") not in fitted:
+            continue  # not measured at two sizes (it did not fit this machine): nothing to predict from
         cold, warm = fitted[(case.id, "cold")], fitted[(case.id, "warm")]
         spec = CACHE_SPECS[case.cache]
-        later, note, cache_bytes, fits, later_kind = warm.seconds(images), "", 0, True, "warm"
+        prediction = predict_cache(images, case.contract(contract)) if spec.caches else None
+        cache_bytes = prediction.total_bytes if prediction else 0
+
+        def epoch_s(law: Law, kind: str) -> float:
+            return bounded(law.seconds(images), io_seconds(case, kind, jpeg_bytes, cache_bytes, bandwidths))
+
+        later, note, fits, later_kind = epoch_s(warm, "warm"), "", True, "warm"
         if not spec.caches:
             if jpeg_bytes + WORKING_SET_BYTES > ram_budget:
-                later, later_kind = cold.seconds(images), "cold"
+                later, later_kind = epoch_s(cold, "cold"), "cold"
                 note = (f"later epochs read the JPEGs from storage: {format_bytes(jpeg_bytes)} do not stay in "
                         f"{format_bytes(ram_budget)} of page cache")
-        else:
-            prediction = predict_cache(images, case.contract(contract))
-            cache_bytes = prediction.total_bytes
-            if spec.in_ram and exceeds_budget(prediction, ram_budget):
-                later, fits = None, False
-                needed = format_bytes(cache_bytes)
-                if cache_bytes <= ram_budget:  # what makes it not fit: the margin and the working set
-                    needed += f" + margin and working set = {format_bytes(ram_needed(prediction))}"
-                note = f"does not fit: {needed} > {format_bytes(ram_budget)} of RAM"
-            elif spec.on_disk and exceeds_disk(prediction, free_disk):
-                later, fits = None, False
-                note = f"does not fit: {format_bytes(cache_bytes)} > {format_bytes(free_disk)} of free disk"
-        rows.append(StudyRow(case, row_label(case), cold.seconds(images), later, cache_bytes, fits, note, cold,
+        elif spec.in_ram and exceeds_budget(prediction, ram_budget):
+            later, fits = None, False
+            needed = format_bytes(cache_bytes)
+            if cache_bytes <= ram_budget:  # what makes it not fit: the margin and the working set
+                needed += f" + margin and working set = {format_bytes(ram_needed(prediction))}"
+            note = f"does not fit: {needed} > {format_bytes(ram_budget)} of RAM"
+        elif spec.on_disk and exceeds_disk(prediction, free_disk):
+            later, fits = None, False
+            note = f"does not fit: {format_bytes(cache_bytes)} > {format_bytes(free_disk)} of free disk"
+        rows.append(StudyRow(case, row_label(case), epoch_s(cold, "cold"), later, cache_bytes, fits, note, cold,
                              warm, later_kind))
     return rows
 

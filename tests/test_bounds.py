@@ -1,0 +1,111 @@
+"""Epochs bounded by storage (:mod:`pipelines.study.bounds`) and the rates behind them
+(:mod:`pipelines.caches.bandwidth`): the bounded law recovers what made synthetic epochs, and a table row moving
+bytes is predicted by its bytes where they are the slower."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipelines.caches.bandwidth import Bandwidth, measure_bandwidth, measure_file_reads
+from pipelines.harness.cases import Case
+from pipelines.loaders.contract import Contract
+from pipelines.memory.predict import predict_cache
+from pipelines.study.bounds import bounded, io_seconds, nearest, sizes_to_measure
+from pipelines.study.extrapolate import fit_law, held_out_error
+from pipelines.study.table import study_rows
+
+GB = 10**9
+FILE_UINT8 = Case("tfdata", "file", "uint8")
+NO_CACHE = Case("tfdata", "none", "uint8")
+MEMORY = Case("tfdata", "memory", "uint8")
+
+
+def _rate(read_gbps: float, write_gbps: float = 1.0, size: float = 10 * GB, dirty: float = 0.0) -> Bandwidth:
+    return Bandwidth(int(size), write_gbps * GB, read_gbps * GB, int(dirty), "/tmp")
+
+
+@pytest.mark.parametrize("fixed, per_image, read_gbps", [(0.3, 1e-3, 0.5), (0.5, 2e-4, 0.5), (2.0, 1e-4, 0.2)])
+def test_the_bounded_law_recovers_a_cpu_line_and_a_read_rate_from_synthetic_epochs(fixed, per_image, read_gbps):
+    """Epochs made as max(fixed + per image x n, cache bytes / rate): fitted on sizes where the CPU is the
+    slower, the law recovers both parameters, and bounded by the rate predicts the large sizes exactly where the
+    line alone misses."""
+    per_image_bytes = 150_532
+    rate = _rate(read_gbps)
+    small = [250, 500, 1000]
+    large = [12_000, 117_266]
+
+    def epoch(n: int) -> float:
+        return max(fixed + per_image * n, n * per_image_bytes / rate.read_bps)
+
+    assert all(fixed + per_image * n >= n * per_image_bytes / rate.read_bps for n in small)  # CPU-bound there
+    law = fit_law([(n, epoch(n)) for n in small])
+    assert law.fixed_s == pytest.approx(fixed, abs=1e-9) and law.per_image_s == pytest.approx(per_image)
+    missed = False
+    for n in large:
+        missed |= abs(law.seconds(n) / epoch(n) - 1) > 0.1
+        io = io_seconds(FILE_UINT8, "warm", 0, n * per_image_bytes, [rate])
+        assert bounded(law.seconds(n), io) == pytest.approx(epoch(n))
+        points = [(m, epoch(m)) for m in [*small, n]]
+        assert held_out_error(points, n, io) == pytest.approx(0.0, abs=1e-9)
+    assert missed == (per_image_bytes / rate.read_bps > per_image)  # the line alone misses where bytes bound it
+
+
+def test_what_each_epoch_moves_through_storage() -> None:
+    rate = _rate(read_gbps=1.0, write_gbps=0.5, dirty=2 * GB)
+    jpegs, cache = 18 * GB, 17 * GB
+    assert io_seconds(NO_CACHE, "cold", jpegs, 0, [rate]) == pytest.approx(18.0)  # the JPEGs read
+    assert io_seconds(NO_CACHE, "warm", jpegs, 0, [rate]) == 0.0  # from the page cache
+    assert io_seconds(MEMORY, "warm", jpegs, cache, [rate]) == 0.0
+    # first epoch: JPEGs read, the cache written past the 2 GB the page cache's write-back absorbs
+    assert io_seconds(FILE_UINT8, "cold", jpegs, cache, [rate]) == pytest.approx(18.0 + 15 / 0.5)
+    assert io_seconds(FILE_UINT8, "warm", jpegs, cache, [rate]) == pytest.approx(17.0)  # the cache read back
+    assert io_seconds(FILE_UINT8, "warm", jpegs, cache, []) == 0.0  # no rate measured: the CPU law alone
+
+
+def test_the_rate_of_the_file_nearest_in_size_is_used() -> None:
+    small, large = _rate(2.0, size=0.2 * GB), _rate(0.5, size=20 * GB)
+    assert nearest([small, large], 17 * GB) is large and nearest([small, large], 0.3 * GB) is small
+    assert nearest([], GB) is None and nearest([small], 0) is None
+
+
+def test_sizes_within_a_quarter_are_measured_once_and_none_past_the_free_disk() -> None:
+    chosen = sizes_to_measure([18.5 * GB, 17.7 * GB, 70.6 * GB, 1.8 * GB], free_bytes=40 * GB)
+    assert chosen == pytest.approx([1.8 * GB, 17.7 * GB], abs=1)
+
+
+def test_a_file_cache_row_read_back_slower_than_its_cpu_law_is_predicted_by_its_bytes() -> None:
+    contract = Contract()
+    law = fit_law([(250, 0.05), (500, 0.1), (1000, 0.2)])  # 5,000 images/s: the CPU law alone
+    fitted = {(FILE_UINT8.id, "cold"): law, (FILE_UINT8.id, "warm"): law}
+    images = 117_266
+    cache = predict_cache(images, FILE_UINT8.contract(contract)).total_bytes
+    rate = _rate(read_gbps=0.3, size=cache)
+    (row,) = study_rows([FILE_UINT8], fitted, images, int(18 * GB), contract, 16 * GB, 10**13, [rate])
+    assert row.later_s == pytest.approx(cache / rate.read_bps) and row.later_s > law.seconds(images)
+    (unbounded,) = study_rows([FILE_UINT8], fitted, images, int(18 * GB), contract, 16 * GB, 10**13)
+    assert unbounded.later_s == pytest.approx(law.seconds(images))
+
+
+def test_a_rate_is_measured_on_a_file_of_the_size_asked_and_the_file_removed(tmp_path: Path) -> None:
+    rate = measure_bandwidth(tmp_path, 20 * 10**6)
+    assert rate.file_bytes >= 20 * 10**6 and rate.read_bps > 0 and rate.write_bps > 0
+    assert rate.folder == str(tmp_path) and not list(tmp_path.iterdir())
+    assert "write" in rate.line() and "read" in rate.line()
+
+
+def test_a_first_epoch_reads_the_jpegs_at_the_rate_of_the_datasets_own_files() -> None:
+    sequential = _rate(2.0, size=18 * GB)
+    small_files = Bandwidth(80 * 10**6, 0.0, 0.1 * GB, 0, "/data", kind="jpegs", files=512)
+    assert io_seconds(NO_CACHE, "cold", 18 * GB, 0, [sequential]) == pytest.approx(9.0)
+    assert io_seconds(NO_CACHE, "cold", 18 * GB, 0, [sequential, small_files]) == pytest.approx(180.0)
+    # a file cache read back is one large file: the sequential rate, whatever the JPEGs' was
+    assert io_seconds(FILE_UINT8, "warm", 18 * GB, 17 * GB, [sequential, small_files]) == pytest.approx(8.5)
+
+
+def test_the_datasets_own_files_are_read_spread_over_it_after_eviction(tiny_dataset) -> None:
+    rate = measure_file_reads(tiny_dataset.paths, readers=2, sample=5)
+    assert rate.kind == "jpegs" and 1 <= rate.files <= 5 and rate.read_bps > 0
+    assert rate.file_bytes == sum(p.stat().st_size for p in tiny_dataset.paths[::2][:5])
+    assert "of the dataset's files" in rate.line()
