@@ -96,11 +96,30 @@ def test_no_cgroup_outlives_a_maker_killed_with_kill_9(tmp_path: Path) -> None:
     assert _wait_gone(folders), f"{folders} left after the maker was killed"
 
 
+def test_no_cgroup_outlives_a_run_killed_while_a_probe_cgroup_is_made_inside_its_own() -> None:
+    _cgroup_or_skip(Limits(memory_bytes=100 * MB)).remove()  # skips where none can be made
+    with subprocess.Popen(
+            [sys.executable, "-c", "import time\n"
+             "from pipelines.limits.cgroup import Limits\n"
+             "from pipelines.limits.make import make_cgroup\n"
+             "from pipelines.limits.session import limit_this_process\n"
+             "run = limit_this_process(Limits(memory_bytes=500 * 10**6))\n"
+             "probe = make_cgroup(Limits(memory_bytes=200 * 10**6))\n"
+             "print(*run.folders, *probe.folders, sep='\\n', flush=True)\n"
+             "time.sleep(60)"],
+            stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parent.parent) as maker:
+        run, probe = Path(maker.stdout.readline().strip()), Path(maker.stdout.readline().strip())
+        assert probe.parent == run and probe.is_dir()
+        maker.send_signal(signal.SIGKILL)
+        maker.wait()
+    assert _wait_gone([probe, run]), f"{probe} or {run} left after the run was killed"
+
+
 def test_an_abandoned_empty_cgroup_of_ours_is_swept_and_nothing_else(tmp_path: Path) -> None:
     ours = tmp_path / f"{cg.PREFIX}999999999-1-0"  # a maker that cannot exist
     theirs = tmp_path / "someone-elses"
     ours.mkdir(), theirs.mkdir()
-    assert make.sweep_abandoned([tmp_path]) == [ours]
+    assert make.sweep_abandoned_cgroups([tmp_path]) == [ours]
     assert theirs.is_dir() and not ours.exists()
 
 

@@ -147,13 +147,15 @@ class Cgroup:
 
 
 def remove_folders(folders: Iterable[Path], timeout_s: float = 10.0) -> list[Path]:
-    """Kill the processes in each of our cgroup ``folders`` and ``rmdir`` them; returns those still there (the
-    kernel may take a moment to let a killed process go)."""
+    """Kill the processes in each of our cgroup ``folders`` and ``rmdir`` them, any of ours made inside one
+    first (a probe's, inside a run's); returns those still there (the kernel may take a moment to let a killed
+    process go)."""
     left = [f for f in folders if f.name.startswith(PREFIX) and f.is_dir()]
     deadline = time.monotonic() + timeout_s
     while left:
         for folder in list(left):
             try:
+                remove_folders(sorted(folder.glob(f"{PREFIX}*")), timeout_s=0)  # one made inside it goes first
                 for pid in (folder / "cgroup.procs").read_text().split():
                     if int(pid) != os.getpid():
                         os.kill(int(pid), signal.SIGKILL)

@@ -33,7 +33,7 @@ def _owner_alive(name: str) -> bool:
         return False
 
 
-def sweep_abandoned(parents: Iterable[Path]) -> list[Path]:
+def sweep_abandoned_cgroups(parents: Iterable[Path]) -> list[Path]:
     """Remove the empty cgroups of ours in ``parents`` whose maker has exited (a killed run's watcher that did
     not get to it); says so on stderr."""
     removed = []
@@ -109,7 +109,7 @@ def _make_v2(limits: Limits, devices: Sequence[str], groups: dict[str, str], mou
         return None
     if not set(wanted) <= set(available):
         return None
-    sweep_abandoned([parent])
+    sweep_abandoned_cgroups([parent])
     enabled = (parent / "cgroup.subtree_control").read_text().split()
     for controller in wanted:
         if controller not in enabled:
@@ -138,7 +138,7 @@ def _make_v1(limits: Limits, devices: Sequence[str], groups: dict[str, str], mou
     folders = {}
     for controller in wanted:
         parent = mounts[controller] / groups[controller].lstrip("/")
-        sweep_abandoned([parent])
+        sweep_abandoned_cgroups([parent])
         folders[controller] = _make(parent, f"cgroup v1 {controller}")
         made.append(folders[controller])
     memory = folders.get("memory")
