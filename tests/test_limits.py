@@ -80,38 +80,32 @@ def test_a_memory_cache_over_its_limit_is_oom_killed_and_one_under_it_survives(t
     assert survived.line().startswith("survived, as predicted")
 
 
-def test_no_cgroup_outlives_a_maker_killed_with_kill_9(tmp_path: Path) -> None:
+def _killed_with_kill_9(make: str, folders: int) -> list[Path]:
+    """Run ``make`` (code that makes cgroups and leaves their folders in ``made``) in a child that prints the
+    folders and sleeps; ``kill -9`` it once it has; the ``folders`` folders it printed."""
     _cgroup_or_skip(Limits(memory_bytes=100 * MB)).remove()  # skips where none can be made
-    with subprocess.Popen(
-            [sys.executable, "-c", "import sys, time\n"
-             "from pipelines.limits.cgroup import Limits\nfrom pipelines.limits.make import make_cgroup\n"
-             "c = make_cgroup(Limits(memory_bytes=100 * 10**6))\n"
-             "print(*c.folders, sep='\\n', flush=True)\n"
-             "time.sleep(60)"],
-            stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parent.parent) as maker:
-        folders = [Path(maker.stdout.readline().strip())]
-        assert folders[0].is_dir()
+    script = ("import time\nfrom pipelines.limits.cgroup import Limits\nfrom pipelines.limits.make import make_cgroup\n"
+              "from pipelines.limits.session import limit_this_process\n" + make
+              + "\nprint(*made, sep='\\n', flush=True)\ntime.sleep(60)")
+    with subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                          cwd=Path(__file__).resolve().parent.parent) as maker:
+        printed = [Path(maker.stdout.readline().strip()) for _ in range(folders)]
+        assert all(folder.is_dir() for folder in printed)
         maker.send_signal(signal.SIGKILL)
         maker.wait()
+    return printed
+
+
+def test_no_cgroup_outlives_a_maker_killed_with_kill_9() -> None:
+    folders = _killed_with_kill_9("made = make_cgroup(Limits(memory_bytes=100 * 10**6)).folders", 1)
     assert _wait_gone(folders), f"{folders} left after the maker was killed"
 
 
 def test_no_cgroup_outlives_a_run_killed_while_a_probe_cgroup_is_made_inside_its_own() -> None:
-    _cgroup_or_skip(Limits(memory_bytes=100 * MB)).remove()  # skips where none can be made
-    with subprocess.Popen(
-            [sys.executable, "-c", "import time\n"
-             "from pipelines.limits.cgroup import Limits\n"
-             "from pipelines.limits.make import make_cgroup\n"
-             "from pipelines.limits.session import limit_this_process\n"
-             "run = limit_this_process(Limits(memory_bytes=500 * 10**6))\n"
-             "probe = make_cgroup(Limits(memory_bytes=200 * 10**6))\n"
-             "print(*run.folders, *probe.folders, sep='\\n', flush=True)\n"
-             "time.sleep(60)"],
-            stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parent.parent) as maker:
-        run, probe = Path(maker.stdout.readline().strip()), Path(maker.stdout.readline().strip())
-        assert probe.parent == run and probe.is_dir()
-        maker.send_signal(signal.SIGKILL)
-        maker.wait()
+    run, probe = _killed_with_kill_9(
+        "run = limit_this_process(Limits(memory_bytes=500 * 10**6))\n"
+        "made = [*run.folders, *make_cgroup(Limits(memory_bytes=200 * 10**6)).folders]", 2)
+    assert probe.parent == run
     assert _wait_gone([probe, run]), f"{probe} or {run} left after the run was killed"
 
 
