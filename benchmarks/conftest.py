@@ -16,7 +16,7 @@ from pipelines.harness.cases import Case
 from pipelines.caches.modes import CACHE_SPECS
 from pipelines.gate.settings import GateSettings
 from pipelines.harness.plan import RoundPlan
-from pipelines.harness.settings import settings_from_options
+from pipelines.harness.settings import BenchSettings, settings_from_options
 from pipelines.datasets import DatasetError, count_images
 from pipelines.gate.judge import compare_runs, format_result
 from pipelines.gate.runs import GateError, load_run, rounds_from_records
@@ -46,14 +46,12 @@ def pytest_configure(config: pytest.Config) -> None:
     if report is not None:
         report.parent.mkdir(parents=True, exist_ok=True)  # .benchmarks/gate/ on a fresh clone
     if not config.getoption("help", default=False):
-        _check_options(config)
-        _enter_limits(config)
+        _enter_limits(config, _check_options(config))
 
 
-def _enter_limits(config: pytest.Config) -> None:
+def _enter_limits(config: pytest.Config, settings: BenchSettings) -> None:
     """``--ram-limit`` / ``--read-bandwidth``: this session moves into a cgroup enforcing them, before anything is
     collected or imported that the limit should hold; one that cannot be made stops the run with the reason."""
-    settings = settings_from_options(config.getoption)
     if not settings.limits.any:
         return
     try:
@@ -72,11 +70,11 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     return f"loaderbench: {config.stash[LIMITED].settings.line()}" if LIMITED in config.stash else None
 
 
-def _check_options(config: pytest.Config) -> None:
+def _check_options(config: pytest.Config) -> BenchSettings:
     """Every loaderbench option and combination, checked before anything is collected or measured: a bad value,
     a combination that would do nothing (:class:`~pipelines.harness.settings.BenchSettings` says which), or a
     ``--data-service`` that does not answer stops the run now, with one line naming the option (exit 4), not
-    minutes in when the first case that reads it runs."""
+    minutes in when the first case that reads it runs. Returns the settings."""
     try:
         settings = settings_from_options(config.getoption)
     except ValueError as error:
@@ -86,6 +84,7 @@ def _check_options(config: pytest.Config) -> None:
             check_service(settings.data_service)
         except ServiceError as error:
             pytest.exit(f"--data-service: {error}", returncode=4)
+    return settings
 
 
 def _case_of(item: pytest.Item) -> Case | None:

@@ -125,17 +125,10 @@ class Cgroup:
         """The most memory charged here at once (``None`` where the kernel does not say)."""
         return self._memory_value("memory.max_usage_in_bytes", "memory.peak")
 
-    def usage_bytes(self) -> int | None:
-        return self._memory_value("memory.usage_in_bytes", "memory.current")
-
     def available_bytes(self) -> int | None:
-        """What the limit leaves for a new allocation: the limit less what is charged, the page cache of files
-        (which the kernel drops before it kills) counted as free."""
-        if self.limits.memory_bytes is None:
-            return None
-        used = self.usage_bytes() or 0
-        page_cache = self._counter("memory.stat", "memory.stat", "total_cache" if self.version == 1 else "file")
-        return max(self.limits.memory_bytes - max(used - page_cache, 0), 0)
+        """What the limit leaves for a new allocation (:func:`memory_left`); ``None`` without a memory limit."""
+        left = memory_left(self.memory, self.version) if self.memory is not None else None
+        return left[0] if left else None
 
     def remove(self, timeout_s: float = 10.0) -> None:
         """Kill what is still inside (the suite's own processes: nothing else is put here), then remove the
@@ -198,23 +191,35 @@ def mounts() -> dict[str, Path]:
     return mounts
 
 
+#: Per cgroup version: the memory limit's file, the charged memory's, and memory.stat's page-cache key.
+_MEMORY_FILES = {1: ("memory.limit_in_bytes", "memory.usage_in_bytes", "total_cache"),
+                 2: ("memory.max", "memory.current", "file")}
+
+
+def memory_left(folder: Path, version: int) -> tuple[int, int] | None:
+    """``(available, limit)`` bytes of the memory cgroup ``folder``: the limit less what is charged, the page
+    cache of files (which the kernel drops before it kills) counted as free; ``None`` where it has no limit
+    or its files cannot be read."""
+    limit_file, usage_file, cache_key = _MEMORY_FILES[version]
+    try:
+        limit, used = (folder / limit_file).read_text().strip(), int((folder / usage_file).read_text())
+        stat = dict(line.split()[:2] for line in (folder / "memory.stat").read_text().splitlines())
+    except (OSError, ValueError):
+        return None
+    if not limit.isdigit():  # v2's "max": no limit
+        return None
+    return max(int(limit) - max(used - int(stat.get(cache_key, 0)), 0), 0), int(limit)
+
+
 def memory_room() -> tuple[int, int] | None:
-    """``(available, limit)`` bytes of the memory cgroup this process is in, where it has a limit below the
-    machine's RAM (``--ram-limit``): what the limit leaves, page cache counted as free; ``None`` otherwise."""
+    """:func:`memory_left` of the memory cgroup this process is in, where it has a limit below the machine's
+    RAM (``--ram-limit``); ``None`` otherwise."""
     groups, mounted = own_groups(), mounts()
-    for key, limit_file, usage_file, cache_key in (("memory", "memory.limit_in_bytes", "memory.usage_in_bytes",
-                                                   "total_cache"), ("", "memory.max", "memory.current", "file")):
-        if key not in groups or key not in mounted:
-            continue
-        folder = mounted[key] / groups[key].lstrip("/")
-        try:
-            limit, used = (folder / limit_file).read_text().strip(), int((folder / usage_file).read_text())
-            stat = dict(line.split()[:2] for line in (folder / "memory.stat").read_text().splitlines())
-        except (OSError, ValueError):
-            continue
-        if not limit.isdigit() or int(limit) >= psutil.virtual_memory().total:
-            continue
-        return max(int(limit) - max(used - int(stat.get(cache_key, 0)), 0), 0), int(limit)
+    for key, version in (("memory", 1), ("", 2)):
+        if key in groups and key in mounted:
+            left = memory_left(mounted[key] / groups[key].lstrip("/"), version)
+            if left and left[1] < psutil.virtual_memory().total:
+                return left
     return None
 
 

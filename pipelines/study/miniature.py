@@ -48,7 +48,7 @@ class MiniatureSettings:
     sizes: tuple[int, ...] = (250, 500)
 
 
-def study_settings(mini: MiniatureSettings, out_root: Path | None = None):
+def study_settings(mini: MiniatureSettings):
     """The one measuring study the miniature is."""
     from pipelines.limits.session import LimitSettings
     from pipelines.study.settings import StudySettings
@@ -68,6 +68,7 @@ def comparison(result, mini: MiniatureSettings) -> list[str]:
     unmeasured = {u.case: u for u in result.measured.unmeasured if u.images == mini.images}
     cases = {c.id: c for c in STUDY_CASES}
     base = points.get(("idg-none-float32", "cold"))
+    idg_min = STUDY_MINUTES["idg-none-float32"][0]
     lines = [f"{'row':<34} {'here: epoch 1 / later':<34} {'vs idg':<13} {'the study: epoch 1 / later':<27} vs idg"]
     for case_id, (first_min, later_min) in STUDY_MINUTES.items():
         first, later = points.get((case_id, "cold")), points.get((case_id, "warm"))
@@ -79,7 +80,7 @@ def comparison(result, mini: MiniatureSettings) -> list[str]:
             here = f"{format_seconds(first)} / {format_seconds(later)}"
             ratio = " / ".join(f"{base / s:.1f}x" if base and s else "-" for s in (first, later))
         study = f"{first_min:.0f} min / {later_min:.0f} min" if first_min else "crashed (out of RAM)"
-        theirs = f"{58 / first_min:.1f}x / {58 / later_min:.1f}x" if first_min else "-"
+        theirs = f"{idg_min / first_min:.1f}x / {idg_min / later_min:.1f}x" if first_min else "-"
         lines.append(f"{row_label(cases[case_id]):<34} {here:<34} {ratio:<13} {study:<27} {theirs}")
     return lines + [shape_line(points, unmeasured)]
 
