@@ -74,7 +74,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--batch-size", type=int, default=Contract.batch_size,
                     help=f"images per batch (default {Contract.batch_size})")
     group.addoption("--extended", action="store_true",
-                    help="also run the extended group: TFRecord shards, snapshot and save/load caches, the tf.data "
+                    help="also run the extended group: TFRecord shards, snapshot and save/load caches, Grain, the tf.data "
                          "service (-m extended: only those)")
     group.addoption("--data-service", metavar="grpc://HOST:PORT",
                     help="run the tf.data service cases on this dispatcher (default: start a local dispatcher and "

@@ -131,14 +131,16 @@ def _fit_iterators() -> list:
         del frame
 
 
-def _fit_one_epoch(model: keras.Model, fit_input: Any, images: Callable[[], int], steps: int) -> EpochRun:
+def _fit_one_epoch(model: keras.Model, fit_input: Any, images: Callable[[], int], steps: int,
+                   steps_per_epoch: int | None = None) -> EpochRun:
     """``model.fit`` for one epoch with the benchmark clock running only inside the epoch: Keras' epoch as
     ``seconds``, the rest of the call as ``overhead_s``; ``images()`` counts what the epoch consumed."""
     epoch_clock = _EpochClock()
     start = time.perf_counter()
     clock.pause()
     try:
-        model.fit(fit_input, epochs=1, verbose=0, shuffle=False, callbacks=[epoch_clock])
+        model.fit(fit_input, epochs=1, verbose=0, shuffle=False, callbacks=[epoch_clock],
+                  steps_per_epoch=steps_per_epoch)
         call_s = time.perf_counter() - start
         release_later(epoch_clock.spent)
     finally:
@@ -159,7 +161,9 @@ def fit_epoch(model: keras.Model, pipeline: Pipeline) -> EpochRun:
     with clock.paused():
         pipeline.before_epoch()
         fit_input, images_seen = _counted(pipeline)
-    return _fit_one_epoch(model, fit_input, images_seen, pipeline.steps)
+    # An input of no known length (a Grain dataset) is given its steps, as Keras asks of one.
+    sized = isinstance(pipeline.fit_input, tf.data.Dataset) or hasattr(pipeline.fit_input, "__len__")
+    return _fit_one_epoch(model, fit_input, images_seen, pipeline.steps, None if sized else pipeline.steps)
 
 
 class ModelOnly:
@@ -201,5 +205,10 @@ def _counted(pipeline: Pipeline):
             return images, labels
 
         return source.map(count), lambda: int(counter.numpy())
-    source.forget_served()
-    return source, source.images_served
+    if hasattr(source, "forget_served"):  # a PyDataset of ours (ImageDataGenerator's batches)
+        source.forget_served()
+        return source, source.images_served
+    from pipelines.loaders.grain_folder import Counted  # a Grain dataset, which Keras' Grain adapter iterates
+
+    counted = Counted(source)
+    return counted, counted.images

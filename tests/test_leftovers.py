@@ -197,14 +197,28 @@ def test_a_killed_service_case_leaves_no_service_process(tiny_dataset, tmp_path,
 
 # --- an idg-processes epoch -----------------------------------------------------------------------------------
 
-_IDG_PROCESSES_EPOCH = """
+_WORKERS_EPOCH = """
 import sys, time
 from pipelines.datasets import index_dataset
 from pipelines.loaders import open_pipeline
 from tests.conftest import SMALL_CONTRACT
-with open_pipeline("idg-processes", index_dataset(sys.argv[1]), SMALL_CONTRACT.with_(parallelism=2)) as pipeline:
+with open_pipeline(sys.argv[2], index_dataset(sys.argv[1]), SMALL_CONTRACT.with_(parallelism=2)) as pipeline:
     batches = pipeline.epoch()
-    next(batches)  # the workers are forked and loading
+    next(batches)  # the workers are started and loading
+    print("ready", flush=True)
+    time.sleep(600)
+"""
+
+_GRAIN_STARTING = """
+import sys, threading, time
+import psutil
+from pipelines.datasets import index_dataset
+from pipelines.loaders import open_pipeline
+from tests.conftest import SMALL_CONTRACT
+with open_pipeline("grain", index_dataset(sys.argv[1]), SMALL_CONTRACT.with_(parallelism=2)) as pipeline:
+    threading.Thread(target=lambda: next(pipeline.epoch()), daemon=True).start()
+    while len(psutil.Process().children()) < 2:  # spawned, still importing: killed before they are ready
+        time.sleep(0.01)
     print("ready", flush=True)
     time.sleep(600)
 """
@@ -230,11 +244,19 @@ with open_pipeline("idg-processes", index_dataset(sys.argv[1]), contract) as pip
 """
 
 
-@pytest.mark.parametrize("script", [_IDG_PROCESSES_EPOCH, _IDG_PROCESSES_FIT], ids=["epoch", "model.fit"])
-def test_a_killed_idg_processes_epoch_leaves_no_worker(tiny_dataset, tmp_path, killed_runs, script):
-    """killed mid-epoch, ImageDataGenerator's forked workers exit on their own: those of the benchmarks' epoch
-    (a process pool) and those of Keras' own enqueuer under model.fit"""
-    run = Run(script, [tiny_dataset.root], tmp_path)
+@pytest.mark.parametrize(("loader", "script"), [("idg-processes", _WORKERS_EPOCH),
+                                               ("idg-processes", _IDG_PROCESSES_FIT), ("grain", _WORKERS_EPOCH),
+                                               ("grain", _GRAIN_STARTING)],
+                         ids=["epoch", "model.fit", "grain", "grain-starting"])
+def test_a_killed_epoch_leaves_no_worker(tiny_dataset, tmp_path, killed_runs, loader, script):
+    """killed mid-epoch, a loader's worker processes exit on their own: ImageDataGenerator's forked ones, those of
+    the benchmarks' epoch (a process pool) and of Keras' own enqueuer under model.fit, and those Grain spawns
+    (mp_prefetch), also when the run is killed while they are still starting"""
+    from pipelines.loaders.registry import LOADER_SPECS
+
+    if LOADER_SPECS[loader].missing():
+        pytest.skip(LOADER_SPECS[loader].missing())
+    run = Run(script, [tiny_dataset.root, loader], tmp_path)
     killed_runs.append(run)
     run.ready()
     workers = run.kill()

@@ -182,3 +182,17 @@ def test_the_run_time_line_counts_each_rounds_epochs_against_the_wall_time():
     line = run_time_line(48.0, records)
     assert "48 s from the start" in line and "12 s of it (25%) timed epochs" in line
     assert [format_duration(s) for s in (5, 65, 245.4, 3725)] == ["5 s", "1 min 05 s", "4 min 05 s", "1 h 02 min"]
+
+
+@pytest.mark.parametrize(("fast", "says"), [(786.0, True), (900.0, False)])
+def test_the_summary_says_when_a_variant_is_slower_than_its_loader(fast, says):
+    """tfdata-fast at 786 +-3% img/s against tfdata's 912 +-2% is slower beyond both spreads, and said so; at
+    900 the two overlap, and nothing is claimed"""
+    from pipelines.report.summary import format_summary
+
+    records = [_record("tfdata-none-uint8", "warm", 912.0, 0.02),
+               _record("tfdata-fast-none-uint8", "warm", fast, 0.03)]
+    text = format_summary(records)
+    line = "tfdata-fast-none-uint8-warm: 786 ±3% img/s against tfdata's 912 ±2%: slower than the loader it varies"
+    assert (line in text) == says, text
+    assert ("slower than the loader it varies" in text) == says

@@ -535,3 +535,17 @@ def test_a_row_this_machine_cannot_hold_is_not_measured_and_not_predicted(monkey
     assert (memory.id, "cold") not in fitted and (none.id, "cold") in fitted
     rows = study_rows(STUDY_CASES, fitted, COCO, COCO_JPEG_BYTES, Contract(), 16 * GB, 10**13)
     assert memory not in [r.case for r in rows] and len(rows) == len(STUDY_CASES) - 1
+
+
+def test_held_out_rows_narrow_the_held_out_size_only():
+    """``--held-out-rows``: a full-size check in parts; every row is still measured at the fitted sizes"""
+    from pipelines.study.settings import STUDY_ROWS
+
+    assert STUDY_ROWS == tuple(case.id for case in STUDY_CASES)
+    settings = StudySettings(sizes=(250, 500), held_out=117266, held_out_rows=("tfdata-none-uint8",))
+    assert [case.id for case in STUDY_CASES if settings.measures_row(case.id, 117266)] == ["tfdata-none-uint8"]
+    assert all(settings.measures_row(case.id, 250) for case in STUDY_CASES)
+    with pytest.raises(ValueError, match="case ids among"):
+        StudySettings(sizes=(250, 500), held_out=1000, held_out_rows=("tfdata-nope",))
+    with pytest.raises(ValueError, match="add --held-out N"):
+        StudySettings(sizes=(250, 500), held_out_rows=("tfdata-none-uint8",))

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import psutil
 
+from pipelines.caches.diskstats import StorageMeter
 from pipelines.caches.pagecache import evict
 from pipelines.cleanup.scratch import scratch_folder
 from pipelines.units import format_bytes
@@ -42,6 +43,9 @@ class Bandwidth:
         kind: ``file``: one file written and read sequentially; ``jpegs``: a sample of a dataset's files read
             as a first epoch reads them (:func:`measure_file_reads`).
         files: the files read.
+        ms_per_read: for ``jpegs``, the time one read request took on the device meanwhile (the kernel's disk
+            counters, :mod:`pipelines.caches.diskstats`; 0 where not shown): what an epoch's own reads are
+            compared with, since on shared storage it changes from minute to minute.
     """
 
     file_bytes: int
@@ -51,11 +55,13 @@ class Bandwidth:
     folder: str
     kind: str = "file"
     files: int = 1
+    ms_per_read: float = 0.0
 
     def line(self) -> str:
         if self.kind == "jpegs":
             return (f"{self.files:,} of the dataset's files ({format_bytes(self.file_bytes)}) in {self.folder}: "
-                    f"read {format_bytes(self.read_bps)}/s (evicted first)")
+                    f"read {format_bytes(self.read_bps)}/s (evicted first"
+                    + (f"; {self.ms_per_read:.1f} ms a read request)" if self.ms_per_read else ")"))
         return (f"{format_bytes(self.file_bytes)} file in {self.folder}: write {format_bytes(self.write_bps)}/s, "
                 f"read {format_bytes(self.read_bps)}/s (evicted first)")
 
@@ -113,9 +119,13 @@ def measure_file_reads(paths: Sequence[Path], readers: int, sample: int = READ_S
         with open(path, "rb", buffering=0) as source:
             return len(source.read())
 
+    storage = StorageMeter()
+    storage.start()
     start = time.perf_counter()
     with ThreadPoolExecutor(max(1, readers)) as pool:
         total = sum(pool.map(read, chosen))
     elapsed = time.perf_counter() - start
+    traffic = storage.stop()
     folder = os.path.commonpath([str(p) for p in chosen]) if chosen else ""
-    return Bandwidth(total, 0.0, total / elapsed if elapsed > 0 else float("inf"), 0, folder, "jpegs", len(chosen))
+    return Bandwidth(total, 0.0, total / elapsed if elapsed > 0 else float("inf"), 0, folder, "jpegs", len(chosen),
+                     round(traffic.ms_per_read, 3) if traffic else 0.0)

@@ -19,6 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from pipelines.caches.diskstats import StorageMeter
 from pipelines.caches.folders import cache_bytes, cache_files
 from pipelines.caches.pagecache import evict, filesystem_of, resident_fraction
 from pipelines.datasets import DatasetIndex
@@ -30,7 +31,9 @@ from pipelines.harness.rounds import TimedEpochs, time_rounds
 from pipelines.harness.teardown import drain, drain_if_ram_is_short, release_later
 from pipelines.loaders import Pipeline
 from pipelines.loaders.contract import Contract
+from pipelines.loaders.registry import LOADER_SPECS
 from pipelines.memory.measure import measure_memory
+from pipelines.memory.workers import MemorySampler
 
 
 def time_epochs(
@@ -115,6 +118,20 @@ class _CaseEpochs:
             p.stat().st_size for p in self.pipeline.source_paths)
         return run
 
+    def start_meters(self) -> tuple[StorageMeter, MemorySampler]:
+        """What the disks do and what the loader holds in RAM during the epoch about to run (its worker
+        processes too, where its loader declares them)."""
+        workers = self.pipeline is not None and LOADER_SPECS[self.pipeline.loader].worker_processes
+        meters = StorageMeter(), MemorySampler(workers)
+        for meter in meters:
+            meter.start()
+        return meters
+
+    def metered(self, run: EpochRun, meters: tuple[StorageMeter, MemorySampler]) -> EpochRun:
+        storage, memory = meters
+        self.record.note_epoch_memory(memory.stop())
+        return replace(run, storage=storage.stop())
+
     def evict_sources(self, paths: list[Path]) -> None:
         evict(paths)
         self.record.note_dataset_residency(resident_fraction(paths), cold=True)
@@ -128,6 +145,7 @@ class _CaseEpochs:
         if self.written_ahead:  # the cache's own writing pass runs when the pipeline is built: part of the epoch
             with clock.paused():
                 self.evict_sources(list(self.written_ahead))
+            meters = self.start_meters()
             start = clock.now()
             pipeline = self.fresh_pipeline()
             built_s = clock.now() - start
@@ -135,10 +153,11 @@ class _CaseEpochs:
             with clock.paused():
                 pipeline = self.fresh_pipeline()
                 self.evict_sources(list(pipeline.source_paths))
+            meters = self.start_meters()
         run = self.run_epoch(pipeline)
         with clock.paused():
-            return self.finish(replace(run, seconds=run.seconds + built_s,
-                                       first_batch_s=run.first_batch_s + built_s))
+            return self.finish(self.metered(replace(run, seconds=run.seconds + built_s,
+                                                    first_batch_s=run.first_batch_s + built_s), meters))
 
     def warm_up(self, fill: Callable[[Pipeline], EpochRun], sample_memory: bool) -> None:
         """The untimed epoch that fills the cache (and traces, and fills the page cache)."""
@@ -155,9 +174,10 @@ class _CaseEpochs:
                 files = cache_files(self.pipeline.cache_prefix)
                 evict(files)
                 self.record.note_cache_residency(resident_fraction(files))
+        meters = self.start_meters()
         run = self.run_epoch(self.pipeline)
         with clock.paused():
-            return self.finish(run)
+            return self.finish(self.metered(run, meters))
 
 
 def sources_written_ahead(contract: Contract, index: DatasetIndex) -> tuple[Path, ...]:

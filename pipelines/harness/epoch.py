@@ -12,6 +12,7 @@ from typing import Any
 
 import tensorflow as tf
 
+from pipelines.caches.diskstats import StorageTraffic
 from pipelines.loaders.contract import Contract
 from pipelines.datasets import DatasetIndex
 from pipelines.loaders import Pipeline
@@ -29,6 +30,8 @@ class EpochRun:
         first_batch_s: from creating the iterator to the first batch (file listing, tracing, first decode):
             start-up, kept apart so a slow start is not hidden in images/s.
         overhead_s: time spent around the epoch but not in it (``model.fit``'s set-up and tear-down).
+        storage: what the machine's disks did during the epoch (:mod:`pipelines.caches.diskstats`), where the
+            harness measured it (cold and warm epochs of a case) and the kernel shows it.
     """
 
     images: int
@@ -36,6 +39,7 @@ class EpochRun:
     seconds: float
     first_batch_s: float
     overhead_s: float = 0.0
+    storage: StorageTraffic | None = None
     # The exhausted iterator, in a list that pipelines.harness.teardown.release_later empties: destroyed
     # after the timer stops and off the main thread (see run_epoch).
     spent: list[Any] = field(default_factory=list, repr=False, compare=False)

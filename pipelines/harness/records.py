@@ -7,6 +7,7 @@ summary, the report and anything else reading pytest-benchmark's JSON need no lo
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import asdict
 from typing import Any
 
 from pipelines.harness.cases import Case
@@ -86,6 +87,12 @@ def case_info(case: Case, epoch: str, timed: TimedEpochs, limits: Mapping[str, R
         "page_cache_resident": _share(timed.page_cache_resident),
         "cache_bytes": timed.cache_bytes,
         "source_bytes": timed.source_bytes,
+        # the loader's RAM outside a cache: this process's peak, and its worker processes' (summed) where it has any
+        "process_peak_rss_bytes": timed.process_peak_rss_bytes,
+        "workers_peak_rss_bytes": timed.workers_peak_rss_bytes,
+        # what the disks did over the timed epochs: whether a slow cold epoch was the storage's doing
+        "storage": ({**asdict(timed.storage), "busy": round(timed.storage.busy, 3),
+                     "ms_per_read": round(timed.storage.ms_per_read, 3)} if timed.storage else None),
     }
     if CACHE_SPECS[case.cache].on_disk:
         info.update(cache_resident=_share(timed.cache_resident), cache_filesystem=timed.cache_filesystem,

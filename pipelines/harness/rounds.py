@@ -18,11 +18,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from pipelines.caches.diskstats import StorageTraffic
 from pipelines.caches.pagecache import RESIDENT_AT
 from pipelines.harness import clock
 from pipelines.harness.contention import Contention, ContentionMeter
 from pipelines.harness.epoch import EpochRun
 from pipelines.harness.plan import RoundPlan
+from pipelines.memory.workers import EpochMemory
 from pipelines.harness.teardown import release_later
 
 #: Untimed epochs that calibrate a case's epochs per round (the faster one counts).
@@ -51,6 +53,9 @@ class TimedEpochs:
             the cache (``warm`` cases with a cache; timed epochs are not sampled, so sampling cannot slow them).
         contention: what other processes and the hypervisor took of the machine during the timed rounds
             (:mod:`pipelines.harness.contention`): a gate reads it to know whether the rounds can be judged.
+        process_peak_rss_bytes, workers_peak_rss_bytes: the highest RSS of this process, and of the loader's
+            worker processes summed (loaders that declare them; ``None`` otherwise), sampled during the case's
+            epochs (:mod:`pipelines.memory.workers`).
     """
 
     runs: list[EpochRun] = field(default_factory=list)
@@ -67,6 +72,19 @@ class TimedEpochs:
     rss_growth_bytes: int | None = None
     peak_growth_bytes: int | None = None
     contention: Contention | None = None
+    process_peak_rss_bytes: int | None = None
+    workers_peak_rss_bytes: int | None = None
+
+    def note_epoch_memory(self, memory: EpochMemory) -> None:
+        self.process_peak_rss_bytes = max(self.process_peak_rss_bytes or 0, memory.process_peak_bytes)
+        if memory.workers_peak_bytes is not None:
+            self.workers_peak_rss_bytes = max(self.workers_peak_rss_bytes or 0, memory.workers_peak_bytes)
+
+    @property
+    def storage(self) -> StorageTraffic | None:
+        """What the disks did over the timed epochs together, where each was measured."""
+        measured = [run.storage for run in self.runs]
+        return sum(measured[1:], measured[0]) if measured and None not in measured else None
 
     @property
     def images(self) -> int:

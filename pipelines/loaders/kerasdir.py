@@ -33,8 +33,10 @@ from pipelines.loaders.tfops import (
 )
 
 
-def build_kerasdir_pipeline(index: DatasetIndex, contract: Contract, cache_prefix: Path | None) -> tf.data.Dataset:
-    batches = keras.utils.image_dataset_from_directory(
+def from_directory(index: DatasetIndex, contract: Contract, output: str = "tf"):
+    """``image_dataset_from_directory`` over the checked folder under ``contract``, returning a ``tf.data``
+    dataset or (``output="grain"``) a Grain one: Keras' own batches, its shuffling, its decoding."""
+    return keras.utils.image_dataset_from_directory(
         str(index.root),
         labels="inferred",
         label_mode="int",
@@ -47,7 +49,12 @@ def build_kerasdir_pipeline(index: DatasetIndex, contract: Contract, cache_prefi
         interpolation=contract.interpolation,
         follow_links=False,
         verbose=False,
+        format=output,
     )
+
+
+def build_kerasdir_pipeline(index: DatasetIndex, contract: Contract, cache_prefix: Path | None) -> tf.data.Dataset:
+    batches = from_directory(index, contract)
     calls = parallel_calls(contract)
     classes = len(index.class_names)
     if contract.placement == "float32":  # the study's layout: normalised before the cache

@@ -77,6 +77,8 @@ def unbuildable_reason(loader: str, contract: Contract) -> str | None:
     spec = LOADER_SPECS.get(loader)
     if spec is None:
         return f"unknown loader {loader!r}: choose one of {', '.join(LOADERS)}"
+    if spec.missing():
+        return spec.missing()
     if contract.cache not in spec.caches:
         has = "has no cache" if spec.caches == ("none",) else f"offers cache={'/'.join(spec.caches)} only"
         return f"{spec.label} {has}: cache={contract.cache} is not offered by this loader"
@@ -94,8 +96,21 @@ def open_pipeline(loader: str, index: DatasetIndex, contract: Contract) -> Itera
         raise ValueError(reason)
     build = LOADER_SPECS[loader].build_function()
     if not contract.cache_spec.on_disk:
-        yield Pipeline(loader, contract, index, build(index, contract, None))
+        with _closing(build(index, contract, None)) as built:
+            yield Pipeline(loader, contract, index, built)
         return
     with cache_workspace(contract.cache_dir) as folder:
         prefix = folder / f"{loader}-{contract.placement}.tfcache"
-        yield Pipeline(loader, contract, index, build(index, contract, prefix), cache_prefix=prefix)
+        with _closing(build(index, contract, prefix)) as built:
+            yield Pipeline(loader, contract, index, built, cache_prefix=prefix)
+
+
+@contextmanager
+def _closing(built: Any) -> Iterator[Any]:
+    """A built pipeline, closed on exit where it holds processes to stop (Grain's workers: ``close()``)."""
+    try:
+        yield built
+    finally:
+        close = getattr(built, "close", None)
+        if callable(close):
+            close()

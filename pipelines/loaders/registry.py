@@ -3,6 +3,7 @@ a new loader is its module plus one declaration here."""
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +32,13 @@ class LoaderSpec:
         on_service: its pipeline runs on a tf.data service (``Contract.service_address``); the suite starts a
             local one for its cases unless given an address.
         extended: its cases belong to the extended group (``--extended``), outside the default run's budget.
+        requires: the optional package it needs (``grain``), if any; where it is not installed, its cases are
+            skipped naming ``extra``, the project extra that installs it.
+        extra: the project extra (``pip install '.[grain]'``) that brings ``requires`` in.
+        worker_processes: it loads in worker processes of its own, whose memory is sampled with the epochs
+            (:mod:`pipelines.memory.workers`).
+        reshuffles: with shuffling on, each epoch is a new order; ``False`` for a loader that shuffles once, as
+            its users get it (Keras' ``format="grain"``: the same order every epoch).
     """
 
     name: str
@@ -45,11 +53,22 @@ class LoaderSpec:
     approximate_decode: bool = False
     on_service: bool = False
     extended: bool = False
+    requires: str | None = None
+    extra: str | None = None
+    worker_processes: bool = False
+    reshuffles: bool = True
 
     @property
     def base(self) -> str:
         """The loader this one belongs to (``idg-processes`` -> ``idg``)."""
         return self.variant_of or self.name
+
+    def missing(self) -> str | None:
+        """Why this loader cannot be built on this installation (its optional package is absent), or None."""
+        if self.requires is None or importlib.util.find_spec(self.requires) is not None:
+            return None
+        return (f"{self.label} needs the optional package {self.requires!r}, not installed: "
+                f"pip install '.[{self.extra}]' (or tox -e bench-{self.extra})")
 
     def build_function(self) -> Callable[..., Any]:
         return getattr(__import__(self.module, fromlist=[self.builder]), self.builder)
@@ -66,7 +85,8 @@ LOADER_SPECS: dict[str, LoaderSpec] = {
         LoaderSpec("idg", "ImageDataGenerator", "pipelines.loaders.idg", "build_idg_pipeline",
                    caches=("none",), listed_caches=STUDY_CACHES, placement="float32"),
         LoaderSpec("idg-processes", "ImageDataGenerator (processes)", "pipelines.loaders.idg",
-                   "build_idg_processes_pipeline", caches=("none",), placement="float32", variant_of="idg"),
+                   "build_idg_processes_pipeline", caches=("none",), placement="float32", variant_of="idg",
+                   worker_processes=True),
         LoaderSpec("tfdata", "tf.data", "pipelines.loaders.tfdata", "build_tfdata_pipeline"),
         LoaderSpec("tfdata-fast", "tf.data (fast decode)", "pipelines.loaders.tfdata", "build_tfdata_fast_pipeline",
                    caches=("none",), variant_of="tfdata", trained=False, approximate_decode=True),
@@ -79,6 +99,12 @@ LOADER_SPECS: dict[str, LoaderSpec] = {
         LoaderSpec("tfdata-service", "tf.data service", "pipelines.loaders.tfdata_service",
                    "build_tfdata_service_pipeline", caches=("none",), trained=False, on_service=True,
                    extended=True),
+        # Grain (the grain extra): Keras' own format="grain" path and Grain's pipeline with worker processes.
+        # Grain caches nothing across epochs, so neither lists a cache case.
+        LoaderSpec("kerasdir-grain", "image_dataset_from_directory (Grain)", "pipelines.loaders.grain_folder",
+                   "build_kerasdir_grain_pipeline", caches=("none",), extended=True, requires="grain", extra="grain", reshuffles=False),
+        LoaderSpec("grain", "Grain", "pipelines.loaders.grain_folder", "build_grain_pipeline", caches=("none",),
+                   extended=True, requires="grain", extra="grain", worker_processes=True),
     )
 }
 

@@ -9,19 +9,24 @@ from pipelines.harness.cases import record_case
 from pipelines.report.summary import COLUMNS, cell, summary_rows
 from pipelines.units import format_bytes
 
-REPORT_COLUMNS = COLUMNS[:-1] + (("peak RSS", "peak_rss_bytes"),) + COLUMNS[-1:]
+#: Byte columns the report adds to the summary's: what filling a cache peaked at, and a loader's worker processes.
+BYTE_COLUMNS = (("peak RSS", "peak_rss_bytes"), ("workers' RSS", "workers_peak_rss_bytes"))
+REPORT_COLUMNS = COLUMNS[:-1] + BYTE_COLUMNS + COLUMNS[-1:]
 
 
 def report_rows(results: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The summary rows, with the peak RSS of the epoch that filled each cache."""
+    """The summary rows, with the peak RSS of the epoch that filled each cache and the peak of the loader's
+    worker processes (summed), the highest over a case's epochs."""
     rows = summary_rows(results)
-    peaks: dict[str, int] = {}
+    peaks: dict[tuple[str, str], int] = {}
     for r in results:
-        if r.get("peak_rss_bytes"):
-            case = record_case(r)
-            peaks[case] = max(peaks.get(case, 0), r["peak_rss_bytes"])
+        for _, key in BYTE_COLUMNS:
+            if r.get(key):
+                case = record_case(r)
+                peaks[case, key] = max(peaks.get((case, key), 0), r[key])
     for row in rows:
-        row["peak_rss_bytes"] = peaks.get(row["case"])
+        for _, key in BYTE_COLUMNS:
+            row[key] = peaks.get((row["case"], key))
     return rows
 
 
@@ -35,7 +40,7 @@ def markdown_table(results: list[Mapping[str, Any]]) -> str:
 
 
 def _markdown_cell(key: str, value: Any) -> str:
-    if key == "peak_rss_bytes":
+    if key in dict(BYTE_COLUMNS).values():
         return format_bytes(value) if value else "-"
     return cell(key, value)
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from pipelines.harness.cases import record_case
 from pipelines.caches.pagecache import RESIDENT_AT
+from pipelines.loaders.registry import LOADER_SPECS
 from pipelines.units import format_bytes, format_duration
 
 REFERENCE_LOADERS = ("decode-limit", "machine-limit", "model-only")
@@ -133,6 +134,7 @@ def notes(results: Sequence[Mapping[str, Any]]) -> list[str]:
     if len(idg) > 1:
         out.append("ImageDataGenerator workers (warm img/s): " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(idg.items()))
                    + "; training's 'vs idg' is against the faster variant's epochs")
+    out += slower_variants(results)
     for r in results:
         if r.get("loader") in REFERENCE_LOADERS or "epoch_s" in r:
             continue
@@ -150,6 +152,28 @@ def notes(results: Sequence[Mapping[str, Any]]) -> list[str]:
             out.append(f"{case}: pixels differ from the exact decode by {r['pixel_diff_mean']:.2f}/255 on average "
                        f"(largest {r.get('pixel_diff_max'):.0f}/255, {r.get('pixel_diff_images')} images)")
     return [""] + out if out else []
+
+
+def slower_variants(results: Sequence[Mapping[str, Any]]) -> list[str]:
+    """A variant (another way to build a loader: ``tfdata-fast``) whose warm throughput is below its loader's by
+    more than both spreads: it does not pay off on this data and machine, said so. ImageDataGenerator's
+    variants have a line of their own above (the faster is the baseline either way)."""
+    warm = {(r["loader"], r["cache"], r["placement"]): r for r in results
+            if r.get("epoch") == "warm" and "epoch_s" not in r and r.get("images_per_sec") and "cache" in r}
+    out = []
+    for (loader, cache, placement), r in sorted(warm.items()):
+        spec = LOADER_SPECS.get(loader)
+        base = warm.get((spec.variant_of, cache, placement)) if spec and spec.variant_of else None
+        if base is None or base.get("baseline"):
+            continue
+        high = r["images_per_sec"] * (1 + (r.get("spread") or 0))
+        low = base["images_per_sec"] * (1 - (base.get("spread") or 0))
+        if high < low:
+            out.append(f"{record_case(r)}-warm: {_with_spread(r['images_per_sec'], r.get('spread'))} img/s against "
+                       f"{spec.variant_of}'s {_with_spread(base['images_per_sec'], base.get('spread'))}: slower "
+                       f"than the loader it varies, on this data ({base['images_per_sec'] / r['images_per_sec']:.2f}x)"
+                       f" -- {spec.variant_of} is the better choice here")
+    return out
 
 
 def cell(key: str, value: Any) -> str:

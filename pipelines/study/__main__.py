@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"timed epochs per point (default {defaults.rounds})")
     parser.add_argument("--held-out-rounds", type=int,
                         help="timed epochs at the --held-out size (default: --rounds; 1 for a full-size check)")
+    parser.add_argument("--held-out-rows", metavar="CASE,CASE",
+                        help="measure only these rows at the --held-out size (case ids, e.g. "
+                             "tfdata-none-uint8,tfdata-file-uint8; default: every row): a full-size check in parts")
     parser.add_argument("--no-levels", action="store_true",
                         help="skip the parallelism levels (every row on 1, 2, 4, ... cores) and the stage costs")
     parser.add_argument("--seed", type=int, default=defaults.seed, help=f"dataset seed (default {defaults.seed})")
@@ -74,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 #: Options that only say how to measure: ``--points`` measures nothing, so each would do nothing with it.
 MEASURING_OPTIONS = (("--sizes", "sizes"), ("--rounds", "rounds"), ("--held-out-rounds", "held_out_rounds"),
+                     ("--held-out-rows", "held_out_rows"),
                      ("--seed", "seed"), ("--data-root", "data_root"),
                      ("--no-levels", "no_levels"), ("--ram-limit", "ram_limit"),
                      ("--read-bandwidth", "read_bandwidth"), ("--run-exceeding", "run_exceeding"))
@@ -105,6 +109,7 @@ def settings_from_args(args: argparse.Namespace, measured_preset: str | None = N
                          ram_budget=budget, accelerator=args.accelerator, limits=limits,
                          model=not args.no_model, training=args.training, rounds=args.rounds,
                          held_out_rounds=args.held_out_rounds,
+                         held_out_rows=tuple(args.held_out_rows.split(",")) if args.held_out_rows else None,
                          levels=not args.no_levels, seed=args.seed,
                          data_root=args.data_root,
                          contract=Contract(cache_dir=args.cache_dir))

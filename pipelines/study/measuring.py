@@ -161,9 +161,11 @@ def measure_all(settings: StudySettings, limited: LimitedRun | None) -> Measured
     sizes = sorted(settings.sizes) + ([settings.held_out] if settings.held_out else [])
     indexes = [prepare_dataset(None, settings.preset, n, settings.seed, settings.data_root) for n in sizes]
     levels = len(fewer_cores()) if settings.levels else 0
-    per_size = len(STUDY_CASES) * len(EPOCH_KINDS)
-    passes = len(indexes) * (2 if settings.measures_training else 1) + levels
-    with tqdm(total=passes * per_size, desc="study", unit="point", file=sys.stderr) as bar:
+    rows = {index.images: tuple(c for c in STUDY_CASES if settings.measures_row(c.id, index.images))
+            for index in indexes}
+    points_per_pass = sum(len(cases) for cases in rows.values()) * len(EPOCH_KINDS)
+    total = points_per_pass * (2 if settings.measures_training else 1) + levels * len(STUDY_CASES) * len(EPOCH_KINDS)
+    with tqdm(total=total, desc="study", unit="point", file=sys.stderr) as bar:
         def measured(step: str, points: int = 1) -> None:
             bar.set_postfix_str(step)
             bar.update(points)
@@ -173,7 +175,7 @@ def measure_all(settings: StudySettings, limited: LimitedRun | None) -> Measured
         def at_every_size(model=None) -> list[Point]:
             return [point for index in indexes
                     for point in measure_sizes([index], settings.contract, settings.rounds_at(index.images),
-                                               progress=measured, model=model, skip=holdable)]
+                                               rows[index.images], progress=measured, model=model, skip=holdable)]
 
         points = at_every_size()
         bar.set_postfix_str("storage rates")

@@ -12,7 +12,7 @@ from pathlib import Path
 from pipelines.caches.bandwidth import Bandwidth
 from pipelines.machine import available_cores
 from pipelines.study.measuring import Measured, Unmeasured
-from pipelines.study.run import StudyResult
+from pipelines.study.run import StudyResult, storage_lines
 from pipelines.study.scaling import Point
 from pipelines.study.stages import StageCost
 from pipelines.study.table import table_lines
@@ -38,6 +38,8 @@ def study_markdown(result: StudyResult) -> str:
                       f"**Recommended**: {result.recommendation}.", "",
                       *([result.check.line("measured epochs"), ""] if result.check else []),
                       *(f"{u.line()}  " for u in result.measured.unmeasured),
+                      *([""] if result.measured.unmeasured else []),
+                      *(["```", *storage_lines(result), "```", ""] if storage_lines(result) else []),
                       *(["```", *result.levels, "```", ""] if result.levels else [])])
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from pipelines.caches.bandwidth import Bandwidth
+from pipelines.caches.diskstats import STORAGE_BOUND_BUSY
 from pipelines.datasets.presets import PRESETS
 from pipelines.loaders.contract import Contract
 from pipelines.machine import machine_info
@@ -197,10 +198,32 @@ def cache_bytes_check(points: Sequence[Point], contract: Contract) -> str:
     return f"cache bytes: file caches measured / predicted at {largest:,} images: {', '.join(checks) or '-'}"
 
 
+def storage_lines(result: StudyResult) -> list[str]:
+    """What the disks did during each loader epoch measured at the held-out size, beside its error: a miss
+    the CPU law and the measured rates did not see is the storage's where the device was busy for most of the
+    epoch (:attr:`~pipelines.caches.diskstats.StorageTraffic.storage_bound`)."""
+    held_out = result.settings.held_out
+    measured = [p for p in result.measured.points
+                if held_out and p.images == held_out and p.cores is None and p.model is None and p.storage]
+    if not measured:
+        return []
+    lines = [f"storage during the epochs at {held_out:,} (the kernel's disk counters; storage-bound: busy "
+             f"{STORAGE_BOUND_BUSY:.0%} of the epoch or more):"]
+    for p in measured:
+        error = result.errors.get((p.case, p.epoch))
+        kind = "first" if p.epoch == "cold" else "later"
+        lines.append(f"  {p.case} {kind} {p.median_s:.1f} s" + (f" (error {100 * error:+.0f}%)" if error is not None
+                                                               else "")
+                     + f": {'storage-bound' if p.storage.storage_bound else 'not storage-bound'}, "
+                     + p.storage.line())
+    return lines
+
+
 def report_text(result: StudyResult) -> str:
-    """What the command prints: the head, the table, the recommendation, its check and the levels."""
+    """What the command prints: the head, the table, the recommendation, its check, the storage during the
+    held-out epochs and the levels."""
     checked = [result.check.line(result.checked_epochs)] if result.check else []
-    checked += [u.line() for u in result.measured.unmeasured]
+    checked += [u.line() for u in result.measured.unmeasured] + storage_lines(result)
     return "\n".join([*result.head, "",
                       *table_lines(result.rows, result.errors, model_s=result.model_s, shares_cpu=result.shares_cpu),
                       "", f"Recommended: {result.recommendation}.", *checked,

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from pipelines.caches.diskstats import StorageTraffic
 from pipelines.harness.cases import Case
 from pipelines.harness.plan import RoundPlan
 from pipelines.loaders.contract import Contract
@@ -51,6 +52,8 @@ class Point:
         cores: the cores it ran on when pinned to fewer than all (:mod:`pipelines.study.levels`); ``None``: all.
         model: the model trained for one ``model.fit`` epoch a round (its name); ``None``: the loader's epochs
             alone.
+        storage: what the disks did over its timed epochs (:mod:`pipelines.caches.diskstats`), where measured:
+            the measurement that says whether a missed prediction was the storage's doing.
     """
 
     case: str
@@ -61,6 +64,12 @@ class Point:
     dataset_bytes: int
     cores: int | None = None
     model: str | None = None
+    storage: StorageTraffic | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.storage, dict):  # as study.json saved it
+            object.__setattr__(self, "storage", StorageTraffic(**{**self.storage,
+                                                                  "devices": tuple(self.storage["devices"])}))
 
     @property
     def median_s(self) -> float:
@@ -84,7 +93,7 @@ def measure_point(case: Case, epoch: str, index: DatasetIndex, base: Contract, r
     if timed.images != index.images:
         raise RuntimeError(f"{case.id} {epoch}: an epoch saw {timed.images} of {index.images} images")
     return Point(case.id, epoch, index.images, tuple(timed.round_seconds), timed.cache_bytes, index.bytes,
-                 model=None if model is None else model.name)
+                 model=None if model is None else model.name, storage=timed.storage)
 
 
 def measure_sizes(indexes: Iterable[DatasetIndex], base: Contract, rounds: int,

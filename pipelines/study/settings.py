@@ -11,6 +11,11 @@ from pipelines.limits.session import LimitSettings
 from pipelines.loaders.contract import Contract
 from pipelines.validation import require
 
+#: The study's rows by case id, in their order (the cases themselves: ``pipelines.study.scaling.STUDY_CASES``,
+#: which a test keeps equal to these).
+STUDY_ROWS: tuple[str, ...] = ("idg-none-float32", "tfdata-none-uint8", "tfdata-memory-uint8",
+                               "tfdata-memory-float32", "tfdata-file-uint8", "tfdata-file-float32")
+
 
 @dataclass(frozen=True)
 class StudySettings:
@@ -34,6 +39,8 @@ class StudySettings:
         rounds: timed epochs per case, epoch kind and size.
         held_out_rounds: timed epochs at the held-out size (``None``: ``rounds``): one is what a full-size check
             of 117,266 images can afford.
+        held_out_rows: the rows (case ids) measured at the held-out size (``None``: every row): a full-size check
+            of a few rows at a time, since one cold epoch of 117,266 images can take half an hour on slow storage.
         levels: also measure every row on fewer cores (1, 2, 4, ... below all, each in a pinned child) at the
             middle fitted size, and the stages' costs on one thread (:mod:`pipelines.study.levels`).
         seed, data_root: where the generated datasets come from (as for the benchmarks).
@@ -52,6 +59,7 @@ class StudySettings:
     training: Literal["measured", "composed"] | None = None
     rounds: int = 3
     held_out_rounds: int | None = None
+    held_out_rows: tuple[str, ...] | None = None
     levels: bool = True
     seed: int = 0
     data_root: Path | None = None
@@ -70,6 +78,10 @@ class StudySettings:
                 f"--held-out-rounds must be at least 1, got {self.held_out_rounds}")
         require(self.held_out_rounds is None or self.held_out is not None,
                 "--held-out-rounds times the --held-out size: add --held-out N (or leave --held-out-rounds out)")
+        require(self.held_out_rows is None or self.held_out is not None,
+                "--held-out-rows chooses rows at the --held-out size: add --held-out N (or leave --held-out-rows out)")
+        require(self.held_out_rows is None or set(self.held_out_rows) <= set(STUDY_ROWS),
+                f"--held-out-rows: case ids among {', '.join(STUDY_ROWS)}, got {','.join(self.held_out_rows or ())}")
         require(self.ram_budget > 0, "--ram-budget must be positive")
         require(self.accelerator is None or self.accelerator > 0,
                  f"--accelerator must be a positive rate in images/s, got {self.accelerator}")
@@ -87,6 +99,10 @@ class StudySettings:
         if not self.model or self.training == "composed":
             return False
         return self.training == "measured" or self.accelerator is not None
+
+    def measures_row(self, case_id: str, images: int) -> bool:
+        """Whether the row ``case_id`` is measured at ``images`` (``held_out_rows`` narrows the held-out size)."""
+        return images != self.held_out or self.held_out_rows is None or case_id in self.held_out_rows
 
     def rounds_at(self, images: int) -> int:
         """Timed epochs a point of ``images`` images gets."""
