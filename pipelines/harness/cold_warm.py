@@ -145,7 +145,7 @@ class _CaseEpochs:
         if self.written_ahead:  # the cache's own writing pass runs when the pipeline is built: part of the epoch
             with clock.paused():
                 self.evict_sources(list(self.written_ahead))
-            meters = self.start_meters()
+                meters = self.start_meters()
             start = clock.now()
             pipeline = self.fresh_pipeline()
             built_s = clock.now() - start
@@ -153,7 +153,7 @@ class _CaseEpochs:
             with clock.paused():
                 pipeline = self.fresh_pipeline()
                 self.evict_sources(list(pipeline.source_paths))
-            meters = self.start_meters()
+                meters = self.start_meters()
         run = self.run_epoch(pipeline)
         with clock.paused():
             return self.finish(self.metered(replace(run, seconds=run.seconds + built_s,
@@ -174,7 +174,7 @@ class _CaseEpochs:
                 files = cache_files(self.pipeline.cache_prefix)
                 evict(files)
                 self.record.note_cache_residency(resident_fraction(files))
-        meters = self.start_meters()
+            meters = self.start_meters()
         run = self.run_epoch(self.pipeline)
         with clock.paused():
             return self.finish(self.metered(run, meters))
