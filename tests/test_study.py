@@ -539,9 +539,6 @@ def test_a_row_this_machine_cannot_hold_is_not_measured_and_not_predicted(monkey
 
 def test_held_out_rows_narrow_the_held_out_size_only():
     """``--held-out-rows``: a full-size check in parts; every row is still measured at the fitted sizes"""
-    from pipelines.study.settings import STUDY_ROWS
-
-    assert STUDY_ROWS == tuple(case.id for case in STUDY_CASES)
     settings = StudySettings(sizes=(250, 500), held_out=117266, held_out_rows=("tfdata-none-uint8",))
     assert [case.id for case in STUDY_CASES if settings.measures_row(case.id, 117266)] == ["tfdata-none-uint8"]
     assert all(settings.measures_row(case.id, 250) for case in STUDY_CASES)

@@ -77,8 +77,8 @@ def unbuildable_reason(loader: str, contract: Contract) -> str | None:
     spec = LOADER_SPECS.get(loader)
     if spec is None:
         return f"unknown loader {loader!r}: choose one of {', '.join(LOADERS)}"
-    if spec.missing():
-        return spec.missing()
+    if missing := spec.missing():
+        return missing
     if contract.cache not in spec.caches:
         has = "has no cache" if spec.caches == ("none",) else f"offers cache={'/'.join(spec.caches)} only"
         return f"{spec.label} {has}: cache={contract.cache} is not offered by this loader"

@@ -200,7 +200,6 @@ def measure_storage(settings: StudySettings, per_image_bytes: float, largest) ->
     (sizes within a quarter of each other measured once; one that does not fit the free disk is a row that does
     not either)."""
     from pipelines.study.bounds import sizes_to_measure
-    from pipelines.study.scaling import STUDY_CASES
 
     cache_dir = settings.contract.cache_dir
     wanted = []

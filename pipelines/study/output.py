@@ -31,6 +31,7 @@ def write_study(out: Path, result: StudyResult) -> None:
 
 def study_markdown(result: StudyResult) -> str:
     """``study.md``: the printed report as markdown."""
+    storage = storage_lines(result)
     return "\n".join(["# The study's table, predicted for this machine", "",
                       *(f"{line}  " for line in result.head), "",
                       *table_lines(result.rows, result.errors, markdown=True, model_s=result.model_s,
@@ -39,7 +40,7 @@ def study_markdown(result: StudyResult) -> str:
                       *([result.check.line("measured epochs"), ""] if result.check else []),
                       *(f"{u.line()}  " for u in result.measured.unmeasured),
                       *([""] if result.measured.unmeasured else []),
-                      *(["```", *storage_lines(result), "```", ""] if storage_lines(result) else []),
+                      *(["```", *storage, "```", ""] if storage else []),
                       *(["```", *result.levels, "```", ""] if result.levels else [])])
 
 

@@ -25,18 +25,7 @@ from pipelines.harness.rounds import relative_spread, OffRecordBenchmark
 from pipelines.loaders import open_pipeline
 from pipelines.harness.epoch import run_epoch
 from pipelines.training import fit_epoch
-
-#: The study's rows: ImageDataGenerator, tf.data without a cache, with a memory cache and with a file cache --
-#: each cache in the study's float32 layout and in uint8 (a quarter of the bytes).
-STUDY_CASES: tuple[Case, ...] = (
-    Case("idg", "none", "float32"),
-    Case("tfdata", "none", "uint8"),
-    Case("tfdata", "memory", "uint8"),
-    Case("tfdata", "memory", "float32"),
-    Case("tfdata", "file", "uint8"),
-    Case("tfdata", "file", "float32"),
-)
-
+from pipelines.study.settings import STUDY_CASES  # the study's rows, declared with its settings
 
 @dataclass(frozen=True)
 class Point:

@@ -7,14 +7,21 @@ from pathlib import Path
 from typing import Literal
 
 from pipelines.datasets.presets import PRESETS
+from pipelines.harness.cases import Case
 from pipelines.limits.session import LimitSettings
 from pipelines.loaders.contract import Contract
 from pipelines.validation import require
 
-#: The study's rows by case id, in their order (the cases themselves: ``pipelines.study.scaling.STUDY_CASES``,
-#: which a test keeps equal to these).
-STUDY_ROWS: tuple[str, ...] = ("idg-none-float32", "tfdata-none-uint8", "tfdata-memory-uint8",
-                               "tfdata-memory-float32", "tfdata-file-uint8", "tfdata-file-float32")
+#: The study's rows: ImageDataGenerator, tf.data without a cache, with a memory cache and with a file cache --
+#: each cache in the study's float32 layout and in uint8 (a quarter of the bytes).
+STUDY_CASES: tuple[Case, ...] = (
+    Case("idg", "none", "float32"),
+    Case("tfdata", "none", "uint8"),
+    Case("tfdata", "memory", "uint8"),
+    Case("tfdata", "memory", "float32"),
+    Case("tfdata", "file", "uint8"),
+    Case("tfdata", "file", "float32"),
+)
 
 
 @dataclass(frozen=True)
@@ -80,8 +87,9 @@ class StudySettings:
                 "--held-out-rounds times the --held-out size: add --held-out N (or leave --held-out-rounds out)")
         require(self.held_out_rows is None or self.held_out is not None,
                 "--held-out-rows chooses rows at the --held-out size: add --held-out N (or leave --held-out-rows out)")
-        require(self.held_out_rows is None or set(self.held_out_rows) <= set(STUDY_ROWS),
-                f"--held-out-rows: case ids among {', '.join(STUDY_ROWS)}, got {','.join(self.held_out_rows or ())}")
+        rows = [case.id for case in STUDY_CASES]
+        require(self.held_out_rows is None or set(self.held_out_rows) <= set(rows),
+                f"--held-out-rows: case ids among {', '.join(rows)}, got {','.join(self.held_out_rows or ())}")
         require(self.ram_budget > 0, "--ram-budget must be positive")
         require(self.accelerator is None or self.accelerator > 0,
                  f"--accelerator must be a positive rate in images/s, got {self.accelerator}")
