@@ -61,3 +61,13 @@ def epoch_arrays(loader, index, contract, epochs=1):
             batches = [(np.asarray(x), np.asarray(y)) for x, y in pipeline.epoch()]
             out.append((np.concatenate([b[0] for b in batches]), np.concatenate([b[1] for b in batches])))
     return out
+
+
+def needs_loader(name: str):
+    """A skip mark for tests of an optional loader, with its install hint as the reason where it is missing."""
+    import pytest
+
+    from pipelines.loaders.registry import LOADER_SPECS
+
+    missing = LOADER_SPECS[name].missing()
+    return pytest.mark.skipif(missing is not None, reason=missing or "")

@@ -32,14 +32,15 @@ def test_case_ids_read_as_loader_cache_placement_epoch():
                           ("file", "uint8"), ("file", "float32")}
 
 
-def test_the_extended_group_is_tfrecord_the_service_the_persistent_caches_and_grain():
+def test_the_extended_group_is_tfrecord_the_service_the_persistent_caches_grain_and_dali():
     extended = {c.id for c in THROUGHPUT_CASES if c.extended}
-    grain = {"grain-none-uint8", "kerasdir-grain-none-uint8"}  # Grain caches nothing: no cache case
+    # Grain and DALI cache nothing: no cache case
+    optional = {"grain-none-uint8", "kerasdir-grain-none-uint8", "dali-none-uint8"}
     persistent = {f"tfdata-{cache}-{placement}" for cache in ("snapshot", "save", "save-gzip")
                   for placement in ("uint8", "float32")}
     tfrecord = {"tfrecord-none-uint8"} | {f"tfrecord-{cache}-{placement}" for cache in ("memory", "file")
                                           for placement in ("uint8", "float32")}
-    assert extended == persistent | tfrecord | grain | {"tfdata-service-none-uint8"}
+    assert extended == persistent | tfrecord | optional | {"tfdata-service-none-uint8"}
     assert all(c.on_service == (c.loader == "tfdata-service") for c in THROUGHPUT_CASES)
 
 

@@ -18,11 +18,10 @@ import pytest
 from pipelines.loaders.pipeline import unbuildable_reason
 from pipelines.loaders.registry import LOADER_SPECS
 from tests.conftest import SMALL_CONTRACT
-from tests.helpers import epoch_arrays
+from tests.helpers import epoch_arrays, needs_loader
 from tests.test_loaders import IDG_MEAN_TOLERANCE
 
-GRAIN_MISSING = LOADER_SPECS["grain"].missing()
-needs_grain = pytest.mark.skipif(GRAIN_MISSING is not None, reason=GRAIN_MISSING or "")
+needs_grain = needs_loader("grain")
 #: kerasdir-grain against tf.data: above the tiny set's 1.37 (bilinear) and 1.44 (nearest).
 KERAS_GRAIN_MEAN_TOLERANCE = 1.6 / 255
 
@@ -98,10 +97,9 @@ def test_a_missing_grain_is_a_skip_naming_the_extra(monkeypatch):
     assert unbuildable_reason("tfdata", SMALL_CONTRACT) is None
 
 
+@needs_grain
 @pytest.mark.parametrize("loader", ["grain", "kerasdir-grain"])
 def test_grain_offers_no_cache_and_says_so(loader):
-    if GRAIN_MISSING:
-        pytest.skip(GRAIN_MISSING)
     reason = unbuildable_reason(loader, SMALL_CONTRACT.with_(cache="memory"))
     assert reason and "has no cache" in reason
 

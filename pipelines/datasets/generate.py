@@ -31,9 +31,9 @@ from pipelines.datasets.synth import (
     GENERATOR_VERSION,
     ImageSpec,
     calibrate_quality,
-    encode_jpeg,
+    encode,
     image_specs,
-    synthesize,
+    picture,
 )
 from pipelines.datasets.validate import DatasetError
 from pipelines.cleanup.ownership import RemovalRefused, remove_made
@@ -71,12 +71,15 @@ def recipe(preset: Preset, seed: int) -> dict[str, Any]:
     """Everything the bytes depend on, as plain JSON data."""
     data = asdict(preset)
     data.pop("description")
+    for name in ("source", "png_every"):  # at their defaults, left out: datasets made before they existed match
+        if data[name] == Preset.__dataclass_fields__[name].default:
+            data.pop(name)
     return {"generator_version": GENERATOR_VERSION, "seed": seed, **_jsonable(data)}
 
 
 def image_path(folder: Path, class_names: tuple[str, ...], spec: ImageSpec) -> Path:
     name = class_names[spec.class_index]
-    return folder / name / f"{name}.{spec.index:06d}.jpg"
+    return folder / name / f"{name}.{spec.index:06d}.{spec.extension}"
 
 
 def generate(
@@ -186,7 +189,7 @@ def _intact(paths: list[Path], manifest: Manifest) -> bool:
 
 def _write_image(job: tuple[ImageSpec, Path, Preset, int, int]) -> int:
     spec, path, preset, seed, quality = job
-    data = encode_jpeg(synthesize(spec, preset, seed), quality)
+    data = encode(picture(spec, preset, seed), spec, quality)
     temporary = path.with_name(f".{path.name}.tmp")
     temporary.write_bytes(data)
     os.replace(temporary, path)

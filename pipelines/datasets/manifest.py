@@ -107,6 +107,6 @@ def dataset_claim(folder: Path) -> Claim:
         if len(parts) == 1:
             return parts[0] in classes or parts[0] == temporary_name(Path(MANIFEST_NAME)).name
         return (len(parts) == 2 and parts[0] in classes
-                and re.fullmatch(rf"\.?{re.escape(parts[0])}\.\d{{6}}\.jpg(\.tmp)?", parts[1]) is not None)
+                and re.fullmatch(rf"\.?{re.escape(parts[0])}\.\d{{6}}\.(jpg|png)(\.tmp)?", parts[1]) is not None)
 
     return Claim("a generated dataset", MANIFEST_NAME, lambda path: read_manifest(path.parent) is not None, owns)

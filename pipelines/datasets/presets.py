@@ -6,7 +6,12 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from pipelines.datasets.photos import SOURCES as PHOTOGRAPHS
 from pipelines.validation import require
+
+
+#: What a preset's images can be made from.
+SOURCES = ("synthetic", "photos")
 
 
 @dataclass(frozen=True)
@@ -23,6 +28,9 @@ class Preset:
         detail: strength of texture and sensor noise; raise it where quality 95 cannot reach target_bytes.
         class_names: folder names; ``class_00``... when empty.
         description: where the shape comes from.
+        source: what the images are: ``synthetic`` (:mod:`pipelines.datasets.synth`) or ``photos``, crops of
+            real photographs, one class each (:mod:`pipelines.datasets.photos`).
+        png_every: every ``png_every``-th image is a PNG instead of a JPEG (0: none), as in a user's folder.
     """
 
     name: str
@@ -34,6 +42,8 @@ class Preset:
     detail: float = 1.0
     class_names: tuple[str, ...] = ()
     description: str = ""
+    source: str = "synthetic"
+    png_every: int = 0
 
     def __post_init__(self) -> None:
         require(self.images >= self.classes >= 1,
@@ -42,6 +52,12 @@ class Preset:
         require(not self.class_names or len(self.class_names) == self.classes,
                  f"preset {self.name!r}: {len(self.class_names)} class names for {self.classes} classes")
         require(self.target_bytes > 0 and self.sizes, f"preset {self.name!r}: sizes and target_bytes required")
+        require(self.source in SOURCES, f"preset {self.name!r}: source must be one of {', '.join(SOURCES)}")
+        require(self.png_every >= 0, f"preset {self.name!r}: png_every must be 0 (none) or positive")
+
+    def extension(self, index: int) -> str:
+        """The file type of image ``index``: ``png`` for every ``png_every``-th, else ``jpg``."""
+        return "png" if self.png_every and index % self.png_every == self.png_every // 2 else "jpg"
 
     @property
     def folder_names(self) -> tuple[str, ...]:
@@ -84,6 +100,18 @@ PRESETS: dict[str, Preset] = {
             target_bytes=153_500,
             detail=2.2,
             description="the study's large set: 117,266 images, 80 classes, ~18 GB, mostly 640x480",
+        ),
+        Preset(
+            name="photos",
+            images=1_000,
+            classes=9,
+            sizes=(((640, 480), 0.75), ((480, 640), 0.25)),
+            size_jitter=0.0,
+            target_bytes=70_000,
+            class_names=tuple(name for name, _, _ in PHOTOGRAPHS),
+            source="photos",
+            png_every=33,
+            description="real photographs: crops of 9 that scikit-image and matplotlib ship, 640x480, a few PNGs",
         ),
     )
 }

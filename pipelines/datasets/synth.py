@@ -31,6 +31,7 @@ class ImageSpec:
     class_index: int
     width: int
     height: int
+    extension: str = "jpg"
 
 
 def image_specs(preset: Preset, seed: int) -> list[ImageSpec]:
@@ -43,7 +44,17 @@ def _spec(preset: Preset, seed: int, index: int) -> ImageSpec:
     weights = np.array([w for _, w in preset.sizes], dtype=float)
     (width, height), _ = preset.sizes[rng.choice(len(preset.sizes), p=weights / weights.sum())]
     jitter = 1 + rng.uniform(-preset.size_jitter, preset.size_jitter, size=2)
-    return ImageSpec(index, index % preset.classes, max(8, round(width * jitter[0])), max(8, round(height * jitter[1])))
+    return ImageSpec(index, index % preset.classes, max(8, round(width * jitter[0])), max(8, round(height * jitter[1])),
+                     preset.extension(index))
+
+
+def picture(spec: ImageSpec, preset: Preset, seed: int) -> Image.Image:
+    """Image ``spec`` of ``preset``: synthesized, or cut from a real photograph (``preset.source``)."""
+    if preset.source == "photos":
+        from pipelines.datasets.photos import photograph_crop
+
+        return photograph_crop(spec.index, spec.class_index, spec.width, spec.height, seed)
+    return synthesize(spec, preset, seed)
 
 
 def synthesize(spec: ImageSpec, preset: Preset, seed: int) -> Image.Image:
@@ -93,6 +104,15 @@ def encode_jpeg(image: Image.Image, quality: int) -> bytes:
     return buffer.getvalue()
 
 
+def encode(image: Image.Image, spec: ImageSpec, quality: int) -> bytes:
+    """``image`` as ``spec``'s file type: a JPEG at ``quality`` or a PNG (lossless: quality plays no part)."""
+    if spec.extension == "jpg":
+        return encode_jpeg(image, quality)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def calibrate_quality(preset: Preset, seed: int) -> int:
     """The JPEG quality whose average file size is closest to ``preset.target_bytes``.
 
@@ -100,7 +120,7 @@ def calibrate_quality(preset: Preset, seed: int) -> int:
     (and the same bytes per image) as the full one.
     """
     full = preset.scaled(max(preset.images, _CALIBRATION_SAMPLES))
-    samples = [synthesize(_spec(full, seed, i), full, seed) for i in range(_CALIBRATION_SAMPLES)]
+    samples = [picture(_spec(full, seed, i), full, seed) for i in range(_CALIBRATION_SAMPLES)]
 
     def mean_bytes(quality: int) -> float:
         return float(np.mean([len(encode_jpeg(s, quality)) for s in samples]))

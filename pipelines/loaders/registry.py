@@ -105,6 +105,9 @@ LOADER_SPECS: dict[str, LoaderSpec] = {
                    "build_kerasdir_grain_pipeline", caches=("none",), extended=True, requires="grain", extra="grain", reshuffles=False),
         LoaderSpec("grain", "Grain", "pipelines.loaders.grain_folder", "build_grain_pipeline", caches=("none",),
                    extended=True, requires="grain", extra="grain", worker_processes=True),
+        # NVIDIA DALI's CPU pipeline (the dali extra): no cache of its own; no training cases (pipelines/loaders/dali_folder.py).
+        LoaderSpec("dali", "NVIDIA DALI (CPU)", "pipelines.loaders.dali_folder", "build_dali_pipeline", caches=("none",),
+                   trained=False, extended=True, requires="nvidia.dali", extra="dali"),
     )
 }
 

@@ -22,6 +22,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is impor
 from pipelines.datasets import DatasetError  # noqa: E402
 from pipelines.datasets.presets import PRESETS  # noqa: E402
 from pipelines.loaders.contract import Contract  # noqa: E402
+from pipelines.study.checkpoint import CHECKPOINT_NAME  # noqa: E402
 from pipelines.study.output import STUDY_FILES, load_points, write_study  # noqa: E402
 from pipelines.study.run import report_text, run_study  # noqa: E402
 from pipelines.study.settings import StudySettings  # noqa: E402
@@ -72,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "MobileNet rate and its device (for another --ram-budget, --accelerator, --full-images, "
                              "--held-out among its sizes; the measuring options are refused with it)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"where the files go (default {DEFAULT_OUT})")
+    parser.add_argument("--resume", action="store_true",
+                        help=f"go on from the points a stopped run with the same options kept in --out "
+                             f"({CHECKPOINT_NAME}; every measuring run keeps one until its study.json is written)")
     return parser
 
 
@@ -80,7 +84,8 @@ MEASURING_OPTIONS = (("--sizes", "sizes"), ("--rounds", "rounds"), ("--held-out-
                      ("--held-out-rows", "held_out_rows"),
                      ("--seed", "seed"), ("--data-root", "data_root"),
                      ("--no-levels", "no_levels"), ("--ram-limit", "ram_limit"),
-                     ("--read-bandwidth", "read_bandwidth"), ("--run-exceeding", "run_exceeding"))
+                     ("--read-bandwidth", "read_bandwidth"), ("--run-exceeding", "run_exceeding"),
+                     ("--resume", "resume"))
 
 
 def settings_from_args(args: argparse.Namespace, measured_preset: str | None = None,
@@ -112,7 +117,8 @@ def settings_from_args(args: argparse.Namespace, measured_preset: str | None = N
                          held_out_rows=tuple(args.held_out_rows.split(",")) if args.held_out_rows else None,
                          levels=not args.no_levels, seed=args.seed,
                          data_root=args.data_root,
-                         contract=Contract(cache_dir=args.cache_dir))
+                         contract=Contract(cache_dir=args.cache_dir),
+                         checkpoint=None if args.points else args.out / CHECKPOINT_NAME, resume=args.resume)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -120,11 +126,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         preset, measured = load_points(args.points) if args.points else (None, None)
         held = tuple(sorted({p.images for p in measured.points if p.cores is None})) if measured else ()
-        result = run_study(settings_from_args(args, preset, held), measured)
+        settings = settings_from_args(args, preset, held)
+        result = run_study(settings, measured)
     except (ValueError, DatasetError, CgroupUnavailable) as error:
         print(f"study: {error}", file=sys.stderr)
         return 2
     write_study(args.out, result)
+    if settings.checkpoint:  # every point is in study.json now
+        settings.checkpoint.unlink(missing_ok=True)
     print(report_text(result))
     print(f"\nwritten: {', '.join(str(args.out / name) for name in STUDY_FILES)}")
     return 0

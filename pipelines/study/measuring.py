@@ -19,9 +19,10 @@ from pipelines.memory.predict import available_ram, exceeds_budget, exceeds_disk
 from pipelines.harness.cases import EPOCH_KINDS
 from pipelines.harness.plan import RoundPlan
 from pipelines.machine import available_cores
+from pipelines.study.checkpoint import Checkpoint
 from pipelines.study.levels import measure_levels
 from pipelines.study.pinning import fewer_cores
-from pipelines.study.scaling import STUDY_CASES, Point, measure_sizes
+from pipelines.study.scaling import STUDY_CASES, Point, measure_sizes, uninstalled
 from pipelines.study.settings import StudySettings
 from pipelines.study.stages import StageCost
 from pipelines.training import ModelSpec, model_name
@@ -137,6 +138,9 @@ class _Holdable:
         return self.reasons[key]
 
     def _reason(self, case: Case, index) -> str | None:
+        if missing := uninstalled(case):
+            self.unmeasured.append(Unmeasured(case.id, index.images, missing))
+            return missing
         contract = case.contract(self.settings.contract)
         if not contract.cache_spec.caches:
             return None
@@ -158,6 +162,8 @@ class _Holdable:
 def measure_all(settings: StudySettings, limited: LimitedRun | None) -> Measured:
     """Every study row's cold and warm epochs at every size (and the held-out one) that this machine can hold,
     then on fewer cores and the stage costs (unless ``settings.levels`` is off), with a progress bar."""
+    # Opened first: a checkpoint measured under other settings is refused before any dataset is made.
+    checkpoint = Checkpoint.open(settings.checkpoint, settings, settings.resume) if settings.checkpoint else None
     sizes = sorted(settings.sizes) + ([settings.held_out] if settings.held_out else [])
     indexes = [prepare_dataset(None, settings.preset, n, settings.seed, settings.data_root) for n in sizes]
     levels = len(fewer_cores()) if settings.levels else 0
@@ -171,11 +177,15 @@ def measure_all(settings: StudySettings, limited: LimitedRun | None) -> Measured
             bar.update(points)
 
         holdable = _Holdable(settings, limited)
+        if checkpoint and checkpoint.points:
+            bar.write(f"resuming from {checkpoint.path}: {len(checkpoint.points)} points measured before",
+                      file=sys.stderr)
 
         def at_every_size(model=None) -> list[Point]:
             return [point for index in indexes
                     for point in measure_sizes([index], settings.contract, settings.rounds_at(index.images),
-                                               rows[index.images], progress=measured, model=model, skip=holdable)]
+                                               rows[index.images], progress=measured, model=model, skip=holdable,
+                                               checkpoint=checkpoint)]
 
         points = at_every_size()
         bar.set_postfix_str("storage rates")

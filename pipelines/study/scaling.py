@@ -23,6 +23,7 @@ from pipelines.harness.cases import EPOCH_KINDS
 from pipelines.harness.cold_warm import sources_written_ahead, time_epochs
 from pipelines.harness.rounds import relative_spread, OffRecordBenchmark
 from pipelines.loaders import open_pipeline
+from pipelines.loaders.registry import LOADER_SPECS
 from pipelines.harness.epoch import run_epoch
 from pipelines.training import fit_epoch
 from pipelines.study.settings import STUDY_CASES  # the study's rows, declared with its settings
@@ -85,19 +86,32 @@ def measure_point(case: Case, epoch: str, index: DatasetIndex, base: Contract, r
                  model=None if model is None else model.name, storage=timed.storage)
 
 
+def uninstalled(case: Case, index: DatasetIndex | None = None) -> str | None:
+    """Why ``case``'s loader cannot run on this installation (its optional package is absent), or None."""
+    return LOADER_SPECS[case.loader].missing()
+
+
 def measure_sizes(indexes: Iterable[DatasetIndex], base: Contract, rounds: int,
                   cases: tuple[Case, ...] = STUDY_CASES,
                   progress: Callable[[str], None] = lambda step: None, model: Any = None,
-                  skip: Callable[[Case, DatasetIndex], str | None] = lambda case, index: None) -> list[Point]:
+                  skip: Callable[[Case, DatasetIndex], str | None] | None = None,
+                  checkpoint: Any = None) -> list[Point]:
     """Every case x epoch kind on every dataset (training ``model`` if given), but those ``skip`` gives a reason
-    for (a cache this machine cannot hold); ``progress`` is told each point once it is measured or skipped."""
+    for (a cache this machine cannot hold; by default, a loader whose optional package is not installed:
+    :func:`uninstalled`); ``progress`` is told each point once it is measured or skipped. With a
+    ``checkpoint`` (:class:`~pipelines.study.checkpoint.Checkpoint`), a point it holds is taken from it, and
+    every point measured is kept in it."""
+    skip = skip or uninstalled
     points = []
     for index in indexes:
         for case in cases:
             skipped = skip(case, index)
             for epoch in EPOCH_KINDS:
                 if not skipped:
-                    points.append(measure_point(case, epoch, index, base, rounds, model))
+                    kept = checkpoint and checkpoint.take(case.id, epoch, index.images, getattr(model, "name", None))
+                    points.append(kept or measure_point(case, epoch, index, base, rounds, model))
+                    if checkpoint and not kept:
+                        checkpoint.keep(points[-1])
                 progress(f"{case.id}-{epoch}{' training' if model is not None else ''} on {index.images:,} images"
                          + (" skipped" if skipped else ""))
     return points

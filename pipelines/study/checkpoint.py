@@ -1,0 +1,92 @@
+"""A measuring study's points kept as they are measured, so that a stopped run loses none (``--resume``).
+
+A full-size check of 117,266 images can take hours on a slow volume (one cold epoch is 12-26 minutes where a read
+takes 10-20 ms), longer than a machine may be free. Every point is written to ``study.partial.json`` in the
+study's ``--out`` folder the moment it is measured (written to a temporary name and renamed, so the file is
+always whole), and removed once ``study.json`` is written. ``--resume`` starts from it: the points it holds are
+reused, the rest measured; a run without ``--resume`` that finds one refuses to start rather than overwrite it. Only points measured the same way are reused -- the same preset, seed, contract,
+limits and model, the same number of rounds at that size -- and a file written under other settings is refused
+with what differs, never mixed in.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipelines.study.scaling import Point
+from pipelines.study.settings import StudySettings
+
+#: The file in ``--out`` that holds a measuring study's points until its ``study.json`` is written.
+CHECKPOINT_NAME = "study.partial.json"
+
+
+def measured_as(settings: StudySettings) -> dict[str, Any]:
+    """What decides how a point is measured (beyond its row, epoch kind, size and rounds), as JSON data."""
+    return json.loads(json.dumps({"preset": settings.preset, "seed": settings.seed,
+                                  "accelerator": settings.accelerator, "contract": asdict(settings.contract),
+                                  "limits": asdict(settings.limits)}, default=str))
+
+
+@dataclass
+class Checkpoint:
+    """The points measured so far, kept in ``path``; ``reused`` counts those a resumed run took from it."""
+
+    path: Path
+    settings: StudySettings
+    points: dict[tuple, Point] = field(default_factory=dict)
+    reused: int = 0
+
+    @classmethod
+    def open(cls, path: Path, settings: StudySettings, resume: bool) -> Checkpoint:
+        """A new checkpoint at ``path``, or with ``resume`` the one a stopped run left there (none: a new one).
+        A :class:`ValueError` if that one was measured under other settings, or if one is there and ``resume``
+        is off: a run that forgot ``--resume`` must not overwrite hours of a stopped one's points."""
+        checkpoint = cls(Path(path), settings)
+        if not checkpoint.path.exists():
+            return checkpoint
+        if not resume:
+            raise ValueError(f"{checkpoint.path} holds the points of a stopped study: add --resume to go on from "
+                             "them, or remove the file (or choose another --out) to measure afresh")
+        try:
+            saved = json.loads(checkpoint.path.read_text())
+            points = [Point(**{**p, "seconds": tuple(p["seconds"])}) for p in saved["points"]]
+            theirs = saved["measured_as"]
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise ValueError(f"--resume: {checkpoint.path} is not a checkpoint of this command ({error}); "
+                             "remove it, or run without --resume") from None
+        ours = measured_as(settings)
+        if theirs != ours:
+            differ = ", ".join(sorted(k for k in ours if ours[k] != theirs.get(k)))
+            raise ValueError(f"--resume: {checkpoint.path} was measured with another {differ}; resume with the "
+                             "same options, or run without --resume to measure afresh")
+        checkpoint.points = {_key(p): p for p in points}
+        return checkpoint
+
+    def take(self, case: str, epoch: str, images: int, model: str | None) -> Point | None:
+        """The point a stopped run measured for this row, epoch kind, size and model with this run's rounds."""
+        point = self.points.get((case, epoch, images, model))
+        if point is None or len(point.seconds) != self.settings.rounds_at(images):
+            return None
+        self.reused += 1
+        return point
+
+    def keep(self, point: Point) -> None:
+        """Record ``point`` (written at once, whole)."""
+        self.points[_key(point)] = point
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_name(f".{self.path.name}.tmp")
+        temporary.write_text(json.dumps({"measured_as": measured_as(self.settings),
+                                         "points": [asdict(p) for p in self.points.values()]}))
+        os.replace(temporary, self.path)
+
+    def discard(self) -> None:
+        """The study is written: the checkpoint is no longer needed."""
+        self.path.unlink(missing_ok=True)
+
+
+def _key(point: Point) -> tuple:
+    return point.case, point.epoch, point.images, point.model
