@@ -30,7 +30,8 @@ from pipelines.loaders.contract import Contract
 #: DALI's interpolation for each contract interpolation.
 DALI_INTERPOLATION = {"bilinear": types.INTERP_LINEAR, "nearest": types.INTERP_NN}
 
-#: The CPU-only device id DALI takes (``types.CPU_ONLY_DEVICE_ID``): no GPU is touched.
+#: ``device_id`` of a CPU-only pipeline: no GPU is touched. DALI 2.4 takes ``None``; its ``types.CPU_ONLY_DEVICE_ID``
+#: (-99999) is read as a GPU's id and fails without CUDA ("You are trying to create a GPU DALI pipeline").
 CPU_ONLY = None
 
 #: DALI's prefetch queue (its default). Tried on 2 cores (coco2017's shape at 2,000 images, warm epochs, 5 rounds,

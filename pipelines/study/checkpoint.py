@@ -33,12 +33,11 @@ def measured_as(settings: StudySettings) -> dict[str, Any]:
 
 @dataclass
 class Checkpoint:
-    """The points measured so far, kept in ``path``; ``reused`` counts those a resumed run took from it."""
+    """The points measured so far, kept in ``path``."""
 
     path: Path
     settings: StudySettings
     points: dict[tuple, Point] = field(default_factory=dict)
-    reused: int = 0
 
     @classmethod
     def open(cls, path: Path, settings: StudySettings, resume: bool) -> Checkpoint:
@@ -71,7 +70,6 @@ class Checkpoint:
         point = self.points.get((case, epoch, images, model))
         if point is None or len(point.seconds) != self.settings.rounds_at(images):
             return None
-        self.reused += 1
         return point
 
     def keep(self, point: Point) -> None:
