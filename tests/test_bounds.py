@@ -4,6 +4,7 @@ bytes is predicted by its bytes where they are the slower."""
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,8 @@ from pipelines.loaders.contract import Contract
 from pipelines.memory.predict import predict_cache
 from pipelines.study.bounds import bounded, io_seconds, nearest, sizes_to_measure
 from pipelines.study.extrapolate import fit_law, held_out_error
-from pipelines.study.table import study_rows
+from pipelines.study.scaling import Point
+from pipelines.study.table import held_out_errors, later_epochs_read_storage, study_rows
 
 GB = 10**9
 FILE_UINT8 = Case("tfdata", "file", "uint8")
@@ -104,8 +106,35 @@ def test_a_first_epoch_reads_the_jpegs_at_the_rate_of_the_datasets_own_files() -
     assert io_seconds(FILE_UINT8, "warm", 18 * GB, 17 * GB, [sequential, small_files]) == pytest.approx(8.5)
 
 
-def test_the_datasets_own_files_are_read_spread_over_it_after_eviction(tiny_dataset) -> None:
-    rate = measure_file_reads(tiny_dataset.paths, readers=2, sample=5)
-    assert rate.kind == "jpegs" and 1 <= rate.files <= 5 and rate.read_bps > 0
-    assert rate.file_bytes == sum(p.stat().st_size for p in tiny_dataset.paths[::2][:5])
+def test_the_datasets_own_files_are_a_random_draw_read_after_eviction(tiny_dataset) -> None:
+    rate = measure_file_reads(tiny_dataset.paths, readers=2, sample=5, rng=random.Random(7))
+    drawn = random.Random(7).sample(list(tiny_dataset.paths), 5)
+    assert rate.kind == "jpegs" and rate.files == 5 and rate.read_bps > 0
+    assert rate.file_bytes == sum(p.stat().st_size for p in drawn)
     assert "of the dataset's files" in rate.line()
+
+
+def test_a_sample_larger_than_the_dataset_reads_every_file_once(tiny_dataset) -> None:
+    rate = measure_file_reads(tiny_dataset.paths, readers=2, sample=10**6)
+    assert rate.files == len(tiny_dataset.paths)
+    assert rate.file_bytes == sum(p.stat().st_size for p in tiny_dataset.paths)
+
+
+def test_a_later_epoch_that_reads_storage_is_checked_against_the_cold_law_and_its_traffic() -> None:
+    """At a held-out size whose JPEGs exceed the budget, the table predicts later epochs uncached by the cold
+    law and the JPEGs' reads; the held-out error of the measured later epoch uses that prediction too."""
+    def point(kind: str, images: int, seconds: float) -> Point:
+        return Point(NO_CACHE.id, kind, images, (seconds,), 0, images * 150_000)
+
+    cold = [point("cold", n, 1 + 0.002 * n) for n in (250, 500, 1000)]
+    warm = [point("warm", n, 0.001 * n) for n in (250, 500, 1000)]
+    points = cold + warm + [point("cold", 100_000, 300.0), point("warm", 100_000, 240.0)]
+    traffic = {"cold": 200.0, "warm": 0.0}  # the JPEGs' reads; a warm epoch reads nothing where they stay cached
+    errors = held_out_errors(points, 100_000, io=lambda case, kind: traffic[kind], later_kind=lambda case: "cold")
+    assert errors[(NO_CACHE.id, "cold")] == pytest.approx(201 / 300 - 1)  # max(cold law 201 s, reads 200 s)
+    assert errors[(NO_CACHE.id, "warm")] == pytest.approx(201 / 240 - 1)
+    where_cached = held_out_errors(points, 100_000, io=lambda case, kind: traffic[kind])
+    assert where_cached[(NO_CACHE.id, "warm")] == pytest.approx(100 / 240 - 1)  # the warm law alone
+    assert later_epochs_read_storage(NO_CACHE, 18 * GB, 16 * GB)
+    assert not later_epochs_read_storage(NO_CACHE, 1 * GB, 16 * GB)
+    assert not later_epochs_read_storage(FILE_UINT8, 18 * GB, 16 * GB)

@@ -11,6 +11,7 @@ recorded with the run.
 from __future__ import annotations
 
 import os
+import random
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -104,15 +105,19 @@ def measure_bandwidth(folder: Path | None, file_bytes: int) -> Bandwidth:
 
 
 #: Files :func:`measure_file_reads` samples: enough that a few the storage still caches do not decide the rate.
-READ_SAMPLE = 512
+READ_SAMPLE = 1024
 
 
-def measure_file_reads(paths: Sequence[Path], readers: int, sample: int = READ_SAMPLE) -> Bandwidth:
-    """The read rate of a dataset's own files as a first epoch meets them: ``sample`` files spread over the
-    whole dataset, evicted first, read by ``readers`` threads at once (tf.data's parallel map reads as it
-    decodes). A dataset of small files is read at the storage's rate for small reads, which one large
-    sequential file does not show -- nor, on a VM, does a file just written, which the host still caches."""
-    chosen = list(paths[:: max(1, len(paths) // sample)])[:sample]
+def measure_file_reads(paths: Sequence[Path], readers: int, sample: int = READ_SAMPLE,
+                       rng: random.Random | None = None) -> Bandwidth:
+    """The read rate of a dataset's own files as a first epoch meets them: ``sample`` files drawn at random
+    from the whole dataset, a new draw every run, evicted first, read by ``readers`` threads at once (tf.data's
+    parallel map reads as it decodes). A dataset of small files is read at the storage's rate for small reads,
+    which one large sequential file does not show -- nor, on a VM, does a file just written, which the host
+    still caches. The draw is new each time for the same reason: a VM host keeps what was read lately, so a
+    fixed sample, read by every earlier run, comes back from its cache many times faster than an epoch reads
+    the rest of the dataset from the volume itself."""
+    chosen = (rng or random.Random()).sample(list(paths), min(sample, len(paths)))
     evict(chosen)
 
     def read(path: Path) -> int:

@@ -22,8 +22,8 @@ from pipelines.study.bounds import io_seconds
 from pipelines.study.recommend import recommend
 from pipelines.study.scaling import STUDY_CASES, Point
 from pipelines.study.settings import StudySettings
-from pipelines.study.table import (StudyRow, error_pair, held_out_errors, laws, levels_lines, study_rows,
-                                   table_lines, with_training)
+from pipelines.study.table import (StudyRow, error_pair, held_out_errors, later_epochs_read_storage, laws,
+                                   levels_lines, study_rows, table_lines, with_training)
 from pipelines.training import ModelSpec, model_name
 from pipelines.units import format_bytes
 
@@ -82,6 +82,13 @@ class Predictor:
                      if case.contract(self.settings.contract).cache_spec.caches else 0)
             return io_seconds(case, kind, self.per_image_bytes * images, cache, self.bandwidths)
         return seconds
+
+    def later_kind(self, images: int) -> Callable[[str], str]:
+        """The law a later epoch of a case id follows at ``images`` images, as the table's rules pick it."""
+        cases = {case.id: case for case in STUDY_CASES}
+        jpeg_bytes = self.per_image_bytes * images
+        return lambda case_id: ("cold" if later_epochs_read_storage(cases[case_id], jpeg_bytes,
+                                                                   self.settings.ram_budget) else "warm")
 
     def rows(self, images: int) -> list[StudyRow]:
         settings = self.settings
@@ -142,7 +149,8 @@ def predict(settings: StudySettings, measured: Measured, rate: float | None) -> 
         check = check_recommendation(at_held_out, chosen, points, settings.held_out, timed_model)
     level_images = next((p.images for p in points if p.cores is not None), settings.levels_images)
     return StudyResult(
-        settings, measured, rows, held_out_errors(points, settings.held_out, io=io) if settings.held_out else {},
+        settings, measured, rows, held_out_errors(points, settings.held_out, io=io, later_kind=predictor.later_kind(settings.held_out))
+        if settings.held_out else {},
         head_lines(settings, measured, rate, predictor), advice.reason,
         settings.full_size / rate if rate else None, shares_cpu,
         levels_lines(points, measured.stages, level_images, STUDY_CASES, measured.cores), check,
@@ -165,7 +173,7 @@ def head_lines(settings: StudySettings, measured: Measured, rate: float | None, 
         head.append("storage rates, bounding epochs that move bytes (the slower of CPU law and bytes / rate): "
                     + "; ".join(b.line() for b in measured.bandwidths))
     training_errors = (held_out_errors(measured.points, settings.held_out, predictor.trained,
-                                       predictor.io(settings.held_out))
+                                       predictor.io(settings.held_out), predictor.later_kind(settings.held_out))
                        if predictor.trained and settings.held_out else {})
     if training_errors:
         head.append("held-out error of the measured training epochs (first / later): " + ", ".join(

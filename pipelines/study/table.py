@@ -96,11 +96,29 @@ def laws(points: Sequence[Point], exclude: int | None = None, model: str | None 
 
 
 def held_out_errors(points: Sequence[Point], held_out: int, model: str | None = None,
-                    io: Callable[[str, str], float] = lambda case, kind: 0.0) -> dict[tuple[str, str], float]:
+                    io: Callable[[str, str], float] = lambda case, kind: 0.0,
+                    later_kind: Callable[[str], str] = lambda case: "warm") -> dict[tuple[str, str], float]:
     """:func:`~pipelines.study.extrapolate.held_out_error` of every (case id, epoch kind) measured at ``held_out``
-    (see :func:`series`), each bounded below by ``io(case id, kind)``, its storage traffic's seconds there."""
-    return {key: held_out_error(values, held_out, io(*key)) for key, values in series(points, model).items()
-            if any(n == held_out for n, _ in values) and len({n for n, _ in values} - {held_out}) >= 2}
+    (see :func:`series`), each bounded below by ``io(case id, kind)``, its storage traffic's seconds there.
+
+    A later epoch is predicted as the table predicts it: by the law of ``later_kind(case id)`` -- the cold one
+    where every epoch reads the JPEGs from storage (:func:`later_epochs_read_storage`) -- and its traffic."""
+    grouped = series(points, model)
+    errors = {}
+    for (case, kind), values in grouped.items():
+        if not any(n == held_out for n, _ in values) or len({n for n, _ in values} - {held_out}) < 2:
+            continue
+        law = later_kind(case) if kind == "warm" else kind
+        fitted = [(n, s) for n, s in grouped.get((case, law), values) if n != held_out]
+        errors[(case, kind)] = held_out_error(fitted + [(n, s) for n, s in values if n == held_out], held_out,
+                                              io(case, law))
+    return errors
+
+
+def later_epochs_read_storage(case: Case, jpeg_bytes: float, ram_budget: int) -> bool:
+    """Whether ``case``'s later epochs read the JPEGs from storage like its first: it caches nothing, and the
+    JPEGs with the pipeline's working set exceed the RAM budget, so they do not stay in the page cache."""
+    return not CACHE_SPECS[case.cache].caches and jpeg_bytes + WORKING_SET_BYTES > ram_budget
 
 
 def row_label(case: Case) -> str:
@@ -129,7 +147,7 @@ def study_rows(cases: Sequence[Case], fitted: Mapping[tuple[str, str], Law], ima
 
         later, note, fits, later_kind = epoch_s(warm, "warm"), "", True, "warm"
         if not spec.caches:
-            if jpeg_bytes + WORKING_SET_BYTES > ram_budget:
+            if later_epochs_read_storage(case, jpeg_bytes, ram_budget):
                 later, later_kind = epoch_s(cold, "cold"), "cold"
                 note = (f"later epochs read the JPEGs from storage: {format_bytes(jpeg_bytes)} do not stay in "
                         f"{format_bytes(ram_budget)} of page cache")
