@@ -3,8 +3,8 @@ pipelines.caches.read_probe FOLDER --readers 1,2,4,8``).
 
 A loader that reads inside its decoding workers (tf.data's parallel map, ImageDataGenerator's and Grain's
 workers) keeps about as many reads in flight as it has cores. A disk that serves many requests at once (an
-NVMe drive, a striped cloud volume) reads faster with more; a volume limited in requests a second, or a single
-spinning disk, does not, and more threads only lengthen each read. This measures which, on the user's own
+NVMe drive, a striped cloud volume) reads faster with more; a volume limited in requests a second does not,
+and more threads only lengthen each read. This measures which, on the user's own
 files: for each count of readers, that many threads read a fresh draw of the dataset's files, evicted first
 (:func:`pipelines.caches.bandwidth.measure_file_reads`), every draw disjoint from the others so that no file is
 read twice -- a VM host or a network volume keeps what was read lately, and would serve a second read from its
@@ -99,7 +99,8 @@ def _counts(text: str) -> tuple[int, ...]:
 
 def main(argv: list[str] | None = None) -> int:
     defaults = ProbeSettings()
-    parser = argparse.ArgumentParser(prog="python -m pipelines.caches.read_probe", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m pipelines.caches.read_probe",
+                                     description=__doc__.split("\n\n")[0])
     parser.add_argument("folder", type=Path, help="a dataset folder (class folders of images)")
     parser.add_argument("--readers", type=_counts, default=defaults.readers,
                         help="threads reading at once, comma-separated (default: "

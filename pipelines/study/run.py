@@ -138,7 +138,8 @@ def predict(settings: StudySettings, measured: Measured, rate: float | None) -> 
     trained = None if settings.training == "composed" else timed_model  # else composed: loader's + model's
     predictor = Predictor(settings, points, trained, sum(datasets.values()) / sum(datasets),
                           free_disk(settings.contract.cache_dir), measured.bandwidths)
-    io = predictor.io(settings.held_out) if settings.held_out else None
+    errors = (held_out_errors(points, settings.held_out, io=predictor.io(settings.held_out),
+                              later_kind=predictor.later_kind(settings.held_out)) if settings.held_out else {})
     shares_cpu = measured.device.startswith("CPU") and not settings.accelerator
     rows = predictor.rows(settings.full_size)
     advice = recommend(rows, settings.full_size, rate, settings.ram_budget, cpu_only=shares_cpu)
@@ -149,8 +150,7 @@ def predict(settings: StudySettings, measured: Measured, rate: float | None) -> 
         check = check_recommendation(at_held_out, chosen, points, settings.held_out, timed_model)
     level_images = next((p.images for p in points if p.cores is not None), settings.levels_images)
     return StudyResult(
-        settings, measured, rows, held_out_errors(points, settings.held_out, io=io, later_kind=predictor.later_kind(settings.held_out))
-        if settings.held_out else {},
+        settings, measured, rows, errors,
         head_lines(settings, measured, rate, predictor), advice.reason,
         settings.full_size / rate if rate else None, shares_cpu,
         levels_lines(points, measured.stages, level_images, STUDY_CASES, measured.cores), check,
