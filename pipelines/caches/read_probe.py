@@ -66,23 +66,34 @@ class ReadersRate:
         return text + (f", {statistics.median(ms):.1f} ms a read request" if ms else "")
 
 
+def draw_size(available: int, count: int, files: int) -> int:
+    """Files in each of ``count`` draws from ``available``: ``files``, or an equal share where there are too
+    few for that (at least one)."""
+    return max(1, min(files, available // count))
+
+
 def draws(paths: Sequence[Path], count: int, files: int, seed: int | None) -> list[list[Path]]:
-    """``count`` disjoint random draws of ``files`` paths each, or of an equal share of ``paths`` where there
-    are too few for that (at least one each)."""
+    """``count`` disjoint random draws of :func:`draw_size` paths each (where there are fewer paths than
+    draws, some are drawn again)."""
     if not paths:
         raise ValueError("no files to read")
     shuffled = list(paths)
     random.Random(seed).shuffle(shuffled)
-    each = max(1, min(files, len(shuffled) // count))
+    each = draw_size(len(shuffled), count, files)
     return [shuffled[(i * each) % len(shuffled):][:each] for i in range(count)]
+
+
+def plan(settings: ProbeSettings) -> list[int]:
+    """The count of readers of each measurement, in order: every count in turn, round after round."""
+    return [readers for _ in range(settings.rounds) for readers in settings.readers]
 
 
 def probe(paths: Sequence[Path], settings: ProbeSettings) -> list[ReadersRate]:
     """Every count of readers measured ``settings.rounds`` times on draws no other measurement read."""
-    plan = [readers for _ in range(settings.rounds) for readers in settings.readers]
-    chosen = draws(paths, len(plan), settings.files, settings.seed)
+    order = plan(settings)
+    chosen = draws(paths, len(order), settings.files, settings.seed)
     measured: dict[int, list[Bandwidth]] = {readers: [] for readers in settings.readers}
-    for readers, draw in zip(plan, chosen):
+    for readers, draw in zip(order, chosen):
         measured[readers].append(measure_file_reads(draw, readers, sample=len(draw)))
     return [ReadersRate(readers, tuple(rates)) for readers, rates in measured.items()]
 
@@ -117,10 +128,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     settings = ProbeSettings(args.readers, args.files, args.rounds, args.seed)
-    plan = len(settings.readers) * settings.rounds
-    if index.images < plan * settings.files:
-        print(f"{index.images:,} files: each of the {plan} measurements reads {max(1, index.images // plan):,} "
-              "of them" + (" (no file is read twice)" if index.images >= plan else
+    count = len(plan(settings))
+    each = draw_size(index.images, count, settings.files)
+    if each < settings.files:
+        print(f"{index.images:,} files: each of the {count} measurements reads {each:,} "
+              "of them" + (" (no file is read twice)" if index.images >= count else
                            ", some read again, which storage below this machine may serve from its cache"),
               file=sys.stderr)
     print(f"reads of {index.root}'s files, evicted first, a fresh draw each measurement "

@@ -59,6 +59,10 @@ class StudyResult:
     checked_epochs: str
 
 
+#: The study's rows by case id, as its points name them.
+CASES_BY_ID = {case.id: case for case in STUDY_CASES}
+
+
 @dataclass(frozen=True)
 class Predictor:
     """The table's rows at any size from a study's points: the loaders' laws (fitted without the held-out size),
@@ -74,10 +78,8 @@ class Predictor:
 
     def io(self, images: int) -> Callable[[str, str], float]:
         """Seconds of storage traffic alone of a (case id, epoch kind) at ``images`` images."""
-        cases = {case.id: case for case in STUDY_CASES}
-
         def seconds(case_id: str, kind: str) -> float:
-            case = cases[case_id]
+            case = CASES_BY_ID[case_id]
             cache = (predict_cache(images, case.contract(self.settings.contract)).total_bytes
                      if case.contract(self.settings.contract).cache_spec.caches else 0)
             return io_seconds(case, kind, self.per_image_bytes * images, cache, self.bandwidths)
@@ -85,9 +87,8 @@ class Predictor:
 
     def later_kind(self, images: int) -> Callable[[str], str]:
         """The law a later epoch of a case id follows at ``images`` images, as the table's rules pick it."""
-        cases = {case.id: case for case in STUDY_CASES}
         jpeg_bytes = self.per_image_bytes * images
-        return lambda case_id: ("cold" if later_epochs_read_storage(cases[case_id], jpeg_bytes,
+        return lambda case_id: ("cold" if later_epochs_read_storage(CASES_BY_ID[case_id], jpeg_bytes,
                                                                    self.settings.ram_budget) else "warm")
 
     def rows(self, images: int) -> list[StudyRow]:
