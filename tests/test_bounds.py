@@ -5,18 +5,22 @@ bytes is predicted by its bytes where they are the slower."""
 from __future__ import annotations
 
 import random
+from collections import OrderedDict
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from pipelines.caches.bandwidth import Bandwidth, measure_bandwidth, measure_file_reads
 from pipelines.harness.cases import Case
 from pipelines.loaders.contract import Contract
 from pipelines.memory.predict import predict_cache
-from pipelines.study.bounds import bounded, io_seconds, nearest, sizes_to_measure
+from pipelines.study.bounds import bounded, io_seconds, nearest, read_bytes, reread_share, sizes_to_measure
 from pipelines.study.extrapolate import fit_law, held_out_error
 from pipelines.study.scaling import Point
-from pipelines.study.table import held_out_errors, later_epochs_read_storage, study_rows
+from pipelines.study.table import (epoch_traffic, held_out_errors, later_epochs_read_storage, page_cache_room,
+                                   study_rows)
 
 GB = 10**9
 FILE_UINT8 = Case("tfdata", "file", "uint8")
@@ -104,6 +108,10 @@ def test_a_first_epoch_reads_the_jpegs_at_the_rate_of_the_datasets_own_files() -
     assert io_seconds(NO_CACHE, "cold", 18 * GB, 0, [sequential, small_files]) == pytest.approx(180.0)
     # a file cache read back is one large file: the sequential rate, whatever the JPEGs' was
     assert io_seconds(FILE_UINT8, "warm", 18 * GB, 17 * GB, [sequential, small_files]) == pytest.approx(8.5)
+    # read before and after the epochs at 0.1 and 0.05 GB/s: the mean of the two times, 180 s and 360 s
+    slower = replace(small_files, read_bps=0.05 * GB, when="after the epochs")
+    assert io_seconds(NO_CACHE, "cold", 18 * GB, 0, [sequential, small_files, slower]) == pytest.approx(270.0)
+    assert slower.line().endswith("after the epochs")
 
 
 def test_the_datasets_own_files_are_a_random_draw_read_after_eviction(tiny_dataset) -> None:
@@ -129,12 +137,85 @@ def test_a_later_epoch_that_reads_storage_is_checked_against_the_cold_law_and_it
     cold = [point("cold", n, 1 + 0.002 * n) for n in (250, 500, 1000)]
     warm = [point("warm", n, 0.001 * n) for n in (250, 500, 1000)]
     points = cold + warm + [point("cold", 100_000, 300.0), point("warm", 100_000, 240.0)]
-    traffic = {"cold": 200.0, "warm": 0.0}  # the JPEGs' reads; a warm epoch reads nothing where they stay cached
+    traffic = {"cold": 200.0, "warm": 250.0}  # a later epoch's reads: the JPEGs the page cache no longer holds
     errors = held_out_errors(points, 100_000, io=lambda case, kind: traffic[kind], later_kind=lambda case: "cold")
     assert errors[(NO_CACHE.id, "cold")] == pytest.approx(201 / 300 - 1)  # max(cold law 201 s, reads 200 s)
-    assert errors[(NO_CACHE.id, "warm")] == pytest.approx(201 / 240 - 1)
-    where_cached = held_out_errors(points, 100_000, io=lambda case, kind: traffic[kind])
+    assert errors[(NO_CACHE.id, "warm")] == pytest.approx(250 / 240 - 1)  # max(cold law 201 s, its reads 250 s)
+    where_cached = held_out_errors(points, 100_000, io=lambda case, kind: 0.0)
     assert where_cached[(NO_CACHE.id, "warm")] == pytest.approx(100 / 240 - 1)  # the warm law alone
     assert later_epochs_read_storage(NO_CACHE, 18 * GB, 16 * GB)
     assert not later_epochs_read_storage(NO_CACHE, 1 * GB, 16 * GB)
     assert not later_epochs_read_storage(FILE_UINT8, 18 * GB, 16 * GB)
+
+
+def _lru_misses(cached: float, files: int = 4000, epochs: int = 3, seed: int = 0) -> float:
+    """The share of files the last of ``epochs`` shuffled passes misses in a least-recently-used cache holding
+    ``cached`` of them: the page cache's model, simulated file by file."""
+    rng, capacity, cache = random.Random(seed), int(cached * files), OrderedDict()
+    misses = 0
+    for _ in range(epochs):
+        order, misses = list(range(files)), 0
+        rng.shuffle(order)
+        for f in order:
+            if f in cache:
+                cache.move_to_end(f)
+                continue
+            misses += 1
+            cache[f] = True
+            if len(cache) > capacity:
+                cache.popitem(last=False)
+    return misses / files
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.floats(min_value=0.0, max_value=0.98))
+def test_the_reread_share_is_what_a_least_recently_used_cache_misses_in_a_shuffled_epoch(cached: float) -> None:
+    assert reread_share(cached * 18 * GB, 18 * GB) == pytest.approx(_lru_misses(cached), abs=0.03)
+
+
+def test_the_reread_share_at_its_ends() -> None:
+    assert reread_share(0, 18 * GB) == 1.0  # nothing cached: every file is read again
+    assert reread_share(18 * GB, 18 * GB) == 0.0 == reread_share(20 * GB, 18 * GB)  # all stay cached
+    assert reread_share(0.76 * 18 * GB, 18 * GB) == pytest.approx(0.5825, abs=1e-3)  # far above 1 - 0.76
+    assert reread_share(5 * GB, 0) == 0.0
+
+
+def test_a_later_uncached_epoch_reads_the_share_of_the_jpegs_the_page_cache_misses() -> None:
+    """16 GB of RAM, 1 GB of it the process's, for 18 GB of JPEGs: a later epoch reads the least-recently-used
+    misses of 14.7 GB of page cache, at the JPEGs' rate; a file cache's later epoch reads its file whatever the
+    budget; where the JPEGs fit, a later epoch reads nothing."""
+    rate = Bandwidth(160 * 10**6, 0.0, 0.02 * GB, 0, "/data", "jpegs", 1024)
+    room = page_cache_room(16 * GB, 1 * GB)
+    assert room == 16 * GB - 1 * GB - 256 * 10**6
+    share = reread_share(room, 18 * GB)
+    seconds, reads = epoch_traffic(NO_CACHE, "warm", 18 * GB, 0, 16 * GB, 1 * GB, [rate])
+    assert reads == pytest.approx(share * 18 * GB) and seconds == pytest.approx(reads / rate.read_bps)
+    assert epoch_traffic(NO_CACHE, "cold", 18 * GB, 0, 16 * GB, 1 * GB, [rate])[1] == 18 * GB
+    assert epoch_traffic(NO_CACHE, "warm", 10 * GB, 0, 16 * GB, 1 * GB, [rate]) == (0.0, 0.0)
+    assert epoch_traffic(FILE_UINT8, "warm", 18 * GB, 17 * GB, 16 * GB, 1 * GB, [rate])[1] == 17 * GB
+    assert read_bytes(MEMORY, "warm", 18 * GB, 17 * GB) == 0.0
+    assert not later_epochs_read_storage(NO_CACHE, 15.5 * GB, 16 * GB)  # 15.7 GB of page cache hold them
+    assert later_epochs_read_storage(NO_CACHE, 15.5 * GB, 16 * GB, 1 * GB)  # less the process's 1 GB do not
+
+
+def test_a_storage_bound_error_is_shown_over_the_range_of_the_jpeg_read_rates_probed() -> None:
+    """The JPEGs read at 0.1 GB/s before the epochs and 0.05 GB/s after: a 15 GB first epoch is predicted at
+    the mean of 150 s and 300 s, and its error is given at each rate alone too; an epoch the CPU bounds has no
+    band."""
+    from pipelines.study.run import Predictor, error_bands, errors_of
+    from pipelines.study.settings import StudySettings
+
+    def point(kind: str, images: int, seconds: float) -> Point:
+        return Point(NO_CACHE.id, kind, images, (seconds,), 0, images * 150_000)
+
+    points = ([point("cold", n, 1 + 0.002 * n) for n in (250, 500, 1000)]
+              + [point("warm", n, 0.001 * n) for n in (250, 500, 1000)]
+              + [point("cold", 100_000, 300.0), point("warm", 100_000, 110.0)])
+    before = Bandwidth(160 * 10**6, 0.0, 0.1 * GB, 0, "/data", "jpegs", 1024, when="before the epochs")
+    after = replace(before, read_bps=0.05 * GB, when="after the epochs")
+    settings = StudySettings(sizes=(250, 500, 1000), held_out=100_000, ram_budget=64 * GB)
+    predictor = Predictor(settings, points, None, 150_000, 10**13, [before, after])
+    errors = errors_of(predictor)
+    assert errors[(NO_CACHE.id, "cold")] == pytest.approx(225 / 300 - 1)  # 15 GB at the mean time a byte
+    assert error_bands(predictor, errors) == {(NO_CACHE.id, "cold"): pytest.approx((201 / 300 - 1, 0.0))}
+    assert error_bands(replace(predictor, bandwidths=[before]), errors) == {}  # one probe: no range

@@ -210,6 +210,9 @@ def test_the_study_command_end_to_end_on_a_tiny_dataset(tmp_path, capsys):
     assert saved["check"]["verdict"] in ("match", "within noise", "miss") and saved["check"]["images"] == 12
     assert len(saved["held_out_errors"]) == 2 * len(STUDY_CASES)
     assert saved["model_alone"] is None and saved["device"].startswith(("CPU", "GPU"))  # for a later --points
+    assert saved["resident_bytes"] > 0  # this process's part of a RAM budget, kept from the page cache
+    if any(p["storage"] for p in saved["points"] if p["images"] == 12):  # the disks' counters beside the bytes
+        assert "read an epoch" in printed
     assert list((tmp_path / "caches").iterdir()) == []
 
     again = tmp_path / "again"  # predicted again from the saved points, for a tiny RAM budget: nothing measured

@@ -47,6 +47,8 @@ class Bandwidth:
         ms_per_read: for ``jpegs``, the time one read request took on the device meanwhile (the kernel's disk
             counters, :mod:`pipelines.caches.diskstats`; 0 where not shown): what an epoch's own reads are
             compared with, since on shared storage it changes from minute to minute.
+        when: for ``jpegs``, when it was read (``before the epochs``, ``after the epochs``; empty: not said):
+            two reads of one volume minutes apart are the range its rate moved in.
     """
 
     file_bytes: int
@@ -57,12 +59,14 @@ class Bandwidth:
     kind: str = "file"
     files: int = 1
     ms_per_read: float = 0.0
+    when: str = ""
 
     def line(self) -> str:
         if self.kind == "jpegs":
             return (f"{self.files:,} of the dataset's files ({format_bytes(self.file_bytes)}) in {self.folder}: "
                     f"read {format_bytes(self.read_bps)}/s (evicted first"
-                    + (f"; {self.ms_per_read:.1f} ms a read request)" if self.ms_per_read else ")"))
+                    + (f"; {self.ms_per_read:.1f} ms a read request)" if self.ms_per_read else ")")
+                    + (f" {self.when}" if self.when else ""))
         return (f"{format_bytes(self.file_bytes)} file in {self.folder}: write {format_bytes(self.write_bps)}/s, "
                 f"read {format_bytes(self.read_bps)}/s (evicted first)")
 
@@ -109,14 +113,14 @@ READ_SAMPLE = 1024
 
 
 def measure_file_reads(paths: Sequence[Path], readers: int, sample: int = READ_SAMPLE,
-                       rng: random.Random | None = None) -> Bandwidth:
+                       rng: random.Random | None = None, when: str = "") -> Bandwidth:
     """The read rate of a dataset's own files as a first epoch meets them: ``sample`` files drawn at random
     from the whole dataset, a new draw every run, evicted first, read by ``readers`` threads at once (tf.data's
     parallel map reads as it decodes). A dataset of small files is read at the storage's rate for small reads,
     which one large sequential file does not show -- nor, on a VM, does a file just written, which the host
     still caches. The draw is new each time for the same reason: a VM host keeps what was read lately, so a
     fixed sample, read by every earlier run, comes back from its cache many times faster than an epoch reads
-    the rest of the dataset from the volume itself."""
+    the rest of the dataset from the volume itself. ``when`` says when it was read (:attr:`Bandwidth.when`)."""
     chosen = (rng or random.Random()).sample(list(paths), min(sample, len(paths)))
     evict(chosen)
 
@@ -133,4 +137,4 @@ def measure_file_reads(paths: Sequence[Path], readers: int, sample: int = READ_S
     traffic = storage.stop()
     folder = os.path.commonpath([str(p) for p in chosen]) if chosen else ""
     return Bandwidth(total, 0.0, total / elapsed if elapsed > 0 else float("inf"), 0, folder, "jpegs", len(chosen),
-                     round(traffic.ms_per_read, 3) if traffic else 0.0)
+                     round(traffic.ms_per_read, 3) if traffic else 0.0, when)

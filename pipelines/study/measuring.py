@@ -7,6 +7,7 @@ import sys
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+import psutil
 from tqdm import tqdm
 
 from pipelines.datasets import prepare_dataset
@@ -58,7 +59,10 @@ class Measured:
     name and images/s; ``device``: that machine's device; ``source``: the ``study.json`` read, if any;
     ``unmeasured``: the rows it could not hold at a size (:class:`Unmeasured`); ``limits``: the
     ``--ram-limit`` / ``--read-bandwidth`` it ran under (``LimitSettings``' fields), if any; ``bandwidths``: the
-    storage's rates where the caches live, at the sizes the predictions need (:func:`measure_storage`)."""
+    storage's rates where the caches live, at the sizes the predictions need (:func:`measure_storage`);
+    ``resident_bytes``: the study process's resident memory after its epochs at the smallest size (0: not
+    recorded), which a RAM
+    budget does not leave to the page cache."""
 
     points: list[Point]
     stages: list[StageCost]
@@ -70,6 +74,7 @@ class Measured:
     unmeasured: list[Unmeasured] = field(default_factory=list)
     limits: dict | None = None
     bandwidths: list[Bandwidth] = field(default_factory=list)
+    resident_bytes: int = 0
 
 
 def study_model(settings: StudySettings, classes: int):
@@ -181,31 +186,38 @@ def measure_all(settings: StudySettings, limited: LimitedRun | None) -> Measured
             bar.write(f"resuming from {checkpoint.path}: {len(checkpoint.points)} points measured before",
                       file=sys.stderr)
 
-        def at_every_size(model=None) -> list[Point]:
-            return [point for index in indexes
+        def at_every_size(model=None, sizes=indexes) -> list[Point]:
+            return [point for index in sizes
                     for point in measure_sizes([index], settings.contract, settings.rounds_at(index.images),
                                                rows[index.images], progress=measured, model=model, skip=holdable,
                                                checkpoint=checkpoint)]
 
-        points = at_every_size()
+        points = at_every_size(sizes=indexes[:1])
+        resident = psutil.Process().memory_info().rss  # TensorFlow and its pipelines run, no large cache yet
+        largest = max(indexes, key=lambda i: i.images)
+        bar.set_postfix_str("the JPEGs' read rate")
+        before = measure_file_reads(largest.paths, available_cores(), when="before the epochs")
+        points += at_every_size(sizes=indexes[1:])
         bar.set_postfix_str("storage rates")
         per_image = sum(i.bytes for i in indexes) / sum(i.images for i in indexes)
-        rates = measure_storage(settings, per_image, max(indexes, key=lambda i: i.images))
+        rates = [before] + measure_storage(settings, per_image, largest)
         if settings.measures_training:
             model = study_model(settings, PRESETS[settings.preset].classes)
             points += at_every_size(model)
         if not settings.levels:
-            return Measured(points, [], available_cores(), unmeasured=holdable.unmeasured, bandwidths=rates)
+            return Measured(points, [], available_cores(), unmeasured=holdable.unmeasured, bandwidths=rates,
+                            resident_bytes=resident)
         bar.set_postfix_str(f"fewer cores, {settings.levels_images:,} images")
         fewer = measure_levels(settings.preset, settings.levels_images, settings.seed, settings.data_root,
                                settings.contract, settings.rounds, progress=measured)
         return Measured(points + list(fewer.points), list(fewer.stages), available_cores(),
-                        unmeasured=holdable.unmeasured, bandwidths=rates)
+                        unmeasured=holdable.unmeasured, bandwidths=rates, resident_bytes=resident)
 
 
 def measure_storage(settings: StudySettings, per_image_bytes: float, largest) -> list[Bandwidth]:
-    """The storage's rates: reading the ``largest`` dataset's own JPEGs as a first epoch does
-    (:func:`~pipelines.caches.bandwidth.measure_file_reads`), and sequential rates where the caches live, on
+    """The storage's rates after the epochs: reading the ``largest`` dataset's own JPEGs as a first epoch does
+    (:func:`~pipelines.caches.bandwidth.measure_file_reads`; :func:`measure_all` reads them before the epochs
+    too, the two the range the volume's rate moved in), and sequential rates where the caches live, on
     files of the sizes the predictions move -- the JPEGs and each file cache at the held-out and the full size
     (sizes within a quarter of each other measured once; one that does not fit the free disk is a row that does
     not either)."""
@@ -217,5 +229,5 @@ def measure_storage(settings: StudySettings, per_image_bytes: float, largest) ->
         wanted.append(per_image_bytes * images)
         wanted += [predict_cache(images, case.contract(settings.contract)).total_bytes for case in STUDY_CASES
                    if case.contract(settings.contract).cache_spec.on_disk]
-    return [measure_file_reads(largest.paths, available_cores())] + [
+    return [measure_file_reads(largest.paths, available_cores(), when="after the epochs")] + [
         measure_bandwidth(cache_dir, size) for size in sizes_to_measure(wanted, free_disk(cache_dir))]

@@ -8,22 +8,22 @@ table predicted at full size, the recommendation, and that recommendation checke
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from pipelines.caches.bandwidth import Bandwidth
 from pipelines.caches.diskstats import STORAGE_BOUND_BUSY
 from pipelines.datasets.presets import PRESETS
 from pipelines.loaders.contract import Contract
 from pipelines.machine import machine_info
-from pipelines.memory.predict import free_disk, predict_cache
+from pipelines.memory.predict import WORKING_SET_BYTES, free_disk, predict_cache
 from pipelines.study.check import Check, check_recommendation
 from pipelines.study.measuring import Measured, measure, model_rate, saved_model_rate
-from pipelines.study.bounds import io_seconds
 from pipelines.study.recommend import recommend
+from pipelines.study.bounds import reread_share
 from pipelines.study.scaling import STUDY_CASES, Point
 from pipelines.study.settings import StudySettings
-from pipelines.study.table import (StudyRow, error_pair, held_out_errors, later_epochs_read_storage, laws,
-                                   levels_lines, study_rows, table_lines, with_training)
+from pipelines.study.table import (StudyRow, epoch_traffic, error_pair, held_out_errors, later_epochs_read_storage,
+                                   laws, levels_lines, page_cache_room, study_rows, table_lines, with_training)
 from pipelines.training import ModelSpec, model_name
 from pipelines.units import format_bytes
 
@@ -44,6 +44,11 @@ class StudyResult:
         levels: the parallelism levels' and stage costs' lines (empty when not measured).
         check: the recommendation at the held-out size against the epochs measured there, if it could be made.
         checked_epochs: which epochs the check compared (``training epochs`` or ``loader epochs``).
+        predicted_reads: ``(bytes, seconds)`` each (case id, epoch kind) measured at the held-out size was
+            predicted to read from storage an epoch, to set beside the disks' counters (:func:`storage_lines`).
+        error_bands: the lowest and highest held-out error of each (case id, epoch kind) at each of the JPEGs'
+            read rates alone (probed before and after the epochs), where they differ: how far the volume's own
+            change moves the error.
     """
 
     settings: StudySettings
@@ -57,6 +62,8 @@ class StudyResult:
     levels: list[str]
     check: Check | None
     checked_epochs: str
+    predicted_reads: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
+    error_bands: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
 
 
 #: The study's rows by case id, as its points name them.
@@ -67,7 +74,8 @@ CASES_BY_ID = {case.id: case for case in STUDY_CASES}
 class Predictor:
     """The table's rows at any size from a study's points: the loaders' laws (fitted without the held-out size),
     those of ``trained``'s measured training epochs where they are used, the storage's rates that bound
-    epochs moving bytes (:mod:`pipelines.study.bounds`), and the budget and disk rules."""
+    epochs moving bytes (:mod:`pipelines.study.bounds`), and the budget and disk rules (the process's
+    ``resident_bytes`` taking their part of the budget from the page cache)."""
 
     settings: StudySettings
     points: Sequence[Point]
@@ -75,21 +83,27 @@ class Predictor:
     per_image_bytes: float
     disk: int
     bandwidths: Sequence[Bandwidth] = ()
+    resident_bytes: int = 0
+
+    def traffic(self, images: int, case_id: str, kind: str) -> tuple[float, float]:
+        """``(seconds, bytes read)`` of storage traffic of a (case id, epoch kind) at ``images`` images
+        (:func:`~pipelines.study.table.epoch_traffic`)."""
+        case = CASES_BY_ID[case_id]
+        contract = case.contract(self.settings.contract)
+        cache = predict_cache(images, contract).total_bytes if contract.cache_spec.caches else 0
+        return epoch_traffic(case, kind, self.per_image_bytes * images, cache, self.settings.ram_budget,
+                             self.resident_bytes, self.bandwidths)
 
     def io(self, images: int) -> Callable[[str, str], float]:
         """Seconds of storage traffic alone of a (case id, epoch kind) at ``images`` images."""
-        def seconds(case_id: str, kind: str) -> float:
-            case = CASES_BY_ID[case_id]
-            cache = (predict_cache(images, case.contract(self.settings.contract)).total_bytes
-                     if case.contract(self.settings.contract).cache_spec.caches else 0)
-            return io_seconds(case, kind, self.per_image_bytes * images, cache, self.bandwidths)
-        return seconds
+        return lambda case_id, kind: self.traffic(images, case_id, kind)[0]
 
     def later_kind(self, images: int) -> Callable[[str], str]:
         """The law a later epoch of a case id follows at ``images`` images, as the table's rules pick it."""
         jpeg_bytes = self.per_image_bytes * images
         return lambda case_id: ("cold" if later_epochs_read_storage(CASES_BY_ID[case_id], jpeg_bytes,
-                                                                   self.settings.ram_budget) else "warm")
+                                                                   self.settings.ram_budget, self.resident_bytes)
+                                else "warm")
 
     def rows(self, images: int) -> list[StudyRow]:
         settings = self.settings
@@ -97,7 +111,8 @@ class Predictor:
 
         def rows_of(model: str | None) -> list[StudyRow]:
             return study_rows(STUDY_CASES, laws(self.points, settings.held_out, model), images, jpeg_bytes,
-                              settings.contract, settings.ram_budget, self.disk, self.bandwidths)
+                              settings.contract, settings.ram_budget, self.disk, self.bandwidths,
+                              self.resident_bytes)
 
         loaders = rows_of(None)
         return with_training(loaders, rows_of(self.trained)) if self.trained else loaders
@@ -138,9 +153,8 @@ def predict(settings: StudySettings, measured: Measured, rate: float | None) -> 
     timed_model = name if settings.model and any(p.model == name for p in points) else None  # its epochs measured
     trained = None if settings.training == "composed" else timed_model  # else composed: loader's + model's
     predictor = Predictor(settings, points, trained, sum(datasets.values()) / sum(datasets),
-                          free_disk(settings.contract.cache_dir), measured.bandwidths)
-    errors = (held_out_errors(points, settings.held_out, io=predictor.io(settings.held_out),
-                              later_kind=predictor.later_kind(settings.held_out)) if settings.held_out else {})
+                          free_disk(settings.contract.cache_dir), measured.bandwidths, measured.resident_bytes)
+    errors = errors_of(predictor)
     shares_cpu = measured.device.startswith("CPU") and not settings.accelerator
     rows = predictor.rows(settings.full_size)
     advice = recommend(rows, settings.full_size, rate, settings.ram_budget, cpu_only=shares_cpu)
@@ -150,12 +164,34 @@ def predict(settings: StudySettings, measured: Measured, rate: float | None) -> 
         chosen = recommend(at_held_out, settings.held_out, rate, settings.ram_budget, cpu_only=shares_cpu).row
         check = check_recommendation(at_held_out, chosen, points, settings.held_out, timed_model)
     level_images = next((p.images for p in points if p.cores is not None), settings.levels_images)
+    reads = {(case, kind): predictor.traffic(settings.held_out, case, kind)[::-1] for case, kind in errors}
+    bands = error_bands(predictor, errors)
     return StudyResult(
         settings, measured, rows, errors,
         head_lines(settings, measured, rate, predictor), advice.reason,
         settings.full_size / rate if rate else None, shares_cpu,
         levels_lines(points, measured.stages, level_images, STUDY_CASES, measured.cores), check,
-        "training epochs" if timed_model else "loader epochs")
+        "training epochs" if timed_model else "loader epochs", reads, bands)
+
+
+def error_bands(predictor: Predictor, errors: dict[tuple[str, str], float]
+                ) -> dict[tuple[str, str], tuple[float, float]]:
+    """The lowest and highest of each held-out error in ``errors`` with the JPEGs read at each rate probed alone
+    (before and after the epochs), where the two round apart: the errors the volume's own change allows."""
+    probes = [b for b in predictor.bandwidths if b.kind == "jpegs"]
+    if len(probes) < 2:
+        return {}
+    at_each = [errors_of(replace(predictor, bandwidths=[b for b in predictor.bandwidths
+                                                        if b.kind != "jpegs" or b is probe])) for probe in probes]
+    bands = {key: (min(e[key] for e in at_each), max(e[key] for e in at_each)) for key in errors}
+    return {key: (low, high) for key, (low, high) in bands.items() if round(100 * low) != round(100 * high)}
+
+
+def errors_of(predictor: Predictor) -> dict[tuple[str, str], float]:
+    """The loader epochs' held-out errors as ``predictor`` predicts them (empty without a held-out size)."""
+    held_out = predictor.settings.held_out
+    return (held_out_errors(predictor.points, held_out, io=predictor.io(held_out),
+                            later_kind=predictor.later_kind(held_out)) if held_out else {})
 
 
 def head_lines(settings: StudySettings, measured: Measured, rate: float | None, predictor: Predictor) -> list[str]:
@@ -173,6 +209,15 @@ def head_lines(settings: StudySettings, measured: Measured, rate: float | None, 
     if measured.bandwidths:
         head.append("storage rates, bounding epochs that move bytes (the slower of CPU law and bytes / rate): "
                     + "; ".join(b.line() for b in measured.bandwidths))
+    jpeg_bytes = predictor.per_image_bytes * full
+    room = page_cache_room(settings.ram_budget, predictor.resident_bytes)
+    if jpeg_bytes > room:
+        head.append(f"page cache for the JPEGs: {format_bytes(settings.ram_budget)} of RAM less the pipeline's "
+                    f"working set ({format_bytes(WORKING_SET_BYTES)}) and this process "
+                    f"({format_bytes(predictor.resident_bytes) if predictor.resident_bytes else 'not recorded'}) "
+                    f"= {format_bytes(room)} for {format_bytes(jpeg_bytes)}: an uncached later epoch, in a new "
+                    f"order, reads {reread_share(room, jpeg_bytes):.0%} of them from storage again (least "
+                    "recently used evicted first)")
     training_errors = (held_out_errors(measured.points, settings.held_out, predictor.trained,
                                        predictor.io(settings.held_out), predictor.later_kind(settings.held_out))
                        if predictor.trained and settings.held_out else {})
@@ -221,11 +266,23 @@ def storage_lines(result: StudyResult) -> list[str]:
     for p in measured:
         error = result.errors.get((p.case, p.epoch))
         kind = "first" if p.epoch == "cold" else "later"
-        lines.append(f"  {p.case} {kind} {p.median_s:.1f} s" + (f" (error {100 * error:+.0f}%)" if error is not None
+        reads = result.predicted_reads.get((p.case, p.epoch))
+        band = result.error_bands.get((p.case, p.epoch))
+        lines.append(f"  {p.case} {kind} {p.median_s:.1f} s" + (f" (error {100 * error:+.0f}%" if error is not None
                                                                else "")
+                     + (f"; {100 * band[0]:+.0f}% to {100 * band[1]:+.0f}% at each JPEG read rate probed"
+                        if band else "") + (")" if error is not None else "")
                      + f": {'storage-bound' if p.storage.storage_bound else 'not storage-bound'}, "
-                     + p.storage.line())
+                     + p.storage.line()
+                     + (f"; {reads_line(*reads)}" if reads and reads[0] else ""))
     return lines
+
+
+def reads_line(predicted_bytes: float, predicted_s: float) -> str:
+    """``predicted 7.8 GB read an epoch at 22.9 MB/s``: what the predictor expected an epoch to read and how
+    fast, beside the counters' bytes and rate -- a storage-bound miss taken apart into the two."""
+    rate = f" at {format_bytes(predicted_bytes / predicted_s)}/s" if predicted_s > 0 else ""
+    return f"predicted {format_bytes(predicted_bytes)} read an epoch{rate}"
 
 
 def report_text(result: StudyResult) -> str:

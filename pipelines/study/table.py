@@ -3,9 +3,10 @@
 Rules that decide which law describes a full-size epoch (the line itself is never bent):
 
 * first epoch: the cold law (files read from storage, any cache filled).
-* later epochs without a cache: the warm law while the dataset's JPEGs fit in the RAM budget (they stay in the
-  page cache), else the cold law -- every epoch then reads from storage, as the study's 18 GB of JPEGs on a
-  16 GB machine did.
+* later epochs without a cache: the warm law while the dataset's JPEGs fit in the RAM budget's page cache (they
+  stay there), else the cold law -- every epoch then reads from storage, as the study's 18 GB of JPEGs on a
+  16 GB machine did: the share of the JPEGs the page cache no longer holds when they are asked for
+  (:func:`~pipelines.study.bounds.reread_share`).
 * memory cache: the warm law if the cache fits the RAM budget (:func:`pipelines.memory.exceeds_budget`, the
   same check that skips a benchmark case), else "does not fit" with both sizes: the study's crash, predicted.
 * file cache: the warm law (warm file-cache epochs are read from disk after eviction, as at full size), unless
@@ -24,7 +25,7 @@ from pipelines.loaders.contract import Contract
 from pipelines.loaders.registry import BASELINE_LOADER, LOADER_SPECS, base_loader
 from pipelines.memory.predict import WORKING_SET_BYTES, exceeds_budget, exceeds_disk, predict_cache, ram_needed
 from pipelines.study.stages import ROW_STAGES, STAGE_SAMPLE, StageCost, predicted_rate
-from pipelines.study.bounds import bounded, io_seconds
+from pipelines.study.bounds import bounded, io_seconds, read_bytes, reread_share
 from pipelines.study.extrapolate import Law, fit_law, held_out_error
 from pipelines.study.scaling import Point
 from pipelines.units import format_bytes
@@ -102,7 +103,8 @@ def held_out_errors(points: Sequence[Point], held_out: int, model: str | None = 
     (see :func:`series`), each bounded below by ``io(case id, kind)``, its storage traffic's seconds there.
 
     A later epoch is predicted as the table predicts it: by the law of ``later_kind(case id)`` -- the cold one
-    where every epoch reads the JPEGs from storage (:func:`later_epochs_read_storage`) -- and its traffic."""
+    where every epoch reads the JPEGs from storage (:func:`later_epochs_read_storage`) -- and its traffic
+    (:func:`epoch_traffic`)."""
     grouped = series(points, model)
     errors = {}
     for (case, kind), values in grouped.items():
@@ -111,14 +113,33 @@ def held_out_errors(points: Sequence[Point], held_out: int, model: str | None = 
         law = later_kind(case) if kind == "warm" else kind
         fitted = [(n, s) for n, s in grouped.get((case, law), values) if n != held_out]
         errors[(case, kind)] = held_out_error(fitted + [(n, s) for n, s in values if n == held_out], held_out,
-                                              io(case, law))
+                                              io(case, kind))
     return errors
 
 
-def later_epochs_read_storage(case: Case, jpeg_bytes: float, ram_budget: int) -> bool:
+def page_cache_room(ram_budget: int, resident_bytes: int = 0) -> int:
+    """Bytes of the RAM budget left to the page cache: the budget less the pipeline's working set and the
+    process itself (``resident_bytes``, as the study measured it; 0 where not known)."""
+    return max(ram_budget - WORKING_SET_BYTES - resident_bytes, 0)
+
+
+def later_epochs_read_storage(case: Case, jpeg_bytes: float, ram_budget: int, resident_bytes: int = 0) -> bool:
     """Whether ``case``'s later epochs read the JPEGs from storage like its first: it caches nothing, and the
-    JPEGs with the pipeline's working set exceed the RAM budget, so they do not stay in the page cache."""
-    return not CACHE_SPECS[case.cache].caches and jpeg_bytes + WORKING_SET_BYTES > ram_budget
+    JPEGs exceed the budget's page cache (:func:`page_cache_room`), so they do not all stay there."""
+    return not CACHE_SPECS[case.cache].caches and jpeg_bytes > page_cache_room(ram_budget, resident_bytes)
+
+
+def epoch_traffic(case: Case, kind: str, jpeg_bytes: float, cache_bytes: float, ram_budget: int,
+                  resident_bytes: int, bandwidths: Sequence[Bandwidth]) -> tuple[float, float]:
+    """``(seconds, bytes read)`` of storage traffic of ``case``'s epoch of ``kind`` as the table predicts it
+    (:func:`~pipelines.study.bounds.io_seconds`, :func:`~pipelines.study.bounds.read_bytes`); a later epoch
+    whose JPEGs do not stay in the page cache reads the share of them it misses
+    (:func:`~pipelines.study.bounds.reread_share`), at the rate a first epoch reads them."""
+    if kind == "warm" and later_epochs_read_storage(case, jpeg_bytes, ram_budget, resident_bytes):
+        kind = "cold"
+        jpeg_bytes *= reread_share(page_cache_room(ram_budget, resident_bytes), jpeg_bytes)
+    return (io_seconds(case, kind, jpeg_bytes, cache_bytes, bandwidths),
+            read_bytes(case, kind, jpeg_bytes, cache_bytes))
 
 
 def row_label(case: Case) -> str:
@@ -130,9 +151,10 @@ def row_label(case: Case) -> str:
 
 def study_rows(cases: Sequence[Case], fitted: Mapping[tuple[str, str], Law], images: int, jpeg_bytes: int,
                contract: Contract, ram_budget: int, free_disk: int,
-               bandwidths: Sequence[Bandwidth] = ()) -> list[StudyRow]:
+               bandwidths: Sequence[Bandwidth] = (), resident_bytes: int = 0) -> list[StudyRow]:
     """The table's rows for ``images`` images of ``jpeg_bytes`` in all (see the module docstring for the rules),
-    each epoch bounded below by its storage traffic at ``bandwidths`` (:mod:`pipelines.study.bounds`)."""
+    each epoch bounded below by its storage traffic at ``bandwidths`` (:func:`epoch_traffic`; the process's
+    ``resident_bytes`` take their part of the budget from the page cache)."""
     rows = []
     for case in cases:
         if (case.id, "cold") not in fitted or (case.id, "warm") not in fitted:
@@ -143,14 +165,16 @@ def study_rows(cases: Sequence[Case], fitted: Mapping[tuple[str, str], Law], ima
         cache_bytes = prediction.total_bytes if prediction else 0
 
         def epoch_s(law: Law, kind: str) -> float:
-            return bounded(law.seconds(images), io_seconds(case, kind, jpeg_bytes, cache_bytes, bandwidths))
+            return bounded(law.seconds(images), epoch_traffic(case, kind, jpeg_bytes, cache_bytes, ram_budget,
+                                                              resident_bytes, bandwidths)[0])
 
         later, note, fits, later_kind = epoch_s(warm, "warm"), "", True, "warm"
         if not spec.caches:
-            if later_epochs_read_storage(case, jpeg_bytes, ram_budget):
-                later, later_kind = epoch_s(cold, "cold"), "cold"
-                note = (f"later epochs read the JPEGs from storage: {format_bytes(jpeg_bytes)} do not stay in "
-                        f"{format_bytes(ram_budget)} of page cache")
+            if later_epochs_read_storage(case, jpeg_bytes, ram_budget, resident_bytes):
+                later, later_kind = epoch_s(cold, "warm"), "cold"
+                room = page_cache_room(ram_budget, resident_bytes)
+                note = (f"later epochs read {reread_share(room, jpeg_bytes):.0%} of the JPEGs from storage again: "
+                        f"{format_bytes(jpeg_bytes)} do not stay in {format_bytes(room)} of page cache")
         elif spec.in_ram and exceeds_budget(prediction, ram_budget):
             later, fits = None, False
             needed = format_bytes(cache_bytes)
