@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 _UNITS = {"": 1, "B": 1, "K": 1000, "KB": 1000, "M": 1000**2, "MB": 1000**2, "G": 1000**3, "GB": 1000**3,
           "T": 1000**4, "TB": 1000**4, "KIB": 1024, "MIB": 1024**2, "GIB": 1024**3, "TIB": 1024**4}
@@ -34,6 +38,18 @@ def parse_rate(text: str) -> int:
         return parse_bytes(size)
     except ValueError:
         raise ValueError(f"not a rate: {text!r} (examples: 150MB/s, 1GB/s)") from None
+
+
+def parse_list(text: str, parse: Callable[[str], T], option: str, example: str) -> tuple[T, ...]:
+    """``1,2,4`` -> ``(1, 2, 4)`` with ``parse`` applied to each item (blank items skipped); a ValueError naming
+    ``option``, the text and an ``example`` where an item does not parse or none is given."""
+    try:
+        items = tuple(parse(item.strip()) for item in str(text).split(",") if item.strip())
+    except ValueError as error:
+        raise ValueError(f"{option} {text!r}: {error} (example: {example})") from None
+    if not items:
+        raise ValueError(f"{option} {text!r}: a comma-separated list is needed (example: {example})")
+    return items
 
 
 def format_duration(seconds: float) -> str:

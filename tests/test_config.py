@@ -12,7 +12,7 @@ from pipelines.datasets.presets import PRESETS
 from pipelines.gate.settings import GateSettings
 from pipelines.harness.settings import BenchSettings
 from pipelines.loaders.contract import Contract
-from pipelines.units import format_bytes, parse_bytes
+from pipelines.units import format_bytes, parse_bytes, parse_list
 from tests.helpers import assert_refused_at_start, bench_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -109,3 +109,12 @@ def test_presets_match_the_study():
     assert (PRESETS["coco2017"].images, PRESETS["coco2017"].classes) == (117_266, 80)
     assert 20_000 < PRESETS["dogs-vs-cats"].target_bytes < 23_000  # 217 MB / 10,000
     assert 150_000 < PRESETS["coco2017"].target_bytes < 160_000  # ~18 GB / 117,266
+
+
+def test_a_comma_separated_option_is_parsed_item_by_item_and_a_bad_one_named():
+    assert parse_list("250, 500,,1000", int, "--sizes", "250,500") == (250, 500, 1000)
+    assert parse_list("16GB,512MiB", parse_bytes, "--budgets", "16GB") == (16 * 10**9, 512 * 2**20)
+    with pytest.raises(ValueError, match=r"--sizes 'a,b': .* \(example: 250,500\)"):
+        parse_list("a,b", int, "--sizes", "250,500")
+    with pytest.raises(ValueError, match="--budgets ' , ': a comma-separated list is needed"):
+        parse_list(" , ", parse_bytes, "--budgets", "16GB")

@@ -43,5 +43,5 @@ def test_a_missing_folder_is_named_and_exits_2(tmp_path, capsys) -> None:
 
 @pytest.mark.parametrize("text", ["0", "a,b", "", "2,-1"])
 def test_reader_counts_must_be_positive_integers(text) -> None:
-    with pytest.raises(argparse.ArgumentTypeError, match="reader counts"):
+    with pytest.raises(argparse.ArgumentTypeError, match=r"--readers .*\(example: 1,2,4,8\)"):
         _counts(text)

@@ -24,7 +24,7 @@ from pathlib import Path
 from pipelines.caches.bandwidth import Bandwidth, measure_file_reads
 from pipelines.datasets.validate import DatasetError, index_dataset
 from pipelines.harness.rounds import relative_spread
-from pipelines.units import format_bytes
+from pipelines.units import format_bytes, parse_list
 
 
 @dataclass(frozen=True)
@@ -100,11 +100,11 @@ def probe(paths: Sequence[Path], settings: ProbeSettings) -> list[ReadersRate]:
 
 def _counts(text: str) -> tuple[int, ...]:
     try:
-        counts = tuple(int(part) for part in text.split(","))
-    except ValueError:
-        counts = ()
-    if not counts or min(counts) < 1:
-        raise argparse.ArgumentTypeError(f"not a list of reader counts: {text!r} (example: 1,2,4,8)")
+        counts = parse_list(text, int, "--readers", "1,2,4,8")
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    if min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"--readers {text!r}: a reader count is 1 or more (example: 1,2,4,8)")
     return tuple(dict.fromkeys(counts))
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pipelines.datasets.presets import PRESETS
 from pipelines.limits.cgroup import CgroupUnavailable, Limits
-from pipelines.units import format_bytes, parse_bytes
+from pipelines.units import format_bytes, parse_bytes, parse_list
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         limit = parse_bytes(args.ram_limit)
-        sizes = [int(n) for n in args.images.split(",")]
+        sizes = parse_list(args.images, int, "--images", "1000,2000")
     except ValueError as error:
         parser.error(str(error))
 

@@ -28,7 +28,7 @@ from pipelines.study.run import report_text, run_study  # noqa: E402
 from pipelines.study.settings import StudySettings  # noqa: E402
 from pipelines.limits.cgroup import CgroupUnavailable  # noqa: E402
 from pipelines.limits.session import LIMIT_OPTIONS, limit_settings  # noqa: E402
-from pipelines.units import format_bytes, parse_bytes  # noqa: E402
+from pipelines.units import format_bytes, parse_bytes, parse_list  # noqa: E402
 
 #: Where the study writes its files unless ``--out`` says otherwise.
 DEFAULT_OUT = Path("reports/study")
@@ -101,10 +101,7 @@ def settings_from_args(args: argparse.Namespace, measured_preset: str | None = N
         if given:
             raise ValueError(f"--points measures nothing, so {', '.join(given)} would do nothing with it: leave "
                              f"{'it' if len(given) == 1 else 'them'} out")
-    try:
-        sizes = tuple(int(s) for s in args.sizes.split(","))
-    except ValueError:
-        raise ValueError(f"--sizes: comma-separated image counts, got {args.sizes!r}") from None
+    sizes = parse_list(args.sizes, int, "--sizes", "250,500,1000: comma-separated image counts")
     if measured_sizes:  # --points: fitted on what they hold
         sizes = tuple(n for n in measured_sizes if n != args.held_out)
     limits = limit_settings(args.ram_limit, args.read_bandwidth, args.run_exceeding)

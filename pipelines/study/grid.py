@@ -27,7 +27,7 @@ from pipelines.cleanup.children import child_environment, dying_with_parent, mod
 from pipelines.datasets.presets import PRESETS
 from pipelines.study.grid_report import error_lines, grid_lines, read_scenarios
 from pipelines.study.settings import StudySettings
-from pipelines.units import format_bytes, parse_bytes
+from pipelines.units import format_bytes, parse_bytes, parse_list
 from pipelines.validation import require
 
 
@@ -175,13 +175,6 @@ def run_grid(settings: GridSettings, out: Path,
     return failed
 
 
-def _listed(text: str, parse: Callable[[str], object], option: str) -> tuple:
-    try:
-        return tuple(parse(item.strip()) for item in text.split(",") if item.strip())
-    except ValueError as error:
-        raise ValueError(f"{option} {text!r}: {error}") from None
-
-
 def parse_shape(text: str) -> Shape:
     preset, _, images = text.rpartition(":")
     if not preset or not images.isdigit():
@@ -222,9 +215,10 @@ def build_parser() -> argparse.ArgumentParser:
 def settings_from_args(args: argparse.Namespace) -> GridSettings:
     forwarded = [(f"--{name.replace('_', '-')}", value) for name in ("sizes", "rounds", "seed", "data_root")
                  if (value := getattr(args, name)) is not None]
-    return GridSettings(shapes=_listed(args.shapes, parse_shape, "--shapes"),
-                        budgets=_listed(args.budgets, parse_bytes, "--budgets"),
-                        models=_listed(args.models, parse_model, "--models"), runs=args.runs,
+    return GridSettings(shapes=parse_list(args.shapes, parse_shape, "--shapes", "coco2017:12000,dogs-vs-cats:3000"),
+                        budgets=parse_list(args.budgets, parse_bytes, "--budgets", "16GB,8GB"),
+                        models=parse_list(args.models, parse_model, "--models", "accelerator=2000,mobilenet"),
+                        runs=args.runs,
                         measuring=tuple(item for pair in forwarded for item in pair)
                         + (("--no-levels",) if args.no_levels else ()),
                         cache_dir=args.cache_dir)
