@@ -53,6 +53,12 @@ def read_bytes(case: Case, kind: str, jpeg_bytes: float, cache_bytes: float) -> 
     return jpeg_bytes if kind == "cold" else (cache_bytes if CACHE_SPECS[case.cache].on_disk else 0.0)
 
 
+def read_rate(kind: str, reads: float, bandwidths: Sequence[Bandwidth]) -> Bandwidth | None:
+    """The rate an epoch of ``kind`` reads its ``reads`` bytes at: the JPEGs' on a first epoch, the nearest
+    file's in size on a later one (a file cache)."""
+    return jpeg_rate(bandwidths, reads) if kind == "cold" else nearest(bandwidths, reads)
+
+
 def io_seconds(case: Case, kind: str, jpeg_bytes: float, cache_bytes: float,
                bandwidths: Sequence[Bandwidth]) -> float:
     """Seconds ``case``'s epoch of ``kind`` (``cold``/``warm``) spends on storage traffic alone; 0 where no
@@ -60,7 +66,7 @@ def io_seconds(case: Case, kind: str, jpeg_bytes: float, cache_bytes: float,
     spec = CACHE_SPECS[case.cache]
     reads = read_bytes(case, kind, jpeg_bytes, cache_bytes)
     seconds = 0.0
-    rate = jpeg_rate(bandwidths, reads) if kind == "cold" else nearest(bandwidths, reads)
+    rate = read_rate(kind, reads, bandwidths)
     if rate is not None:
         seconds += reads / rate.read_bps
     if kind == "cold" and spec.on_disk:

@@ -61,8 +61,7 @@ class Measured:
     ``--ram-limit`` / ``--read-bandwidth`` it ran under (``LimitSettings``' fields), if any; ``bandwidths``: the
     storage's rates where the caches live, at the sizes the predictions need (:func:`measure_storage`);
     ``resident_bytes``: the study process's resident memory after its epochs at the smallest size (0: not
-    recorded), which a RAM
-    budget does not leave to the page cache."""
+    recorded), the part of a RAM budget the page cache does not get."""
 
     points: list[Point]
     stages: list[StageCost]

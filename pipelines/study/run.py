@@ -44,7 +44,7 @@ class StudyResult:
         levels: the parallelism levels' and stage costs' lines (empty when not measured).
         check: the recommendation at the held-out size against the epochs measured there, if it could be made.
         checked_epochs: which epochs the check compared (``training epochs`` or ``loader epochs``).
-        predicted_reads: ``(bytes, seconds)`` each (case id, epoch kind) measured at the held-out size was
+        predicted_reads: ``(bytes, bytes a second)`` each (case id, epoch kind) measured at the held-out size was
             predicted to read from storage an epoch, to set beside the disks' counters (:func:`storage_lines`).
         error_bands: the lowest and highest held-out error of each (case id, epoch kind) at each of the JPEGs'
             read rates alone (probed before and after the epochs), where they differ: how far the volume's own
@@ -85,8 +85,8 @@ class Predictor:
     bandwidths: Sequence[Bandwidth] = ()
     resident_bytes: int = 0
 
-    def traffic(self, images: int, case_id: str, kind: str) -> tuple[float, float]:
-        """``(seconds, bytes read)`` of storage traffic of a (case id, epoch kind) at ``images`` images
+    def traffic(self, images: int, case_id: str, kind: str) -> tuple[float, float, float]:
+        """``(seconds, bytes read, their read rate)`` of storage traffic of a (case id, epoch kind) at ``images`` images
         (:func:`~pipelines.study.table.epoch_traffic`)."""
         case = CASES_BY_ID[case_id]
         contract = case.contract(self.settings.contract)
@@ -164,7 +164,7 @@ def predict(settings: StudySettings, measured: Measured, rate: float | None) -> 
         chosen = recommend(at_held_out, settings.held_out, rate, settings.ram_budget, cpu_only=shares_cpu).row
         check = check_recommendation(at_held_out, chosen, points, settings.held_out, timed_model)
     level_images = next((p.images for p in points if p.cores is not None), settings.levels_images)
-    reads = {(case, kind): predictor.traffic(settings.held_out, case, kind)[::-1] for case, kind in errors}
+    reads = {(case, kind): predictor.traffic(settings.held_out, case, kind)[1:] for case, kind in errors}
     bands = error_bands(predictor, errors)
     return StudyResult(
         settings, measured, rows, errors,
@@ -278,10 +278,10 @@ def storage_lines(result: StudyResult) -> list[str]:
     return lines
 
 
-def reads_line(predicted_bytes: float, predicted_s: float) -> str:
+def reads_line(predicted_bytes: float, read_bps: float) -> str:
     """``predicted 7.8 GB read an epoch at 22.9 MB/s``: what the predictor expected an epoch to read and how
     fast, beside the counters' bytes and rate -- a storage-bound miss taken apart into the two."""
-    rate = f" at {format_bytes(predicted_bytes / predicted_s)}/s" if predicted_s > 0 else ""
+    rate = f" at {format_bytes(read_bps)}/s" if read_bps > 0 else ""
     return f"predicted {format_bytes(predicted_bytes)} read an epoch{rate}"
 
 

@@ -25,7 +25,7 @@ from pipelines.loaders.contract import Contract
 from pipelines.loaders.registry import BASELINE_LOADER, LOADER_SPECS, base_loader
 from pipelines.memory.predict import WORKING_SET_BYTES, exceeds_budget, exceeds_disk, predict_cache, ram_needed
 from pipelines.study.stages import ROW_STAGES, STAGE_SAMPLE, StageCost, predicted_rate
-from pipelines.study.bounds import bounded, io_seconds, read_bytes, reread_share
+from pipelines.study.bounds import bounded, io_seconds, read_bytes, read_rate, reread_share
 from pipelines.study.extrapolate import Law, fit_law, held_out_error
 from pipelines.study.scaling import Point
 from pipelines.units import format_bytes
@@ -130,16 +130,18 @@ def later_epochs_read_storage(case: Case, jpeg_bytes: float, ram_budget: int, re
 
 
 def epoch_traffic(case: Case, kind: str, jpeg_bytes: float, cache_bytes: float, ram_budget: int,
-                  resident_bytes: int, bandwidths: Sequence[Bandwidth]) -> tuple[float, float]:
-    """``(seconds, bytes read)`` of storage traffic of ``case``'s epoch of ``kind`` as the table predicts it
-    (:func:`~pipelines.study.bounds.io_seconds`, :func:`~pipelines.study.bounds.read_bytes`); a later epoch
+                  resident_bytes: int, bandwidths: Sequence[Bandwidth]) -> tuple[float, float, float]:
+    """``(seconds, bytes read, their read rate)`` of storage traffic of ``case``'s epoch of ``kind`` as the
+    table predicts it (:func:`~pipelines.study.bounds.io_seconds`, :func:`~pipelines.study.bounds.read_bytes`,
+    :func:`~pipelines.study.bounds.read_rate`: 0 where none was measured); a later epoch
     whose JPEGs do not stay in the page cache reads the share of them it misses
     (:func:`~pipelines.study.bounds.reread_share`), at the rate a first epoch reads them."""
     if kind == "warm" and later_epochs_read_storage(case, jpeg_bytes, ram_budget, resident_bytes):
         kind = "cold"
         jpeg_bytes *= reread_share(page_cache_room(ram_budget, resident_bytes), jpeg_bytes)
-    return (io_seconds(case, kind, jpeg_bytes, cache_bytes, bandwidths),
-            read_bytes(case, kind, jpeg_bytes, cache_bytes))
+    reads = read_bytes(case, kind, jpeg_bytes, cache_bytes)
+    rate = read_rate(kind, reads, bandwidths)
+    return io_seconds(case, kind, jpeg_bytes, cache_bytes, bandwidths), reads, rate.read_bps if rate else 0.0
 
 
 def row_label(case: Case) -> str:
