@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+import statistics
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -62,3 +63,11 @@ def format_duration(seconds: float) -> str:
         return f"{minutes} min {rest:02d} s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes:02d} min"
+
+
+def relative_spread(values: Sequence[float]) -> float:
+    """``(max - min) / 2 / median``: the ± a person reads next to a median; 0 for one value."""
+    if not values:
+        return float("nan")
+    middle = statistics.median(values)
+    return (max(values) - min(values)) / 2 / middle if middle > 0 else float("nan")

@@ -220,3 +220,19 @@ def test_a_storage_bound_error_is_shown_over_the_range_of_the_jpeg_read_rates_pr
     assert errors[(NO_CACHE.id, "cold")] == pytest.approx(225 / 300 - 1)  # 15 GB at the mean time a byte
     assert error_bands(predictor, errors) == {(NO_CACHE.id, "cold"): pytest.approx((201 / 300 - 1, 0.0))}
     assert error_bands(replace(predictor, bandwidths=[before]), errors) == {}  # one probe: no range
+
+
+def test_a_jpeg_probe_served_from_a_cache_below_the_machine_is_left_out() -> None:
+    """Requests of 0.7 ms against another probe's 11.9 ms: the fast probe read files a cache below this machine
+    held (a VM host keeps what was read lately), not the volume an epoch of 18 GB reads, so the rate is the other
+    probe's alone and no band is drawn from it; probes within 5x of each other are both kept."""
+    from pipelines.study.bounds import jpeg_rate, served_from_a_cache
+
+    cached = Bandwidth(160 * 10**6, 0.0, 323.6e6, 0, "/data", "jpegs", 1024, 0.7, "before the epochs")
+    volume = replace(cached, read_bps=25.1e6, ms_per_read=11.9, when="after the epochs")
+    assert served_from_a_cache([cached, volume]) == [cached]
+    assert jpeg_rate([cached, volume], 18 * GB).read_bps == pytest.approx(25.1e6)
+    drifted = replace(cached, read_bps=50e6, ms_per_read=3.0)  # a faster minute of the volume: 4x, kept
+    assert served_from_a_cache([drifted, volume]) == []
+    assert jpeg_rate([drifted, volume], 18 * GB).read_bps == pytest.approx(2 / (1 / 50e6 + 1 / 25.1e6))
+    assert served_from_a_cache([replace(cached, ms_per_read=0.0), volume]) == []  # request time unknown: kept

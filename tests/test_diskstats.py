@@ -88,6 +88,53 @@ def test_a_points_storage_survives_study_json():
     assert Point(**{**saved, "seconds": tuple(saved["seconds"])}) == point
 
 
+def _counting_disk():
+    """A /proc/diskstats whose vda has read 100 more requests (200 sectors, 500 ms) at every reading."""
+    calls = iter(range(1, 10**6))
+
+    def read() -> str:
+        n = next(calls)
+        return f" 254       0 vda {100 * n} 0 {200 * n} {500 * n} 0 0 0 0 0 {400 * n} {500 * n} 0 0 0 0\n"
+
+    return read
+
+
+def test_a_long_epoch_is_also_counted_a_window_at_a_time_and_the_windows_are_kept():
+    """a thread takes the counters every window meanwhile: each whole window's reads, bytes and request time,
+    in order (the last part window left out); the windows survive study.json and two rounds' add up in order"""
+    import time
+
+    meter = StorageMeter(read=_counting_disk(), disks=lambda: frozenset({"vda"}), window_s=0.02)
+    meter.start()
+    time.sleep(0.5)
+    traffic = meter.stop()
+    windows = len(traffic.window_read_bytes)
+    assert windows >= 2 and traffic.window_s == 0.02  # ~25; a starved thread on a busy machine takes fewer
+    assert traffic.window_read_bytes == (200 * SECTOR,) * windows and traffic.window_reads == (100,) * windows
+    assert traffic.window_read_bps == [pytest.approx(200 * SECTOR / 0.02)] * windows
+    assert traffic.reads == 100 * (windows + 1)  # the whole epoch: every reading after the first, the last too
+    point = Point("tfdata-none-uint8", "cold", 1000, (0.5,), 0, 160_000_000, storage=traffic)
+    saved = json.loads(json.dumps(asdict(point)))
+    assert Point(**{**saved, "seconds": tuple(saved["seconds"])}) == point
+    assert len((traffic + traffic).window_reads) == 2 * windows
+    plain = StorageMeter(read=_counting_disk(), disks=lambda: frozenset({"vda"}))  # no window_s: no windows
+    plain.start()
+    time.sleep(0.05)
+    assert plain.stop().window_read_bytes == ()
+
+
+def test_the_windows_line_gives_the_median_range_and_the_drift_from_first_to_last_quarter():
+    minute = 60.0
+    rates = [30e6, 20e6, 10e6, 10e6, 10e6, 10e6, 10e6, 10e6]  # bytes/s: a volume that slowed as it was read
+    traffic = StorageTraffic(("vda",), 800, int(sum(rates) * minute), 8000, 0, 0, 480_000, 8 * minute,
+                             minute, tuple(int(r * minute) for r in rates), (100,) * 8,
+                             (1000, 1500, 3000, 3000, 3000, 3000, 3000, 3000))
+    line = traffic.windows_line()
+    assert line.startswith("read a minute at a time: median 10.0 MB/s, 10.0 MB/s to 30.0 MB/s")
+    assert "first quarter 25.0 MB/s, last 10.0 MB/s" in line and "30.0 ms a read, 10.0 to 30.0" in line
+    assert StorageTraffic(("vda",), 1, 1, 1, 0, 0, 1, 1.0).windows_line() == ""  # too few windows: nothing said
+
+
 def test_the_harness_meters_every_timed_epoch_and_the_loaders_memory(tiny_dataset):
     """each timed epoch carries what the disks did during it (where the kernel shows counters), and the case
     records this process's peak RSS -- and no workers' figure for a loader without worker processes"""

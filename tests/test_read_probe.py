@@ -45,3 +45,14 @@ def test_a_missing_folder_is_named_and_exits_2(tmp_path, capsys) -> None:
 def test_reader_counts_must_be_positive_integers(text) -> None:
     with pytest.raises(argparse.ArgumentTypeError, match=r"--readers .*\(example: 1,2,4,8\)"):
         _counts(text)
+
+
+def test_the_probe_starts_without_tensorflow():
+    """a storage question answered in a second: importing the probe does not start TensorFlow (seconds, and its
+    threads)"""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", "import sys, pipelines.caches.read_probe; "
+                           "sys.exit('tensorflow' in sys.modules)"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -109,7 +109,7 @@ def _three_runs(tmp_path: Path) -> list[str]:
 
 
 def test_rerun_spread_is_the_within_run_statistic_over_the_runs_medians(tmp_path):
-    from pipelines.harness.rounds import relative_spread
+    from pipelines.units import relative_spread
     from pipelines.report.reruns import case_reruns, load_runs
 
     cases = {c.case: c for c in case_reruns(load_runs(_three_runs(tmp_path)))}

@@ -211,6 +211,7 @@ def test_the_study_command_end_to_end_on_a_tiny_dataset(tmp_path, capsys):
     assert len(saved["held_out_errors"]) == 2 * len(STUDY_CASES)
     assert saved["model_alone"] is None and saved["device"].startswith(("CPU", "GPU"))  # for a later --points
     assert saved["resident_bytes"] > 0  # this process's part of a RAM budget, kept from the page cache
+    assert saved["free_disk_bytes"] > 0 and "free disk for file caches" in printed  # kept for reprints
     if any(p["storage"] for p in saved["points"] if p["images"] == 12):  # the disks' counters beside the bytes
         assert "read an epoch" in printed
     assert list((tmp_path / "caches").iterdir()) == []
@@ -228,6 +229,7 @@ def test_the_study_command_end_to_end_on_a_tiny_dataset(tmp_path, capsys):
 def test_a_stopped_study_keeps_its_points_and_resume_measures_only_the_rest(tmp_path, capsys, monkeypatch):
     """stopped after 5 points: study.partial.json holds those 5; --resume measures the others and no more, and the
     file is gone once study.json is written; a resume under other settings is refused, naming what differs"""
+    import pipelines.study.measuring as measuring
     import pipelines.study.scaling as scaling
 
     out = tmp_path / "out"
@@ -245,18 +247,21 @@ def test_a_stopped_study_keeps_its_points_and_resume_measures_only_the_rest(tmp_
     stop = True
     with pytest.raises(KeyboardInterrupt):
         main(args)
-    kept = json.loads((out / "study.partial.json").read_text())["points"]
-    assert len(kept) == 5 and not (out / "study.json").exists()
+    partial = json.loads((out / "study.partial.json").read_text())
+    kept, disk = partial["points"], partial["state"]["free_disk_bytes"]
+    assert len(kept) == 5 and not (out / "study.json").exists() and disk > 0
     assert main(args[:-4] + ["--seed", "1"] + args[-4:] + ["--resume"]) == 2
     assert "was measured with another seed" in capsys.readouterr().err
     assert main(args) == 2  # without --resume: refused, the stopped run's points untouched
     assert "add --resume" in capsys.readouterr().err and len(json.loads((out / "study.partial.json").read_text())["points"]) == 5
     stop, calls[:] = False, []
+    monkeypatch.setattr(measuring, "free_disk", lambda folder: 10**15)  # the disk has changed since
     assert main(args + ["--resume"]) == 0
     total = 2 * 2 * len(STUDY_CASES)
     assert len(calls) == total - 5 and "resuming from" in capsys.readouterr().err
     saved = json.loads((out / "study.json").read_text())
     assert len(saved["points"]) == total and not (out / "study.partial.json").exists()
+    assert saved["free_disk_bytes"] == disk  # the state the reused points were measured in, not the disk's now
 
 
 @pytest.mark.slow

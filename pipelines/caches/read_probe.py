@@ -23,8 +23,7 @@ from pathlib import Path
 
 from pipelines.caches.bandwidth import Bandwidth, measure_file_reads
 from pipelines.datasets.validate import DatasetError, index_dataset
-from pipelines.harness.rounds import relative_spread
-from pipelines.units import format_bytes, parse_list
+from pipelines.units import format_bytes, parse_list, relative_spread
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from pipelines.caches.diskstats import StorageMeter
+from pipelines.caches.diskstats import WINDOW_S, StorageMeter
 from pipelines.caches.folders import cache_bytes, cache_files
 from pipelines.caches.pagecache import evict, filesystem_of, resident_fraction
 from pipelines.datasets import DatasetIndex
@@ -122,7 +122,7 @@ class _CaseEpochs:
         """What the disks do and what the loader holds in RAM during the epoch about to run (its worker
         processes too, where its loader declares them)."""
         workers = self.pipeline is not None and LOADER_SPECS[self.pipeline.loader].worker_processes
-        meters = StorageMeter(), MemorySampler(workers)
+        meters = StorageMeter(window_s=WINDOW_S), MemorySampler(workers)
         for meter in meters:
             meter.start()
         return meters

@@ -14,7 +14,7 @@ This module takes the ``benchmark`` fixture as a plain object; it imports nothin
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -26,6 +26,7 @@ from pipelines.harness.epoch import EpochRun
 from pipelines.harness.plan import RoundPlan
 from pipelines.memory.workers import EpochMemory
 from pipelines.harness.teardown import release_later
+from pipelines.units import relative_spread
 
 #: Untimed epochs that calibrate a case's epochs per round (the faster one counts).
 CALIBRATION_EPOCHS = 2
@@ -123,14 +124,6 @@ class TimedEpochs:
         """Record the share of a file cache resident (after eviction) before a warm epoch; the worst is kept."""
         if fraction is not None:
             self.cache_resident = max(fraction, self.cache_resident or 0.0)
-
-
-def relative_spread(values: Sequence[float]) -> float:
-    """``(max - min) / 2 / median``: the ± a person reads next to a median; 0 for one value."""
-    if not values:
-        return float("nan")
-    middle = statistics.median(values)
-    return (max(values) - min(values)) / 2 / middle if middle > 0 else float("nan")
 
 
 class OffRecordBenchmark:

@@ -33,7 +33,7 @@ from typing import Any
 
 from pipelines.gate.runs import IDENTITY_KEYS, identity_of
 from pipelines.harness.cases import record_case
-from pipelines.harness.rounds import relative_spread
+from pipelines.units import relative_spread
 from pipelines.report.results import ReportError, load_results
 
 #: A case across runs: ``(group, case id with its epoch kind)``.

@@ -37,11 +37,26 @@ def nearest(bandwidths: Sequence[Bandwidth], nbytes: float, kind: str = "file") 
     return min(of_kind, key=lambda b: abs(math.log(b.file_bytes / nbytes)))
 
 
+#: A JPEG probe whose read requests took under a fifth of another probe's was served by a cache below this
+#: machine -- a VM host's or a volume's, holding files read lately, never a dataset of many gigabytes -- and not by
+#: the volume an epoch reads: a fifth, since the volume's own rate moves up to 4-5x from one minute to the next.
+CACHED_REQUEST_RATIO = 5.0
+
+
+def served_from_a_cache(probes: Sequence[Bandwidth]) -> list[Bandwidth]:
+    """The JPEG probes among ``probes`` whose requests took under 1 / :data:`CACHED_REQUEST_RATIO` of the
+    slowest one's (none where the times are not known)."""
+    jpegs = [b for b in probes if b.kind == "jpegs" and b.ms_per_read > 0]
+    slowest = max((b.ms_per_read for b in jpegs), default=0.0)
+    return [b for b in jpegs if b.ms_per_read * CACHED_REQUEST_RATIO < slowest]
+
+
 def jpeg_rate(bandwidths: Sequence[Bandwidth], jpeg_bytes: float) -> Bandwidth | None:
     """The rate a first epoch reads the JPEGs at: the dataset's own files' (``jpegs``) where measured -- read
-    more than once (before and after the epochs), the rate that takes their mean time a byte -- else the
-    sequential file's nearest in size."""
-    probes = [b for b in bandwidths if b.kind == "jpegs" and b.read_bps > 0]
+    more than once (before and after the epochs), the rate that takes their mean time a byte, less any probe
+    :func:`served_from_a_cache` -- else the sequential file's nearest in size."""
+    cached = served_from_a_cache(bandwidths)
+    probes = [b for b in bandwidths if b.kind == "jpegs" and b.read_bps > 0 and b not in cached]
     if not probes:
         return nearest(bandwidths, jpeg_bytes)
     return replace(probes[0], read_bps=len(probes) / sum(1 / b.read_bps for b in probes))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,11 +34,14 @@ def measured_as(settings: StudySettings) -> dict[str, Any]:
 
 @dataclass
 class Checkpoint:
-    """The points measured so far, kept in ``path``."""
+    """The points measured so far, kept in ``path``, and the machine's state the study recorded beside them
+    (``state``: its free disk before the epochs, its own memory after the smallest size's), kept so that a
+    resumed run predicts from the state the reused points were measured in, not from the machine's now."""
 
     path: Path
     settings: StudySettings
     points: dict[tuple, Point] = field(default_factory=dict)
+    state: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def open(cls, path: Path, settings: StudySettings, resume: bool) -> Checkpoint:
@@ -54,6 +58,7 @@ class Checkpoint:
             saved = json.loads(checkpoint.path.read_text())
             points = [Point(**{**p, "seconds": tuple(p["seconds"])}) for p in saved["points"]]
             theirs = saved["measured_as"]
+            state = {str(k): int(v) for k, v in saved.get("state", {}).items()}
         except (OSError, ValueError, KeyError, TypeError) as error:
             raise ValueError(f"--resume: {checkpoint.path} is not a checkpoint of this command ({error}); "
                              "remove it, or run without --resume") from None
@@ -63,6 +68,7 @@ class Checkpoint:
             raise ValueError(f"--resume: {checkpoint.path} was measured with another {differ}; resume with the "
                              "same options, or run without --resume to measure afresh")
         checkpoint.points = {_key(p): p for p in points}
+        checkpoint.state = state
         return checkpoint
 
     def take(self, case: str, epoch: str, images: int, model: str | None) -> Point | None:
@@ -75,9 +81,19 @@ class Checkpoint:
     def keep(self, point: Point) -> None:
         """Record ``point`` (written at once, whole)."""
         self.points[_key(point)] = point
+        self._write()
+
+    def recorded(self, name: str, measure: Callable[[], int]) -> int:
+        """The state ``name`` as the stopped run recorded it, or else ``measure()``-d now and kept."""
+        if name not in self.state:
+            self.state[name] = int(measure())
+            self._write()
+        return self.state[name]
+
+    def _write(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.path.with_name(f".{self.path.name}.tmp")
-        temporary.write_text(json.dumps({"measured_as": measured_as(self.settings),
+        temporary.write_text(json.dumps({"measured_as": measured_as(self.settings), "state": self.state,
                                          "points": [asdict(p) for p in self.points.values()]}))
         os.replace(temporary, self.path)
 

@@ -4,6 +4,7 @@ rate alone -- or, for ``--points``, the rate a previous study recorded, measurin
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -61,7 +62,9 @@ class Measured:
     ``--ram-limit`` / ``--read-bandwidth`` it ran under (``LimitSettings``' fields), if any; ``bandwidths``: the
     storage's rates where the caches live, at the sizes the predictions need (:func:`measure_storage`);
     ``resident_bytes``: the study process's resident memory after its epochs at the smallest size (0: not
-    recorded), the part of a RAM budget the page cache does not get."""
+    recorded), the part of a RAM budget the page cache does not get; ``free_disk_bytes``: the free disk where
+    the file caches go, before the study wrote any (0: not recorded), which decides whether a file cache fits --
+    recorded, so that a reprint with ``--points`` does not depend on what the disk holds at reprint time."""
 
     points: list[Point]
     stages: list[StageCost]
@@ -74,6 +77,7 @@ class Measured:
     limits: dict | None = None
     bandwidths: list[Bandwidth] = field(default_factory=list)
     resident_bytes: int = 0
+    free_disk_bytes: int = 0
 
 
 def study_model(settings: StudySettings, classes: int):
@@ -191,8 +195,14 @@ def measure_all(settings: StudySettings, limited: LimitedRun | None) -> Measured
                                                rows[index.images], progress=measured, model=model, skip=holdable,
                                                checkpoint=checkpoint)]
 
+        def recorded(name: str, measure: Callable[[], int]) -> int:
+            return checkpoint.recorded(name, measure) if checkpoint else measure()
+
+        disk = recorded("free_disk_bytes", lambda: free_disk(settings.contract.cache_dir))  # before any cache
         points = at_every_size(sizes=indexes[:1])
-        resident = psutil.Process().memory_info().rss  # TensorFlow and its pipelines run, no large cache yet
+        # TensorFlow and its pipelines run, no large cache yet (a resumed run: as the stopped one recorded it,
+        # after epochs it ran; this run may have reused them instead)
+        resident = recorded("resident_bytes", lambda: psutil.Process().memory_info().rss)
         largest = max(indexes, key=lambda i: i.images)
         bar.set_postfix_str("the JPEGs' read rate")
         before = measure_file_reads(largest.paths, available_cores(), when="before the epochs")
@@ -205,12 +215,13 @@ def measure_all(settings: StudySettings, limited: LimitedRun | None) -> Measured
             points += at_every_size(model)
         if not settings.levels:
             return Measured(points, [], available_cores(), unmeasured=holdable.unmeasured, bandwidths=rates,
-                            resident_bytes=resident)
+                            resident_bytes=resident, free_disk_bytes=disk)
         bar.set_postfix_str(f"fewer cores, {settings.levels_images:,} images")
         fewer = measure_levels(settings.preset, settings.levels_images, settings.seed, settings.data_root,
                                settings.contract, settings.rounds, progress=measured)
         return Measured(points + list(fewer.points), list(fewer.stages), available_cores(),
-                        unmeasured=holdable.unmeasured, bandwidths=rates, resident_bytes=resident)
+                        unmeasured=holdable.unmeasured, bandwidths=rates, resident_bytes=resident,
+                        free_disk_bytes=disk)
 
 
 def measure_storage(settings: StudySettings, per_image_bytes: float, largest) -> list[Bandwidth]:

@@ -71,6 +71,7 @@ def study_record(result: StudyResult) -> dict:
         "unmeasured": [asdict(u) for u in measured.unmeasured],
         "bandwidths": [asdict(b) for b in measured.bandwidths],
         "resident_bytes": measured.resident_bytes,
+        "free_disk_bytes": measured.free_disk_bytes,
         "points": [asdict(p) for p in measured.points],
         "stages": [asdict(s) for s in measured.stages],
         "cores": measured.cores,
@@ -94,6 +95,7 @@ def load_points(path: Path) -> tuple[str, Measured]:
             saved.get("cores", available_cores()), alone.get("model"), alone.get("images_per_sec"),
             saved.get("device"), Path(path),
             [Unmeasured(**u) for u in saved.get("unmeasured", [])], saved.get("limits"),
-            [Bandwidth(**b) for b in saved.get("bandwidths", [])], saved.get("resident_bytes", 0))
+            [Bandwidth(**b) for b in saved.get("bandwidths", [])], saved.get("resident_bytes", 0),
+            saved.get("free_disk_bytes", 0))
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise ValueError(f"--points {path}: not a study.json written by this command ({error})") from None

@@ -19,7 +19,7 @@ from pipelines.memory.predict import WORKING_SET_BYTES, free_disk, predict_cache
 from pipelines.study.check import Check, check_recommendation
 from pipelines.study.measuring import Measured, measure, model_rate, saved_model_rate
 from pipelines.study.recommend import recommend
-from pipelines.study.bounds import reread_share
+from pipelines.study.bounds import CACHED_REQUEST_RATIO, served_from_a_cache, reread_share
 from pipelines.study.scaling import STUDY_CASES, Point
 from pipelines.study.settings import StudySettings
 from pipelines.study.table import (StudyRow, epoch_traffic, error_pair, held_out_errors, later_epochs_read_storage,
@@ -153,7 +153,8 @@ def predict(settings: StudySettings, measured: Measured, rate: float | None) -> 
     timed_model = name if settings.model and any(p.model == name for p in points) else None  # its epochs measured
     trained = None if settings.training == "composed" else timed_model  # else composed: loader's + model's
     predictor = Predictor(settings, points, trained, sum(datasets.values()) / sum(datasets),
-                          free_disk(settings.contract.cache_dir), measured.bandwidths, measured.resident_bytes)
+                          measured.free_disk_bytes or free_disk(settings.contract.cache_dir), measured.bandwidths,
+                          measured.resident_bytes)
     errors = errors_of(predictor)
     shares_cpu = measured.device.startswith("CPU") and not settings.accelerator
     rows = predictor.rows(settings.full_size)
@@ -177,8 +178,10 @@ def predict(settings: StudySettings, measured: Measured, rate: float | None) -> 
 def error_bands(predictor: Predictor, errors: dict[tuple[str, str], float]
                 ) -> dict[tuple[str, str], tuple[float, float]]:
     """The lowest and highest of each held-out error in ``errors`` with the JPEGs read at each rate probed alone
-    (before and after the epochs), where the two round apart: the errors the volume's own change allows."""
-    probes = [b for b in predictor.bandwidths if b.kind == "jpegs"]
+    (before and after the epochs; not one served from a cache below this machine), where the two round apart:
+    the errors the volume's own change allows."""
+    cached = served_from_a_cache(predictor.bandwidths)
+    probes = [b for b in predictor.bandwidths if b.kind == "jpegs" and b not in cached]
     if len(probes) < 2:
         return {}
     at_each = [errors_of(replace(predictor, bandwidths=[b for b in predictor.bandwidths
@@ -199,7 +202,10 @@ def head_lines(settings: StudySettings, measured: Measured, rate: float | None, 
     full = settings.full_size
     fitted = sorted({p.images for p in measured.points if p.cores is None} - {settings.held_out})
     head = [f"{settings.preset} at full size: {full:,} images, ~{format_bytes(predictor.per_image_bytes * full)} of "
-            f"JPEGs; RAM budget {format_bytes(settings.ram_budget)}; {model_line(settings, rate, measured)}",
+            f"JPEGs; RAM budget {format_bytes(settings.ram_budget)}; free disk for file caches "
+            f"{format_bytes(predictor.disk)} "
+            + ("before the epochs" if measured.free_disk_bytes else "now (not recorded with the points)")
+            + f"; {model_line(settings, rate, measured)}",
             f"measured on {measured.device}{limits_phrase(measured)} at {', '.join(f'{n:,}' for n in fitted)} "
             "images (fitted: seconds = "
             "fixed + per image x images)"
@@ -207,8 +213,11 @@ def head_lines(settings: StudySettings, measured: Measured, rate: float | None, 
                if settings.held_out else ""),
             cache_bytes_check(measured.points, settings.contract)]
     if measured.bandwidths:
+        cached = served_from_a_cache(measured.bandwidths)
         head.append("storage rates, bounding epochs that move bytes (the slower of CPU law and bytes / rate): "
-                    + "; ".join(b.line() for b in measured.bandwidths))
+                    + "; ".join(b.line() + (" -- served from a cache below this machine, its requests under "
+                                            f"1/{CACHED_REQUEST_RATIO:g} of the other probe's: left out"
+                                            if b in cached else "") for b in measured.bandwidths))
     jpeg_bytes = predictor.per_image_bytes * full
     room = page_cache_room(settings.ram_budget, predictor.resident_bytes)
     if jpeg_bytes > room:
@@ -275,6 +284,8 @@ def storage_lines(result: StudyResult) -> list[str]:
                      + f": {'storage-bound' if p.storage.storage_bound else 'not storage-bound'}, "
                      + p.storage.line()
                      + (f"; {reads_line(*reads)}" if reads and reads[0] else ""))
+        if p.storage.windows_line():
+            lines.append(f"    {p.storage.windows_line()}")
     return lines
 
 

@@ -21,7 +21,8 @@ from pipelines.loaders.contract import Contract
 from pipelines.datasets import DatasetIndex
 from pipelines.harness.cases import EPOCH_KINDS
 from pipelines.harness.cold_warm import sources_written_ahead, time_epochs
-from pipelines.harness.rounds import relative_spread, OffRecordBenchmark
+from pipelines.harness.rounds import OffRecordBenchmark
+from pipelines.units import relative_spread
 from pipelines.loaders import open_pipeline
 from pipelines.loaders.registry import LOADER_SPECS
 from pipelines.harness.epoch import run_epoch
@@ -58,8 +59,7 @@ class Point:
 
     def __post_init__(self) -> None:
         if isinstance(self.storage, dict):  # as study.json saved it
-            object.__setattr__(self, "storage", StorageTraffic(**{**self.storage,
-                                                                  "devices": tuple(self.storage["devices"])}))
+            object.__setattr__(self, "storage", StorageTraffic(**self.storage))
 
     @property
     def median_s(self) -> float:
