@@ -154,3 +154,16 @@ def test_the_harness_meters_every_timed_epoch_and_the_loaders_memory(tiny_datase
             assert all(run.storage is not None and run.storage.seconds > 0 for run in timed.runs)
             assert timed.storage.seconds == pytest.approx(sum(run.storage.seconds for run in timed.runs))
         assert timed.process_peak_rss_bytes > 0 and timed.workers_peak_rss_bytes is None
+
+
+def test_a_storage_bound_miss_is_taken_apart_at_the_epochs_own_minute_rate():
+    """predicted 18.4 GB at the probes' 25.1 MB/s (733 s) against an epoch of 1,602.8 s whose minutes read at a
+    median 10.6 MB/s: at that rate the same bytes take 1,736 s, +8% -- the rest of the miss was the volume's"""
+    from pipelines.study.run import own_rate_line
+
+    minute = 60.0
+    rates = (12.9e6, 10.6e6, 6.3e6, 18.2e6, 10.0e6)
+    traffic = StorageTraffic(("vda",), 5, int(sum(rates) * minute), 5, 0, 0, 1, 1602.8, minute,
+                             tuple(int(r * minute) for r in rates), (1,) * 5, (1,) * 5)
+    point = Point("idg-none-float32", "cold", 117_266, (1602.8,), 0, 18_400_000_000, storage=traffic)
+    assert own_rate_line(18.4e9, point) == "at its median minute's rate, the predicted reads take 1736 s (+8%)"
