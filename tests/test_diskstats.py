@@ -159,7 +159,7 @@ def test_the_harness_meters_every_timed_epoch_and_the_loaders_memory(tiny_datase
 def test_a_storage_bound_miss_is_taken_apart_at_the_epochs_own_minute_rate():
     """predicted 18.4 GB at the probes' 25.1 MB/s (733 s) against an epoch of 1,602.8 s whose minutes read at a
     median 10.6 MB/s: at that rate the same bytes take 1,736 s, +8% -- the rest of the miss was the volume's"""
-    from pipelines.study.run import own_rate_line
+    from pipelines.study.storage_lines import own_rate_line
 
     minute = 60.0
     rates = (12.9e6, 10.6e6, 6.3e6, 18.2e6, 10.0e6)

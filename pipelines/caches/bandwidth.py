@@ -83,6 +83,15 @@ def dirty_allowance() -> int:
     return psutil.virtual_memory().available * ratio // 100
 
 
+def read_through(paths: Sequence[Path]) -> None:
+    """Every byte of ``paths``, in order, :data:`CHUNK_BYTES` a call, into one buffer (nothing kept)."""
+    buffer = bytearray(CHUNK_BYTES)
+    for path in paths:
+        with open(path, "rb", buffering=0) as source:
+            while source.readinto(buffer):
+                pass
+
+
 def measure_bandwidth(folder: Path | None, file_bytes: int) -> Bandwidth:
     """Write ``file_bytes`` (rounded up to a whole chunk) to a scratch file under ``folder`` (default: the
     temporary folder, where file caches go), ``fsync`` it, evict it, read it back; the file is removed."""
@@ -98,11 +107,8 @@ def measure_bandwidth(folder: Path | None, file_bytes: int) -> Bandwidth:
             os.fsync(out.fileno())
         write_s = time.perf_counter() - start
         evict([path])
-        buffer = bytearray(CHUNK_BYTES)
         start = time.perf_counter()
-        with open(path, "rb", buffering=0) as source:
-            while source.readinto(buffer):
-                pass
+        read_through([path])
         read_s = time.perf_counter() - start
     size = chunks * CHUNK_BYTES
     return Bandwidth(size, size / write_s, size / read_s, dirty, str(scratch.parent))

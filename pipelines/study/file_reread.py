@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipelines.caches.bandwidth import read_through
 from pipelines.caches.diskstats import StorageMeter, StorageTraffic
 from pipelines.caches.pagecache import evict
 from pipelines.cleanup.scratch import scratch_folder
@@ -105,15 +106,6 @@ def _timed(how: str, limited: bool, size: int, read: Callable[[], None]) -> Pass
     return Pass(how, limited, seconds, size, meter.stop())
 
 
-def plain_read(files: list[Path]) -> None:
-    """Every byte of ``files``, in order, 16 MB a call (as :func:`~pipelines.caches.bandwidth.measure_bandwidth`)."""
-    buffer = bytearray(16 * 2**20)
-    for path in files:
-        with open(path, "rb", buffering=0) as source:
-            while source.readinto(buffer):
-                pass
-
-
 def reread(settings: RereadSettings, progress: Callable[[str], None] = lambda line: None) -> Iterator[Pass]:
     """The passes of ``settings``, each as it ends; ``progress`` hears what is being done. Raises
     :class:`~pipelines.limits.cgroup.CgroupUnavailable` where the limit cannot be made, before writing."""
@@ -163,7 +155,7 @@ def reread(settings: RereadSettings, progress: Callable[[str], None] = lambda li
                 yield _timed("pipeline", limited, size, epoch)
                 evict(files)
                 progress(f"a plain read{' under the limit' if limited else ''}")
-                yield _timed("plain read", limited, size, lambda: plain_read(files))
+                yield _timed("plain read", limited, size, lambda: read_through(files))
             finally:
                 if cgroup is not None:
                     release(cgroup)

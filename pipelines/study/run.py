@@ -7,13 +7,10 @@ table predicted at full size, the recommendation, and that recommendation checke
 
 from __future__ import annotations
 
-import statistics
-
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from pipelines.caches.bandwidth import Bandwidth
-from pipelines.caches.diskstats import STORAGE_BOUND_BUSY
 from pipelines.datasets.presets import PRESETS
 from pipelines.loaders.contract import Contract
 from pipelines.machine import machine_info
@@ -24,6 +21,7 @@ from pipelines.study.recommend import recommend
 from pipelines.study.bounds import CACHED_REQUEST_RATIO, served_from_a_cache, reread_share
 from pipelines.study.scaling import STUDY_CASES, Point
 from pipelines.study.settings import StudySettings
+from pipelines.study.storage_lines import storage_lines
 from pipelines.study.table import (StudyRow, epoch_traffic, error_pair, held_out_errors, later_epochs_read_storage,
                                    laws, levels_lines, page_cache_room, study_rows, table_lines, with_training)
 from pipelines.training import ModelSpec, model_name
@@ -47,7 +45,7 @@ class StudyResult:
         check: the recommendation at the held-out size against the epochs measured there, if it could be made.
         checked_epochs: which epochs the check compared (``training epochs`` or ``loader epochs``).
         predicted_reads: ``(bytes, bytes a second)`` each (case id, epoch kind) measured at the held-out size was
-            predicted to read from storage an epoch, to set beside the disks' counters (:func:`storage_lines`).
+            predicted to read from storage an epoch, to set beside the disks' counters (:func:`~pipelines.study.storage_lines.storage_lines`).
         error_bands: the lowest and highest held-out error of each (case id, epoch kind) at each of the JPEGs'
             read rates alone (probed before and after the epochs), where they differ: how far the volume's own
             change moves the error.
@@ -261,51 +259,6 @@ def cache_bytes_check(points: Sequence[Point], contract: Contract) -> str:
               for case in STUDY_CASES for p in points if p.cores is None and p.model is None
               if p.case == case.id and p.images == largest and p.epoch == "cold" and p.cache_bytes]
     return f"cache bytes: file caches measured / predicted at {largest:,} images: {', '.join(checks) or '-'}"
-
-
-def storage_lines(result: StudyResult) -> list[str]:
-    """What the disks did during each loader epoch measured at the held-out size, beside its error: a miss
-    the CPU law and the measured rates did not see is the storage's where the device was busy for most of the
-    epoch (:attr:`~pipelines.caches.diskstats.StorageTraffic.storage_bound`)."""
-    held_out = result.settings.held_out
-    measured = [p for p in result.measured.points
-                if held_out and p.images == held_out and p.cores is None and p.model is None and p.storage]
-    if not measured:
-        return []
-    lines = [f"storage during the epochs at {held_out:,} (the kernel's disk counters; storage-bound: busy "
-             f"{STORAGE_BOUND_BUSY:.0%} of the epoch or more):"]
-    for p in measured:
-        error = result.errors.get((p.case, p.epoch))
-        kind = "first" if p.epoch == "cold" else "later"
-        reads = result.predicted_reads.get((p.case, p.epoch))
-        band = result.error_bands.get((p.case, p.epoch))
-        lines.append(f"  {p.case} {kind} {p.median_s:.1f} s" + (f" (error {100 * error:+.0f}%" if error is not None
-                                                               else "")
-                     + (f"; {100 * band[0]:+.0f}% to {100 * band[1]:+.0f}% at each JPEG read rate probed"
-                        if band else "") + (")" if error is not None else "")
-                     + f": {'storage-bound' if p.storage.storage_bound else 'not storage-bound'}, "
-                     + p.storage.line()
-                     + (f"; {reads_line(*reads)}" if reads and reads[0] else ""))
-        if p.storage.windows_line():
-            lines.append(f"    {p.storage.windows_line()}" + (f"; {own_rate_line(reads[0], p)}" if reads and reads[0]
-                                                                else ""))
-    return lines
-
-
-def own_rate_line(predicted_bytes: float, point: Point) -> str:
-    """``at its median minute's rate, the predicted reads take 1736 s (+8%)``: the storage bound with the rate the
-    volume gave during the epoch itself instead of the probes' -- what is left of the miss is the law's, the
-    rest the volume's change between the probes and the epoch."""
-    seconds = predicted_bytes / statistics.median(point.storage.window_read_bps)
-    return (f"at its median minute's rate, the predicted reads take {seconds:.0f} s "
-            f"({seconds / point.median_s - 1:+.0%})")
-
-
-def reads_line(predicted_bytes: float, read_bps: float) -> str:
-    """``predicted 7.8 GB read an epoch at 22.9 MB/s``: what the predictor expected an epoch to read and how
-    fast, beside the counters' bytes and rate -- a storage-bound miss taken apart into the two."""
-    rate = f" at {format_bytes(read_bps)}/s" if read_bps > 0 else ""
-    return f"predicted {format_bytes(predicted_bytes)} read an epoch{rate}"
 
 
 def report_text(result: StudyResult) -> str:

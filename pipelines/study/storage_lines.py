@@ -1,0 +1,61 @@
+"""What the disks did during each loader epoch measured at a study's held-out size, printed beside its error:
+the counters' traffic, the bytes and rate the predictor expected, and, over a long epoch, its rate minute by
+minute and the predicted reads at the epoch's own rate -- so that a storage-bound miss reads as wrong bytes, a
+slower volume, or the law's own error."""
+
+from __future__ import annotations
+
+import statistics
+from typing import TYPE_CHECKING
+
+from pipelines.caches.diskstats import STORAGE_BOUND_BUSY
+from pipelines.study.scaling import Point
+from pipelines.units import format_bytes
+
+if TYPE_CHECKING:
+    from pipelines.study.run import StudyResult
+
+
+def storage_lines(result: StudyResult) -> list[str]:
+    """What the disks did during each loader epoch measured at the held-out size, beside its error: a miss
+    the CPU law and the measured rates did not see is the storage's where the device was busy for most of the
+    epoch (:attr:`~pipelines.caches.diskstats.StorageTraffic.storage_bound`)."""
+    held_out = result.settings.held_out
+    measured = [p for p in result.measured.points
+                if held_out and p.images == held_out and p.cores is None and p.model is None and p.storage]
+    if not measured:
+        return []
+    lines = [f"storage during the epochs at {held_out:,} (the kernel's disk counters; storage-bound: busy "
+             f"{STORAGE_BOUND_BUSY:.0%} of the epoch or more):"]
+    for p in measured:
+        error = result.errors.get((p.case, p.epoch))
+        kind = "first" if p.epoch == "cold" else "later"
+        reads = result.predicted_reads.get((p.case, p.epoch))
+        band = result.error_bands.get((p.case, p.epoch))
+        lines.append(f"  {p.case} {kind} {p.median_s:.1f} s" + (f" (error {100 * error:+.0f}%" if error is not None
+                                                               else "")
+                     + (f"; {100 * band[0]:+.0f}% to {100 * band[1]:+.0f}% at each JPEG read rate probed"
+                        if band else "") + (")" if error is not None else "")
+                     + f": {'storage-bound' if p.storage.storage_bound else 'not storage-bound'}, "
+                     + p.storage.line()
+                     + (f"; {reads_line(*reads)}" if reads and reads[0] else ""))
+        windows = p.storage.windows_line()
+        if windows:
+            lines.append(f"    {windows}" + (f"; {own_rate_line(reads[0], p)}" if reads and reads[0] else ""))
+    return lines
+
+
+def own_rate_line(predicted_bytes: float, point: Point) -> str:
+    """``at its median minute's rate, the predicted reads take 1736 s (+8%)``: the storage bound with the rate the
+    volume gave during the epoch itself instead of the probes' -- what is left of the miss is the law's, the
+    rest the volume's change between the probes and the epoch."""
+    seconds = predicted_bytes / statistics.median(point.storage.window_read_bps)
+    return (f"at its median minute's rate, the predicted reads take {seconds:.0f} s "
+            f"({seconds / point.median_s - 1:+.0%})")
+
+
+def reads_line(predicted_bytes: float, read_bps: float) -> str:
+    """``predicted 7.8 GB read an epoch at 22.9 MB/s``: what the predictor expected an epoch to read and how
+    fast, beside the counters' bytes and rate -- a storage-bound miss taken apart into the two."""
+    rate = f" at {format_bytes(read_bps)}/s" if read_bps > 0 else ""
+    return f"predicted {format_bytes(predicted_bytes)} read an epoch{rate}"
