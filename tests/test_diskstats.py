@@ -136,8 +136,9 @@ def test_the_windows_line_gives_the_median_range_and_the_drift_from_first_to_las
 
 
 def test_the_harness_meters_every_timed_epoch_and_the_loaders_memory(tiny_dataset):
-    """each timed epoch carries what the disks did during it (where the kernel shows counters), and the case
-    records this process's peak RSS -- and no workers' figure for a loader without worker processes"""
+    """each timed epoch carries what the disks did during it (where the kernel shows counters) and this
+    process's page faults, and the case records this process's peak RSS -- and no workers' figure for a loader
+    without worker processes"""
     from pipelines.caches.diskstats import DISKSTATS, whole_disks
     from pipelines.harness.cold_warm import time_epochs
     from pipelines.harness.epoch import run_epoch
@@ -154,6 +155,7 @@ def test_the_harness_meters_every_timed_epoch_and_the_loaders_memory(tiny_datase
             assert all(run.storage is not None and run.storage.seconds > 0 for run in timed.runs)
             assert timed.storage.seconds == pytest.approx(sum(run.storage.seconds for run in timed.runs))
         assert timed.process_peak_rss_bytes > 0 and timed.workers_peak_rss_bytes is None
+        assert all(run.faults is not None and run.faults.seconds > 0 for run in timed.runs)  # and the kernel's
 
 
 def test_a_storage_bound_miss_is_taken_apart_at_the_epochs_own_minute_rate():

@@ -28,6 +28,7 @@ from pipelines.harness.cases import EPOCH_KINDS
 from pipelines.harness.epoch import EpochRun
 from pipelines.harness.plan import RoundPlan
 from pipelines.harness.rounds import TimedEpochs, time_rounds
+from pipelines.memory.faults import FaultMeter
 from pipelines.harness.teardown import drain, drain_if_ram_is_short, release_later
 from pipelines.loaders import Pipeline
 from pipelines.loaders.contract import Contract
@@ -118,19 +119,19 @@ class _CaseEpochs:
             p.stat().st_size for p in self.pipeline.source_paths)
         return run
 
-    def start_meters(self) -> tuple[StorageMeter, MemorySampler]:
-        """What the disks do and what the loader holds in RAM during the epoch about to run (its worker
-        processes too, where its loader declares them)."""
+    def start_meters(self) -> tuple[StorageMeter, MemorySampler, FaultMeter]:
+        """What the disks do, what the loader holds in RAM (its worker processes too, where its loader declares
+        them) and what the kernel spends handing this process pages during the epoch about to run."""
         workers = self.pipeline is not None and LOADER_SPECS[self.pipeline.loader].worker_processes
-        meters = StorageMeter(window_s=WINDOW_S), MemorySampler(workers)
+        meters = StorageMeter(window_s=WINDOW_S), MemorySampler(workers), FaultMeter()
         for meter in meters:
             meter.start()
         return meters
 
-    def metered(self, run: EpochRun, meters: tuple[StorageMeter, MemorySampler]) -> EpochRun:
-        storage, memory = meters
+    def metered(self, run: EpochRun, meters: tuple[StorageMeter, MemorySampler, FaultMeter]) -> EpochRun:
+        storage, memory, faults = meters
         self.record.note_epoch_memory(memory.stop())
-        return replace(run, storage=storage.stop())
+        return replace(run, storage=storage.stop(), faults=faults.stop())
 
     def evict_sources(self, paths: list[Path]) -> None:
         evict(paths)

@@ -93,6 +93,8 @@ def case_info(case: Case, epoch: str, timed: TimedEpochs, limits: Mapping[str, R
         # what the disks did over the timed epochs: whether a slow cold epoch was the storage's doing
         "storage": ({**asdict(timed.storage), "busy": round(timed.storage.busy, 3),
                      "ms_per_read": round(timed.storage.ms_per_read, 3)} if timed.storage else None),
+        # this process's page faults and time in the kernel, each timed epoch: what filling memory cost it
+        "faults": [asdict(run.faults) for run in timed.runs if run.faults],
     }
     if CACHE_SPECS[case.cache].on_disk:
         info.update(cache_resident=_share(timed.cache_resident), cache_filesystem=timed.cache_filesystem,

@@ -17,6 +17,7 @@ from pipelines.caches.bandwidth import Bandwidth, measure_bandwidth, measure_fil
 from pipelines.harness.cases import Case
 from pipelines.harness.teardown import drain
 from pipelines.limits.session import LimitedRun
+from pipelines.memory.fill_rate import MemoryFill, measure_memory_fill, sizes_to_fill
 from pipelines.memory.predict import available_ram, exceeds_budget, exceeds_disk, free_disk, predict_cache
 from pipelines.harness.cases import EPOCH_KINDS
 from pipelines.harness.plan import RoundPlan
@@ -64,7 +65,10 @@ class Measured:
     ``resident_bytes``: the study process's resident memory after its epochs at the smallest size (0: not
     recorded), the part of a RAM budget the page cache does not get; ``free_disk_bytes``: the free disk where
     the file caches go, before the study wrote any (0: not recorded), which decides whether a file cache fits --
-    recorded, so that a reprint with ``--points`` does not depend on what the disk holds at reprint time."""
+    recorded, so that a reprint with ``--points`` does not depend on what the disk holds at reprint time;
+    ``memory_fills``: what a fresh byte cost a memory cache's fill, at about the sizes of the memory caches
+    predicted (:func:`~pipelines.memory.fill_rate.measure_memory_fill`; empty: not measured), which a memory
+    cache's first epoch adds to its law."""
 
     points: list[Point]
     stages: list[StageCost]
@@ -78,6 +82,11 @@ class Measured:
     bandwidths: list[Bandwidth] = field(default_factory=list)
     resident_bytes: int = 0
     free_disk_bytes: int = 0
+    memory_fills: list[MemoryFill] = field(default_factory=list)
+
+    def __post_init__(self) -> None:  # dicts, as study.json saved them
+        object.__setattr__(self, "memory_fills", [MemoryFill(**f) if isinstance(f, dict) else f
+                                                  for f in self.memory_fills])
 
 
 def study_model(settings: StudySettings, classes: int):
@@ -210,18 +219,21 @@ def measure_all(settings: StudySettings, limited: LimitedRun | None) -> Measured
         bar.set_postfix_str("storage rates")
         per_image = sum(i.bytes for i in indexes) / sum(i.images for i in indexes)
         rates = [before] + measure_storage(settings, per_image, largest)
+        bar.set_postfix_str("memory caches' fills")
+        drain()  # no spent pipeline's memory in the probe's way
+        fills = measure_fills(settings, limited.budget(available_ram()) if limited else available_ram())
         if settings.measures_training:
             model = study_model(settings, PRESETS[settings.preset].classes)
             points += at_every_size(model)
         if not settings.levels:
             return Measured(points, [], available_cores(), unmeasured=holdable.unmeasured, bandwidths=rates,
-                            resident_bytes=resident, free_disk_bytes=disk)
+                            resident_bytes=resident, free_disk_bytes=disk, memory_fills=fills)
         bar.set_postfix_str(f"fewer cores, {settings.levels_images:,} images")
         fewer = measure_levels(settings.preset, settings.levels_images, settings.seed, settings.data_root,
                                settings.contract, settings.rounds, progress=measured)
         return Measured(points + list(fewer.points), list(fewer.stages), available_cores(),
                         unmeasured=holdable.unmeasured, bandwidths=rates, resident_bytes=resident,
-                        free_disk_bytes=disk)
+                        free_disk_bytes=disk, memory_fills=fills)
 
 
 def measure_storage(settings: StudySettings, per_image_bytes: float, largest) -> list[Bandwidth]:
@@ -241,3 +253,22 @@ def measure_storage(settings: StudySettings, per_image_bytes: float, largest) ->
                    if case.contract(settings.contract).cache_spec.on_disk]
     return [measure_file_reads(largest.paths, available_cores(), when="after the epochs")] + [
         measure_bandwidth(cache_dir, size) for size in sizes_to_measure(wanted, free_disk(cache_dir))]
+
+
+
+#: The most of the RAM left that a fill probe takes: it must leave the page cache and the study's process room.
+FILL_SHARE = 0.5
+
+
+def measure_fills(settings: StudySettings, room: int) -> list[MemoryFill]:
+    """What a fresh byte costs a memory cache's fill, at the sizes of the memory caches predicted at the held-out
+    size (else the full size), each at most :data:`FILL_SHARE` of the ``room`` the RAM (or ``--ram-limit``)
+    leaves now, as the storage's rates are measured at the bytes an epoch moves; in the dtype of the largest."""
+    images = settings.held_out or settings.full_size
+    caches = [predict_cache(images, case.contract(settings.contract)) for case in STUDY_CASES
+              if case.contract(settings.contract).cache_spec.in_ram]
+    if not caches:
+        return []
+    placement = max(caches, key=lambda c: c.total_bytes).placement
+    return [measure_memory_fill(size, placement, settings.contract.image_size)
+            for size in sizes_to_fill([c.total_bytes for c in caches], FILL_SHARE * room)]

@@ -14,16 +14,18 @@ from pipelines.caches.bandwidth import Bandwidth
 from pipelines.datasets.presets import PRESETS
 from pipelines.loaders.contract import Contract
 from pipelines.machine import machine_info
+from pipelines.memory.fill_rate import MemoryFill
 from pipelines.memory.predict import WORKING_SET_BYTES, free_disk, predict_cache
 from pipelines.study.check import Check, check_recommendation
 from pipelines.study.measuring import Measured, measure, model_rate, saved_model_rate
 from pipelines.study.recommend import recommend
 from pipelines.study.bounds import CACHED_REQUEST_RATIO, served_from_a_cache, reread_share
 from pipelines.study.scaling import STUDY_CASES, Point
-from pipelines.study.settings import StudySettings
+from pipelines.study.settings import CASES_BY_ID, StudySettings
 from pipelines.study.storage_lines import storage_lines
-from pipelines.study.table import (StudyRow, epoch_traffic, error_pair, held_out_errors, later_epochs_read_storage,
-                                   laws, levels_lines, page_cache_room, study_rows, table_lines, with_training)
+from pipelines.study.table import (StudyRow, epoch_traffic, error_pair, fill_s, held_out_errors,
+                                   later_epochs_read_storage, laws, levels_lines, page_cache_room, study_rows,
+                                   table_lines, with_training)
 from pipelines.training import ModelSpec, model_name
 from pipelines.units import format_bytes
 
@@ -66,16 +68,13 @@ class StudyResult:
     error_bands: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
 
 
-#: The study's rows by case id, as its points name them.
-CASES_BY_ID = {case.id: case for case in STUDY_CASES}
-
-
 @dataclass(frozen=True)
 class Predictor:
     """The table's rows at any size from a study's points: the loaders' laws (fitted without the held-out size),
     those of ``trained``'s measured training epochs where they are used, the storage's rates that bound
-    epochs moving bytes (:mod:`pipelines.study.bounds`), and the budget and disk rules (the process's
-    ``resident_bytes`` taking their part of the budget from the page cache)."""
+    epochs moving bytes (:mod:`pipelines.study.bounds`), what a fresh byte costs a memory cache's fill
+    (:mod:`pipelines.memory.fill_rate`), and the budget and disk rules (the process's ``resident_bytes`` taking
+    their part of the budget from the page cache)."""
 
     settings: StudySettings
     points: Sequence[Point]
@@ -84,19 +83,27 @@ class Predictor:
     disk: int
     bandwidths: Sequence[Bandwidth] = ()
     resident_bytes: int = 0
+    memory_fills: Sequence[MemoryFill] = ()
+
+    def cache_bytes(self, images: int, case_id: str) -> int:
+        contract = CASES_BY_ID[case_id].contract(self.settings.contract)
+        return predict_cache(images, contract).total_bytes if contract.cache_spec.caches else 0
 
     def traffic(self, images: int, case_id: str, kind: str) -> tuple[float, float, float]:
         """``(seconds, bytes read, their read rate)`` of storage traffic of a (case id, epoch kind) at ``images`` images
         (:func:`~pipelines.study.table.epoch_traffic`)."""
-        case = CASES_BY_ID[case_id]
-        contract = case.contract(self.settings.contract)
-        cache = predict_cache(images, contract).total_bytes if contract.cache_spec.caches else 0
-        return epoch_traffic(case, kind, self.per_image_bytes * images, cache, self.settings.ram_budget,
-                             self.resident_bytes, self.bandwidths)
+        return epoch_traffic(CASES_BY_ID[case_id], kind, self.per_image_bytes * images,
+                             self.cache_bytes(images, case_id), self.settings.ram_budget, self.resident_bytes,
+                             self.bandwidths)
 
     def io(self, images: int) -> Callable[[str, str], float]:
         """Seconds of storage traffic alone of a (case id, epoch kind) at ``images`` images."""
         return lambda case_id, kind: self.traffic(images, case_id, kind)[0]
+
+    def fill(self, images: int) -> Callable[[str, str], float]:
+        """Seconds a (case id, epoch kind) adds to its law at ``images`` images for fresh pages (:func:`fill_s`)."""
+        return lambda case_id, kind: fill_s(CASES_BY_ID[case_id], kind, self.cache_bytes(images, case_id),
+                                            self.memory_fills)
 
     def later_kind(self, images: int) -> Callable[[str], str]:
         """The law a later epoch of a case id follows at ``images`` images, as the table's rules pick it."""
@@ -112,7 +119,7 @@ class Predictor:
         def rows_of(model: str | None) -> list[StudyRow]:
             return study_rows(STUDY_CASES, laws(self.points, settings.held_out, model), images, jpeg_bytes,
                               settings.contract, settings.ram_budget, self.disk, self.bandwidths,
-                              self.resident_bytes)
+                              self.resident_bytes, self.memory_fills)
 
         loaders = rows_of(None)
         return with_training(loaders, rows_of(self.trained)) if self.trained else loaders
@@ -154,7 +161,7 @@ def predict(settings: StudySettings, measured: Measured, rate: float | None) -> 
     trained = None if settings.training == "composed" else timed_model  # else composed: loader's + model's
     predictor = Predictor(settings, points, trained, sum(datasets.values()) / sum(datasets),
                           measured.free_disk_bytes or free_disk(settings.contract.cache_dir), measured.bandwidths,
-                          measured.resident_bytes)
+                          measured.resident_bytes, measured.memory_fills)
     errors = errors_of(predictor)
     shares_cpu = measured.device.startswith("CPU") and not settings.accelerator
     rows = predictor.rows(settings.full_size)
@@ -194,7 +201,8 @@ def errors_of(predictor: Predictor) -> dict[tuple[str, str], float]:
     """The loader epochs' held-out errors as ``predictor`` predicts them (empty without a held-out size)."""
     held_out = predictor.settings.held_out
     return (held_out_errors(predictor.points, held_out, io=predictor.io(held_out),
-                            later_kind=predictor.later_kind(held_out)) if held_out else {})
+                            later_kind=predictor.later_kind(held_out), fill=predictor.fill(held_out))
+            if held_out else {})
 
 
 def head_lines(settings: StudySettings, measured: Measured, rate: float | None, predictor: Predictor) -> list[str]:
@@ -218,6 +226,9 @@ def head_lines(settings: StudySettings, measured: Measured, rate: float | None, 
                     + "; ".join(b.line() + (" -- served from a cache below this machine, its requests under "
                                             f"1/{CACHED_REQUEST_RATIO:g} of the other probe's: left out"
                                             if b in cached else "") for b in measured.bandwidths))
+    if measured.memory_fills:
+        head.append("memory caches' fills, a fresh byte's cost added to a memory cache's first epoch: "
+                    + "; ".join(f.line() for f in measured.memory_fills))
     jpeg_bytes = predictor.per_image_bytes * full
     room = page_cache_room(settings.ram_budget, predictor.resident_bytes)
     if jpeg_bytes > room:
@@ -228,7 +239,8 @@ def head_lines(settings: StudySettings, measured: Measured, rate: float | None, 
                     f"order, reads {reread_share(room, jpeg_bytes):.0%} of them from storage again (least "
                     "recently used evicted first)")
     training_errors = (held_out_errors(measured.points, settings.held_out, predictor.trained,
-                                       predictor.io(settings.held_out), predictor.later_kind(settings.held_out))
+                                       predictor.io(settings.held_out), predictor.later_kind(settings.held_out),
+                                       predictor.fill(settings.held_out))
                        if predictor.trained and settings.held_out else {})
     if training_errors:
         head.append("held-out error of the measured training epochs (first / later): " + ", ".join(

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipelines.caches.diskstats import StorageTraffic
+from pipelines.memory.faults import PageFaults
 from pipelines.harness.cases import Case
 from pipelines.harness.plan import RoundPlan
 from pipelines.loaders.contract import Contract
@@ -45,6 +46,8 @@ class Point:
             alone.
         storage: what the disks did over its timed epochs (:mod:`pipelines.caches.diskstats`), where measured:
             the measurement that says whether a missed prediction was the storage's doing.
+        faults: this process's page faults in each round (:mod:`pipelines.memory.faults`), where measured: what
+            filling memory cost the kernel, which says whether a round filled fresh pages or reused memory.
     """
 
     case: str
@@ -56,10 +59,12 @@ class Point:
     cores: int | None = None
     model: str | None = None
     storage: StorageTraffic | None = None
+    faults: tuple[PageFaults, ...] = ()
 
     def __post_init__(self) -> None:
         if isinstance(self.storage, dict):  # as study.json saved it
             object.__setattr__(self, "storage", StorageTraffic(**self.storage))
+        object.__setattr__(self, "faults", tuple(PageFaults(**f) if isinstance(f, dict) else f for f in self.faults))
 
     @property
     def median_s(self) -> float:
@@ -83,7 +88,8 @@ def measure_point(case: Case, epoch: str, index: DatasetIndex, base: Contract, r
     if timed.images != index.images:
         raise RuntimeError(f"{case.id} {epoch}: an epoch saw {timed.images} of {index.images} images")
     return Point(case.id, epoch, index.images, tuple(timed.round_seconds), timed.cache_bytes, index.bytes,
-                 model=None if model is None else model.name, storage=timed.storage)
+                 model=None if model is None else model.name, storage=timed.storage,
+                 faults=tuple(run.faults for run in timed.runs) if all(run.faults for run in timed.runs) else ())
 
 
 def uninstalled(case: Case, index: DatasetIndex | None = None) -> str | None:

@@ -26,6 +26,9 @@ STUDY_CASES: tuple[Case, ...] = (
     Case("grain", "none", "uint8"),
 )
 
+#: The study's rows by case id, as its points name them.
+CASES_BY_ID = {case.id: case for case in STUDY_CASES}
+
 
 @dataclass(frozen=True)
 class StudySettings:

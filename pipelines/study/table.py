@@ -2,7 +2,8 @@
 
 Rules that decide which law describes a full-size epoch (the line itself is never bent):
 
-* first epoch: the cold law (files read from storage, any cache filled).
+* first epoch: the cold law (files read from storage, any cache filled); a memory cache's with the fresh pages
+  its fill asks the kernel for added (:func:`fill_s`), which the small sizes' fills did not show.
 * later epochs without a cache: the warm law while the dataset's JPEGs fit in the RAM budget's page cache (they
   stay there), else the cold law -- every epoch then reads from storage, as the study's 18 GB of JPEGs on a
   16 GB machine did: the share of the JPEGs the page cache no longer holds when they are asked for
@@ -23,6 +24,7 @@ from pipelines.harness.cases import Case
 from pipelines.caches.modes import CACHE_SPECS
 from pipelines.loaders.contract import Contract
 from pipelines.loaders.registry import BASELINE_LOADER, LOADER_SPECS, base_loader
+from pipelines.memory.fill_rate import MemoryFill, fill_seconds
 from pipelines.memory.predict import WORKING_SET_BYTES, exceeds_budget, exceeds_disk, predict_cache, ram_needed
 from pipelines.study.stages import ROW_STAGES, STAGE_SAMPLE, StageCost, predicted_rate
 from pipelines.study.bounds import bounded, io_seconds, read_bytes, read_rate, reread_share
@@ -98,9 +100,11 @@ def laws(points: Sequence[Point], exclude: int | None = None, model: str | None 
 
 def held_out_errors(points: Sequence[Point], held_out: int, model: str | None = None,
                     io: Callable[[str, str], float] = lambda case, kind: 0.0,
-                    later_kind: Callable[[str], str] = lambda case: "warm") -> dict[tuple[str, str], float]:
+                    later_kind: Callable[[str], str] = lambda case: "warm",
+                    fill: Callable[[str, str], float] = lambda case, kind: 0.0) -> dict[tuple[str, str], float]:
     """:func:`~pipelines.study.extrapolate.held_out_error` of every (case id, epoch kind) measured at ``held_out``
-    (see :func:`series`), each bounded below by ``io(case id, kind)``, its storage traffic's seconds there.
+    (see :func:`series`), each bounded below by ``io(case id, kind)``, its storage traffic's seconds there, its
+    law with ``fill(case id, kind)`` added: a memory cache's fresh pages (:func:`fill_s`).
 
     A later epoch is predicted as the table predicts it: by the law of ``later_kind(case id)`` -- the cold one
     where every epoch reads the JPEGs from storage (:func:`later_epochs_read_storage`) -- and its traffic
@@ -113,7 +117,7 @@ def held_out_errors(points: Sequence[Point], held_out: int, model: str | None = 
         law = later_kind(case) if kind == "warm" else kind
         fitted = [(n, s) for n, s in grouped.get((case, law), values) if n != held_out]
         errors[(case, kind)] = held_out_error(fitted + [(n, s) for n, s in values if n == held_out], held_out,
-                                              io(case, kind))
+                                              io(case, kind), fill(case, kind))
     return errors
 
 
@@ -144,6 +148,13 @@ def epoch_traffic(case: Case, kind: str, jpeg_bytes: float, cache_bytes: float, 
     return io_seconds(case, kind, jpeg_bytes, cache_bytes, bandwidths), reads, rate.read_bps if rate else 0.0
 
 
+def fill_s(case: Case, kind: str, cache_bytes: float, memory_fills: Sequence[MemoryFill]) -> float:
+    """What ``case``'s epoch of ``kind`` adds to its law for the fresh pages it fills: a memory cache's first
+    epoch, at the cost a fresh byte measured nearest its size (:func:`~pipelines.memory.fill_rate.fill_seconds`);
+    the pages come from the kernel on the cores' time, so this adds to the CPU law rather than overlapping it."""
+    return fill_seconds(memory_fills, cache_bytes) if kind == "cold" and CACHE_SPECS[case.cache].in_ram else 0.0
+
+
 def row_label(case: Case) -> str:
     spec = LOADER_SPECS[case.loader]
     if not CACHE_SPECS[case.cache].caches:
@@ -153,10 +164,12 @@ def row_label(case: Case) -> str:
 
 def study_rows(cases: Sequence[Case], fitted: Mapping[tuple[str, str], Law], images: int, jpeg_bytes: int,
                contract: Contract, ram_budget: int, free_disk: int,
-               bandwidths: Sequence[Bandwidth] = (), resident_bytes: int = 0) -> list[StudyRow]:
+               bandwidths: Sequence[Bandwidth] = (), resident_bytes: int = 0,
+               memory_fills: Sequence[MemoryFill] = ()) -> list[StudyRow]:
     """The table's rows for ``images`` images of ``jpeg_bytes`` in all (see the module docstring for the rules),
     each epoch bounded below by its storage traffic at ``bandwidths`` (:func:`epoch_traffic`; the process's
-    ``resident_bytes`` take their part of the budget from the page cache)."""
+    ``resident_bytes`` take their part of the budget from the page cache), a memory cache's first epoch with
+    its fresh pages at the ``memory_fills``' cost added (:func:`fill_s`)."""
     rows = []
     for case in cases:
         if (case.id, "cold") not in fitted or (case.id, "warm") not in fitted:
@@ -167,8 +180,9 @@ def study_rows(cases: Sequence[Case], fitted: Mapping[tuple[str, str], Law], ima
         cache_bytes = prediction.total_bytes if prediction else 0
 
         def epoch_s(law: Law, kind: str) -> float:
-            return bounded(law.seconds(images), epoch_traffic(case, kind, jpeg_bytes, cache_bytes, ram_budget,
-                                                              resident_bytes, bandwidths)[0])
+            return bounded(law.seconds(images) + fill_s(case, kind, cache_bytes, memory_fills),
+                           epoch_traffic(case, kind, jpeg_bytes, cache_bytes, ram_budget, resident_bytes,
+                                         bandwidths)[0])
 
         later, note, fits, later_kind = epoch_s(warm, "warm"), "", True, "warm"
         if not spec.caches:

@@ -1,0 +1,74 @@
+"""What filling RAM costs the kernel: an epoch's page faults and its time in the kernel (``getrusage``).
+
+A memory cache's first epoch writes every cached tensor into memory the process has not held before, and each
+4 KB page of it is a page fault the kernel serves: it finds a free page and zeroes it, and on a VM whose balloon
+hands freed pages back to the host (virtio-balloon free page reporting) the host must back the page again before
+the guest can touch it. That work is the cores' (time in the kernel, not in the loader), so it adds to the
+epoch rather than overlapping with it. A later round into the same memory pays nothing: the allocator keeps the
+freed cache for the next one. A per-image law fitted on fills of a few hundred megabytes, measured through the
+median of rounds that mostly reuse memory, does not see the cost; at the full size, where every byte of a cache
+is a fresh page, it is most of the fill. So the study counts each timed epoch's faults (:class:`FaultMeter`) and
+prints them beside its error; :mod:`pipelines.memory.fill_rate` measures what a fresh byte costs.
+
+Counters are this process's (every thread of it); a loader's worker processes fault in their own.
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+from dataclasses import dataclass
+
+from pipelines.units import format_bytes
+
+#: Bytes of one page fault, as the kernel hands anonymous memory out without huge pages.
+PAGE_BYTES = resource.getpagesize()
+
+
+@dataclass(frozen=True)
+class PageFaults:
+    """This process's page faults over a measurement (an epoch).
+
+    Attributes:
+        faults: minor page faults (each a page handed out or mapped; no disk read).
+        kernel_s: CPU seconds its threads spent in the kernel (all threads together: up to cores x wall time).
+        seconds: wall time measured over.
+    """
+
+    faults: int
+    kernel_s: float
+    seconds: float
+
+    @property
+    def fault_bytes(self) -> int:
+        """The bytes those faults handed out, a page each."""
+        return self.faults * PAGE_BYTES
+
+    def __add__(self, other: PageFaults) -> PageFaults:
+        return PageFaults(self.faults + other.faults, self.kernel_s + other.kernel_s, self.seconds + other.seconds)
+
+    def line(self) -> str:
+        """``1,658,343 page faults (6.8 GB of pages), 26.8 s in the kernel over 20.5 s``."""
+        return (f"{self.faults:,} page faults ({format_bytes(self.fault_bytes)} of pages), {self.kernel_s:.1f} s "
+                f"in the kernel over {self.seconds:.1f} s")
+
+
+def _usage() -> tuple[int, float]:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_minflt, usage.ru_stime
+
+
+class FaultMeter:
+    """``start()`` before an epoch, ``stop()`` after it: the :class:`PageFaults` in between."""
+
+    def __init__(self) -> None:
+        self._start: tuple[int, float, float] | None = None
+
+    def start(self) -> None:
+        self._start = (*_usage(), time.perf_counter())
+
+    def stop(self) -> PageFaults:
+        if self._start is None:
+            raise RuntimeError("FaultMeter.stop() before start()")
+        faults, kernel_s = _usage()
+        return PageFaults(faults - self._start[0], kernel_s - self._start[1], time.perf_counter() - self._start[2])

@@ -1,0 +1,126 @@
+"""What filling RAM costs the kernel (:mod:`pipelines.memory.faults`, :mod:`pipelines.memory.fill_rate`): an
+epoch's page faults counted, the fill probe run in a child and its figures, what a memory cache's first epoch
+adds for them, and the record kept by a study's points and shown beside the held-out error."""
+
+from __future__ import annotations
+
+import json
+import mmap
+from dataclasses import asdict, replace
+
+import pytest
+
+from pipelines.memory.faults import PAGE_BYTES, FaultMeter, PageFaults
+from pipelines.memory.fill_rate import MemoryFill, fill_seconds, measure_memory_fill, sizes_to_fill
+from pipelines.study.settings import CASES_BY_ID
+from pipelines.study.table import fill_s, held_out_errors
+from pipelines.study.scaling import Point
+from pipelines.study.storage_lines import faults_line, kernel_worth_showing
+
+
+def test_touching_new_memory_is_counted_a_page_a_fault():
+    size = 64 * 2**20
+    meter = FaultMeter()
+    meter.start()
+    block = mmap.mmap(-1, size)
+    for offset in range(0, size, PAGE_BYTES):
+        block[offset] = 1
+    faults = meter.stop()
+    block.close()
+    assert faults.fault_bytes >= 0.9 * size  # at least the block's pages (the interpreter adds its own)
+    assert faults.kernel_s >= 0 and faults.seconds > 0
+
+
+def test_memory_already_held_faults_nothing_new():
+    size = 64 * 2**20
+    block = mmap.mmap(-1, size)
+    for offset in range(0, size, PAGE_BYTES):
+        block[offset] = 1
+    meter = FaultMeter()
+    meter.start()
+    for offset in range(0, size, PAGE_BYTES):
+        block[offset] = 2
+    faults = meter.stop()
+    block.close()
+    assert faults.fault_bytes < 0.1 * size
+
+
+def test_rounds_add_up_and_read_as_a_line():
+    both = PageFaults(1000, 1.5, 2.0) + PageFaults(24, 0.25, 1.0)
+    assert both == PageFaults(1024, 1.75, 3.0)
+    assert both.fault_bytes == 1024 * PAGE_BYTES
+    assert both.line().startswith("1,024 page faults (")
+
+
+def _fill(nbytes: int, fresh_kernel_s: float, again_kernel_s: float = 1.0, cores: int = 2) -> MemoryFill:
+    return MemoryFill(nbytes, "float32", cores, 9.0, 2.0, PageFaults(nbytes // PAGE_BYTES, fresh_kernel_s, 9.0),
+                      PageFaults(0, again_kernel_s, 2.0))
+
+
+def test_the_fill_probe_fills_a_cache_twice_in_a_child_and_counts_the_first_fills_pages():
+    fill = measure_memory_fill(64 * 10**6, "float32", (64, 64))
+    per_image = 64 * 64 * 3 * 4
+    assert fill.nbytes == (64 * 10**6 // per_image) * per_image and fill.placement == "float32" and fill.cores >= 1
+    assert fill.fresh_s > 0 and fill.again_s > 0 and fill.seconds_a_byte >= 0
+    assert fill.fresh_faults.fault_bytes >= 0.5 * fill.nbytes  # its tensors' pages, at least half of them new
+    assert MemoryFill(**json.loads(json.dumps(asdict(fill)))) == fill  # as study.json keeps it
+    assert "float32 memory cache filled in" in fill.line()
+
+
+def test_a_failing_probe_says_why():
+    with pytest.raises(RuntimeError, match="the memory fill probe failed"):
+        measure_memory_fill(10**6, "int7", (8, 8))
+
+
+def test_a_fresh_byte_costs_the_kernel_time_the_first_fill_took_beyond_the_second_over_the_cores():
+    assert _fill(2 * 10**9, fresh_kernel_s=11.0, again_kernel_s=1.0).seconds_a_byte == pytest.approx(2.5e-9)
+    assert _fill(2 * 10**9, 11.0, 1.0, cores=1).seconds_a_byte == pytest.approx(5e-9)
+    assert _fill(10**9, fresh_kernel_s=1.0, again_kernel_s=1.5).seconds_a_byte == 0.0  # never a negative cost
+
+
+def test_a_cache_is_charged_at_the_cost_measured_nearest_its_size():
+    fills = [_fill(2 * 10**9, fresh_kernel_s=2.6), _fill(8 * 10**9, fresh_kernel_s=33.0)]  # 0.4 and 2.0 s a GB
+    assert fill_seconds(fills, 1.8e9) == pytest.approx(0.72)
+    assert fill_seconds(fills, 70e9) == pytest.approx(140.0)  # beyond the largest probed: its cost a byte
+    assert fill_seconds([], 7e9) == 0.0 and fill_seconds(fills, 0) == 0.0
+
+
+def test_fills_are_probed_once_per_size_group_and_never_beyond_the_room():
+    assert sizes_to_fill([1.8e9, 7.2e9, 7.5e9, 0], room=12e9) == [1_800_000_000, 7_200_000_000]
+    assert sizes_to_fill([17.7e9, 70.6e9], room=7e9) == [7_000_000_000]
+
+
+def test_only_a_memory_caches_first_epoch_adds_its_fill():
+    fills = [_fill(8 * 10**9, fresh_kernel_s=33.0)]
+    memory, file = CASES_BY_ID["tfdata-memory-float32"], CASES_BY_ID["tfdata-file-float32"]
+    assert fill_s(memory, "cold", 8e9, fills) == pytest.approx(16.0)
+    assert fill_s(memory, "warm", 8e9, fills) == 0.0
+    assert fill_s(file, "cold", 8e9, fills) == 0.0
+
+
+def test_a_points_rounds_of_faults_are_kept_in_study_json_and_shown_for_a_fill():
+    rounds = (PageFaults(1_700_000, 26.8, 20.5), PageFaults(200, 0.5, 2.2))
+    point = Point("tfdata-memory-float32", "cold", 12000, (20.5, 2.2), 0, 1, faults=rounds)
+    again = Point(**json.loads(json.dumps(asdict(point))))
+    assert again.faults == rounds
+    assert Point("a", "cold", 1, (1.0,), 0, 1).faults == ()  # a study.json that predates them
+    line = faults_line(again)
+    assert line.startswith("memory, round by round") and "(26.8 s; 20.5 s)" in line and "(0.5 s; 2.2 s)" in line
+    assert kernel_worth_showing(point)  # a fill's pages
+    writes = Point("tfdata-file-float32", "cold", 12000, (30.0,), 1, 1, faults=(PageFaults(100, 9.0, 30.0),))
+    assert kernel_worth_showing(writes)  # few pages, 30% of the epoch in the kernel: a file cache's writes
+    assert not kernel_worth_showing(replace(writes, faults=(PageFaults(100, 1.0, 30.0),)))
+    assert not kernel_worth_showing(replace(writes, faults=()))  # not measured
+
+
+def test_a_memory_caches_held_out_first_epoch_is_its_law_plus_its_fresh_pages():
+    """Fitted on small fills whose rounds reuse memory, the law misses the fresh pages of a large fill; the
+    held-out error adds them, and the storage bound still wins where it is the slower."""
+    case = "tfdata-memory-float32"
+    points = [Point(case, "cold", n, (0.002 * n,), 0, n * 150_000) for n in (250, 500, 1000)]
+    points.append(Point(case, "cold", 12_000, (36.0,), 0, 12_000 * 150_000))
+    fresh = {"cold": 12.0, "warm": 0.0}
+    errors = held_out_errors(points, 12_000, fill=lambda c, kind: fresh[kind])
+    assert errors[(case, "cold")] == pytest.approx((24 + 12) / 36 - 1)
+    bounded = held_out_errors(points, 12_000, io=lambda c, kind: 40.0, fill=lambda c, kind: fresh[kind])
+    assert bounded[(case, "cold")] == pytest.approx(40 / 36 - 1)
