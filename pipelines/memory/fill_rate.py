@@ -68,7 +68,7 @@ class MemoryFill:
 
     def line(self) -> str:
         """``a 7.2 GB float32 memory cache filled in 20.5 s into fresh memory (7.5 GB of pages faulted in, 27.3 s
-        in the kernel), 2.6 s again (0.6 s): 1.86 s a fresh GB on 2 cores``."""
+        in the kernel), 2.6 s again into the memory it freed (0.4 s): 1.86 s a fresh GB on 2 cores``."""
         return (f"a {format_bytes(self.nbytes)} {self.placement} memory cache filled in {self.fresh_s:.1f} s into "
                 f"fresh memory ({format_bytes(self.fresh_faults.fault_bytes)} of pages faulted in, "
                 f"{self.fresh_faults.kernel_s:.1f} s in the kernel), {self.again_s:.1f} s again into the memory it "
