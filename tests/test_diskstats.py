@@ -123,6 +123,20 @@ def test_a_long_epoch_is_also_counted_a_window_at_a_time_and_the_windows_are_kep
     assert plain.stop().window_read_bytes == ()
 
 
+def test_a_meter_started_again_before_it_stops_keeps_one_sampler_thread():
+    import threading
+
+    def samplers() -> int:
+        return sum(t.name == "storage-windows" for t in threading.enumerate())
+
+    before = samplers()
+    meter = StorageMeter(read=_counting_disk(), disks=lambda: frozenset({"vda"}), window_s=0.01)
+    meter.start()
+    meter.start()  # starts over: the first sampler ends
+    assert samplers() == before + 1
+    assert meter.stop() is not None and samplers() == before
+
+
 def test_the_windows_line_gives_the_median_range_and_the_drift_from_first_to_last_quarter():
     minute = 60.0
     rates = [30e6, 20e6, 10e6, 10e6, 10e6, 10e6, 10e6, 10e6]  # bytes/s: a volume that slowed as it was read

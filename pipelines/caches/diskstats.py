@@ -211,6 +211,8 @@ class StorageMeter:
         return time.perf_counter(), self._snapshot()
 
     def start(self) -> None:
+        """Start measuring; started again before a ``stop()``, it starts over (one sampler thread at most)."""
+        self._end_sampler()
         self._start, self._windows = self._now(), []
         if self._window_s > 0 and self._start[1]:
             self._done.clear()
@@ -226,13 +228,16 @@ class StorageMeter:
                 self._windows.append(window)
             last = now
 
-    def stop(self) -> StorageTraffic | None:
-        if self._start is None:
-            raise RuntimeError("StorageMeter.stop() before start()")
+    def _end_sampler(self) -> None:
         if self._sampler is not None:
             self._done.set()
             self._sampler.join()
             self._sampler = None
+
+    def stop(self) -> StorageTraffic | None:
+        if self._start is None:
+            raise RuntimeError("StorageMeter.stop() before start()")
+        self._end_sampler()
         traffic = _difference(self._start, self._now()) if self._start[1] else None
         if traffic is None or not self._windows:
             return traffic
