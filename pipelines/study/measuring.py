@@ -255,7 +255,6 @@ def measure_storage(settings: StudySettings, per_image_bytes: float, largest) ->
         measure_bandwidth(cache_dir, size) for size in sizes_to_measure(wanted, free_disk(cache_dir))]
 
 
-
 #: The most of the RAM left that a fill probe takes: it must leave the page cache and the study's process room.
 FILL_SHARE = 0.5
 

@@ -1,7 +1,9 @@
 """What the disks did during each loader epoch measured at a study's held-out size, printed beside its error:
 the counters' traffic, the bytes and rate the predictor expected, and, over a long epoch, its rate minute by
 minute and the predicted reads at the epoch's own rate -- so that a storage-bound miss reads as wrong bytes, a
-slower volume, or the law's own error."""
+slower volume, or the law's own error; and, where an epoch's rounds faulted in many pages or spent much of their
+time in the kernel, the kernel's figures round by round, a memory cache's first epoch predicted at each round's
+own pages -- so that a fill's miss reads as fresh pages or the law's."""
 
 from __future__ import annotations
 
@@ -64,8 +66,9 @@ KERNEL_SHOWN_SHARE = 0.25
 def kernel_worth_showing(point: Point) -> bool:
     """Whether ``point``'s rounds faulted in :data:`FAULTS_SHOWN_BYTES` or spent :data:`KERNEL_SHOWN_SHARE` of
     their time in the kernel."""
-    return bool(point.faults) and (sum(f.fault_bytes for f in point.faults) >= FAULTS_SHOWN_BYTES
-                                   or sum(f.kernel_s for f in point.faults) >= KERNEL_SHOWN_SHARE * sum(point.seconds))
+    faulted = sum(f.fault_bytes for f in point.faults)
+    kernel_s = sum(f.kernel_s for f in point.faults)
+    return bool(point.faults) and (faulted >= FAULTS_SHOWN_BYTES or kernel_s >= KERNEL_SHOWN_SHARE * sum(point.seconds))
 
 
 def faults_line(point: Point) -> str:
@@ -94,7 +97,7 @@ def reads_line(predicted_bytes: float, read_bps: float) -> str:
 
 
 def own_fill_line(result: StudyResult, point: Point) -> str:
-    """``; at each round's own pages, its law + fresh pages predict 43.0 s (+19%), 30.2 s (+22%)``: a memory
+    """``; at each round's own pages, its law + fresh pages predict 45.0 s (+24%), 30.2 s (+22%)``: a memory
     cache's first epoch predicted for the pages each round did fault in -- a round into memory the process kept
     from the round before pays little of its fill -- so that what is left of the miss is the law's; empty for
     other rows, or where no fill was measured."""
