@@ -1,14 +1,15 @@
 """What filling RAM costs the kernel: an epoch's page faults and its time in the kernel (``getrusage``).
 
-A memory cache's first epoch writes every cached tensor into memory the process has not held before, and each
-4 KB page of it is a page fault the kernel serves: it finds a free page and zeroes it, and on a VM whose balloon
-hands freed pages back to the host (virtio-balloon free page reporting) the host must back the page again before
-the guest can touch it. That work is the cores' (time in the kernel, not in the loader), so it adds to the
-epoch rather than overlapping with it. A later round into memory the allocator kept from the round before pays
-almost nothing (the page-fault counts say which rounds did). A per-image law fitted on fills of a few hundred megabytes, measured through the
-median of rounds that mostly reuse memory, does not see the cost; at the full size, where every byte of a cache
-is a fresh page, it is most of the fill. So the study counts each timed epoch's faults (:class:`FaultMeter`) and
-prints them beside its error; :mod:`pipelines.memory.fill_rate` measures what a fresh byte costs.
+A memory cache's first epoch writes every cached tensor into memory the process has not held before, and each 4 KB
+page of it is a page fault the kernel serves: it finds a free page and zeroes it, and on a VM whose balloon hands
+freed pages back to the host (virtio-balloon free page reporting) the host must back the page again before the
+guest can touch it. That work is the cores' (time in the kernel, not in the loader), so it adds to the epoch rather
+than overlapping with it. A later round into memory the allocator kept from the round before pays almost nothing
+(the page-fault counts say which rounds did). A per-image law fitted on fills of a few hundred megabytes, measured
+through the median of rounds that mostly reuse memory, does not see the cost; at the full size, where every byte of
+a cache is a fresh page, it is most of the fill. So the study counts each timed epoch's faults
+(:class:`FaultMeter`) and prints them beside its error; :mod:`pipelines.memory.fill_rate` measures what a fresh
+byte costs.
 
 Counters are this process's (every thread of it); a loader's worker processes fault in their own.
 """
