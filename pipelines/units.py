@@ -1,10 +1,12 @@
-"""Numbers a person can read, and sizes a person can type (``16GB``)."""
+"""Numbers a person can read, sizes a person can type (``16GB``), and the sizes a measurement stands for: the
+probe measured nearest a size, and one probe for sizes close together."""
 
 from __future__ import annotations
 
+import math
 import re
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -71,3 +73,22 @@ def relative_spread(values: Sequence[float]) -> float:
         return float("nan")
     middle = statistics.median(values)
     return (max(values) - min(values)) / 2 / middle if middle > 0 else float("nan")
+
+
+def nearest_in_size(items: Iterable[T], nbytes: float, size_of: Callable[[T], float]) -> T | None:
+    """The one of ``items`` whose ``size_of`` is closest to ``nbytes`` by ratio, or ``None`` (no items, or no
+    size to be near)."""
+    items = list(items)
+    if not items or nbytes <= 0:
+        return None
+    return min(items, key=lambda item: abs(math.log(size_of(item) / nbytes)))
+
+
+def one_per_group(sizes: Iterable[float], within: float) -> list[int]:
+    """``sizes`` in order, less each one within ``within`` (a share) above the last one kept: the sizes to measure
+    once for a group of sizes close together."""
+    chosen: list[int] = []
+    for size in sorted(sizes):
+        if not chosen or size > chosen[-1] * (1 + within):
+            chosen.append(int(size))
+    return chosen

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import subprocess
 import sys
 import time
@@ -31,7 +30,7 @@ from dataclasses import asdict, dataclass
 from pipelines.machine import available_cores
 from pipelines.memory.faults import FaultMeter, PageFaults
 from pipelines.memory.predict import DTYPE_BYTES
-from pipelines.units import format_bytes, parse_bytes
+from pipelines.units import format_bytes, nearest_in_size, one_per_group, parse_bytes
 
 
 @dataclass(frozen=True)
@@ -79,20 +78,14 @@ class MemoryFill:
 def fill_seconds(fills: Sequence[MemoryFill], cache_bytes: float) -> float:
     """Seconds a memory cache of ``cache_bytes`` spends on fresh pages as it fills, at the cost a byte of the
     fill measured nearest its size (by ratio) -- 0 where none was measured."""
-    if not fills or cache_bytes <= 0:
-        return 0.0
-    nearest = min(fills, key=lambda f: abs(math.log(f.nbytes / cache_bytes)))
-    return cache_bytes * nearest.seconds_a_byte
+    nearest = nearest_in_size(fills, cache_bytes, lambda f: f.nbytes)
+    return cache_bytes * nearest.seconds_a_byte if nearest else 0.0
 
 
 def sizes_to_fill(cache_bytes: Sequence[float], room: float, within: float = 0.25) -> list[int]:
     """The fills to measure for memory caches of ``cache_bytes``: each at most ``room`` (a probe must leave the
     process and the page cache theirs), one per group within ``within`` of each other."""
-    chosen: list[int] = []
-    for size in sorted({int(min(b, room)) for b in cache_bytes if b > 0}):
-        if not chosen or size > chosen[-1] * (1 + within):
-            chosen.append(size)
-    return chosen
+    return one_per_group({int(min(b, room)) for b in cache_bytes if b > 0}, within)
 
 
 def fill_twice(nbytes: int, placement: str, image_size: tuple[int, int]) -> MemoryFill:

@@ -27,14 +27,12 @@ from dataclasses import replace
 from pipelines.caches.bandwidth import Bandwidth
 from pipelines.caches.modes import CACHE_SPECS
 from pipelines.harness.cases import Case
+from pipelines.units import nearest_in_size, one_per_group
 
 
 def nearest(bandwidths: Sequence[Bandwidth], nbytes: float, kind: str = "file") -> Bandwidth | None:
     """The rate of ``kind`` measured on the file closest in size to ``nbytes`` (by ratio), or ``None``."""
-    of_kind = [b for b in bandwidths if b.kind == kind]
-    if not of_kind or nbytes <= 0:
-        return None
-    return min(of_kind, key=lambda b: abs(math.log(b.file_bytes / nbytes)))
+    return nearest_in_size((b for b in bandwidths if b.kind == kind), nbytes, lambda b: b.file_bytes)
 
 
 #: A JPEG probe whose read requests took under a fifth of another probe's was served by a cache below this
@@ -120,8 +118,4 @@ def sizes_to_measure(file_sizes: Sequence[float], free_bytes: int, within: float
     """The file sizes to measure rates at for traffic of ``file_sizes`` bytes: one per group within ``within``
     of each other, leaving a tenth of ``free_bytes`` free (a size that does not fit is a row that does not
     either)."""
-    chosen: list[int] = []
-    for size in sorted(s for s in file_sizes if 0 < s <= 0.9 * free_bytes):
-        if not chosen or size > chosen[-1] * (1 + within):
-            chosen.append(int(size))
-    return chosen
+    return one_per_group((s for s in file_sizes if 0 < s <= 0.9 * free_bytes), within)
