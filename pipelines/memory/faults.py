@@ -20,8 +20,6 @@ import resource
 import time
 from dataclasses import dataclass
 
-from pipelines.units import format_bytes
-
 #: Bytes of one page fault, as the kernel hands anonymous memory out without huge pages.
 PAGE_BYTES = resource.getpagesize()
 
@@ -44,14 +42,6 @@ class PageFaults:
     def fault_bytes(self) -> int:
         """The bytes those faults handed out, a page each."""
         return self.faults * PAGE_BYTES
-
-    def __add__(self, other: PageFaults) -> PageFaults:
-        return PageFaults(self.faults + other.faults, self.kernel_s + other.kernel_s, self.seconds + other.seconds)
-
-    def line(self) -> str:
-        """``1,658,343 page faults (6.8 GB of pages), 26.8 s in the kernel over 20.5 s``."""
-        return (f"{self.faults:,} page faults ({format_bytes(self.fault_bytes)} of pages), {self.kernel_s:.1f} s "
-                f"in the kernel over {self.seconds:.1f} s")
 
 
 def _usage() -> tuple[int, float]:

@@ -11,7 +11,8 @@ What an epoch moves through storage, by row and epoch kind:
 * a later (warm) epoch of a file cache reads the whole cache back from storage; a later epoch without a cache
   reads nothing while the JPEGs stay in the page cache, and where they do not, the share of them that the
   page cache no longer holds when the epoch asks for them (:func:`reread_share`);
-* a memory cache's later epochs move nothing through storage.
+* a memory cache's later epochs move nothing through storage; its first epoch asks the kernel for a fresh page
+  for every 4 KB it caches, which takes the cores' time and so adds to the CPU law (:func:`fill_s`).
 
 Reading and decoding overlap (parallel map, prefetch), so the two bounds do not add: the slower one is the
 epoch. The rates are those of a file of about the bytes moved (the nearest size measured): a small file is
@@ -26,6 +27,7 @@ from dataclasses import replace
 
 from pipelines.caches.bandwidth import Bandwidth
 from pipelines.caches.modes import CACHE_SPECS
+from pipelines.memory.fill_rate import MemoryFill, fill_seconds
 from pipelines.harness.cases import Case
 from pipelines.units import nearest_in_size, one_per_group
 
@@ -87,6 +89,13 @@ def io_seconds(case: Case, kind: str, jpeg_bytes: float, cache_bytes: float,
         if rate is not None:
             seconds += max(cache_bytes - rate.dirty_bytes, 0.0) / rate.write_bps
     return seconds
+
+
+def fill_s(case: Case, kind: str, cache_bytes: float, memory_fills: Sequence[MemoryFill]) -> float:
+    """What ``case``'s epoch of ``kind`` adds to its law for the fresh pages it fills: a memory cache's first
+    epoch, at the cost a fresh byte measured nearest its size (:func:`~pipelines.memory.fill_rate.fill_seconds`);
+    the pages come from the kernel on the cores' time, so this adds to the CPU law rather than overlapping it."""
+    return fill_seconds(memory_fills, cache_bytes) if kind == "cold" and CACHE_SPECS[case.cache].in_ram else 0.0
 
 
 def reread_share(room_bytes: float, jpeg_bytes: float) -> float:

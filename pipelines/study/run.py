@@ -19,11 +19,11 @@ from pipelines.memory.predict import WORKING_SET_BYTES, free_disk, predict_cache
 from pipelines.study.check import Check, check_recommendation
 from pipelines.study.measuring import Measured, measure, model_rate, saved_model_rate
 from pipelines.study.recommend import recommend
-from pipelines.study.bounds import CACHED_REQUEST_RATIO, served_from_a_cache, reread_share
+from pipelines.study.bounds import CACHED_REQUEST_RATIO, fill_s, served_from_a_cache, reread_share
 from pipelines.study.scaling import STUDY_CASES, Point
 from pipelines.study.settings import CASES_BY_ID, StudySettings
 from pipelines.study.storage_lines import storage_lines
-from pipelines.study.table import (StudyRow, epoch_traffic, error_pair, fill_s, held_out_errors,
+from pipelines.study.table import (StudyRow, epoch_traffic, error_pair, held_out_errors,
                                    later_epochs_read_storage, laws, levels_lines, page_cache_room, study_rows,
                                    table_lines, with_training)
 from pipelines.training import ModelSpec, model_name

@@ -2,8 +2,8 @@
 
 Rules that decide which law describes a full-size epoch (the line itself is never bent):
 
-* first epoch: the cold law (files read from storage, any cache filled); a memory cache's with the fresh pages
-  its fill asks the kernel for added (:func:`fill_s`), which the small sizes' fills did not show.
+* first epoch: the cold law (files read from storage, any cache filled); a memory cache's with the kernel's
+  time for its fresh pages added (:func:`~pipelines.study.bounds.fill_s`), which small fills do not show.
 * later epochs without a cache: the warm law while the dataset's JPEGs fit in the RAM budget's page cache (they
   stay there), else the cold law -- every epoch then reads from storage, as the study's 18 GB of JPEGs on a
   16 GB machine did: the share of the JPEGs the page cache no longer holds when they are asked for
@@ -24,10 +24,10 @@ from pipelines.harness.cases import Case
 from pipelines.caches.modes import CACHE_SPECS
 from pipelines.loaders.contract import Contract
 from pipelines.loaders.registry import BASELINE_LOADER, LOADER_SPECS, base_loader
-from pipelines.memory.fill_rate import MemoryFill, fill_seconds
+from pipelines.memory.fill_rate import MemoryFill
 from pipelines.memory.predict import WORKING_SET_BYTES, exceeds_budget, exceeds_disk, predict_cache, ram_needed
 from pipelines.study.stages import ROW_STAGES, STAGE_SAMPLE, StageCost, predicted_rate
-from pipelines.study.bounds import bounded, io_seconds, read_bytes, read_rate, reread_share
+from pipelines.study.bounds import bounded, fill_s, io_seconds, read_bytes, read_rate, reread_share
 from pipelines.study.extrapolate import Law, fit_law, held_out_error
 from pipelines.study.scaling import Point
 from pipelines.units import format_bytes
@@ -104,7 +104,8 @@ def held_out_errors(points: Sequence[Point], held_out: int, model: str | None = 
                     fill: Callable[[str, str], float] = lambda case, kind: 0.0) -> dict[tuple[str, str], float]:
     """:func:`~pipelines.study.extrapolate.held_out_error` of every (case id, epoch kind) measured at ``held_out``
     (see :func:`series`), each bounded below by ``io(case id, kind)``, its storage traffic's seconds there, its
-    law with ``fill(case id, kind)`` added: a memory cache's fresh pages (:func:`fill_s`).
+    law with ``fill(case id, kind)`` added: a memory cache's fresh pages
+    (:func:`~pipelines.study.bounds.fill_s`).
 
     A later epoch is predicted as the table predicts it: by the law of ``later_kind(case id)`` -- the cold one
     where every epoch reads the JPEGs from storage (:func:`later_epochs_read_storage`) -- and its traffic
@@ -148,13 +149,6 @@ def epoch_traffic(case: Case, kind: str, jpeg_bytes: float, cache_bytes: float, 
     return io_seconds(case, kind, jpeg_bytes, cache_bytes, bandwidths), reads, rate.read_bps if rate else 0.0
 
 
-def fill_s(case: Case, kind: str, cache_bytes: float, memory_fills: Sequence[MemoryFill]) -> float:
-    """What ``case``'s epoch of ``kind`` adds to its law for the fresh pages it fills: a memory cache's first
-    epoch, at the cost a fresh byte measured nearest its size (:func:`~pipelines.memory.fill_rate.fill_seconds`);
-    the pages come from the kernel on the cores' time, so this adds to the CPU law rather than overlapping it."""
-    return fill_seconds(memory_fills, cache_bytes) if kind == "cold" and CACHE_SPECS[case.cache].in_ram else 0.0
-
-
 def row_label(case: Case) -> str:
     spec = LOADER_SPECS[case.loader]
     if not CACHE_SPECS[case.cache].caches:
@@ -169,7 +163,7 @@ def study_rows(cases: Sequence[Case], fitted: Mapping[tuple[str, str], Law], ima
     """The table's rows for ``images`` images of ``jpeg_bytes`` in all (see the module docstring for the rules),
     each epoch bounded below by its storage traffic at ``bandwidths`` (:func:`epoch_traffic`; the process's
     ``resident_bytes`` take their part of the budget from the page cache), a memory cache's first epoch with
-    its fresh pages at the ``memory_fills``' cost added (:func:`fill_s`)."""
+    its fresh pages at the ``memory_fills``' cost added (:func:`~pipelines.study.bounds.fill_s`)."""
     rows = []
     for case in cases:
         if (case.id, "cold") not in fitted or (case.id, "warm") not in fitted:
