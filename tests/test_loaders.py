@@ -26,7 +26,7 @@ from pipelines.loaders import LOADERS, open_pipeline
 from pipelines.loaders.registry import LOADER_SPECS
 from pipelines.loaders.compare import pixel_difference
 from pipelines.loaders.tfdata import dct_ratios
-from pipelines.loaders.tfops import dct_ratio
+from pipelines.loaders.tfops import dct_ratio, without_autotune
 from pipelines.harness.epoch import run_epoch
 from tests.conftest import SMALL_CONTRACT
 from tests.helpers import epoch_arrays
@@ -288,6 +288,18 @@ def test_fast_decode_plans_its_ratios_from_the_headers(tiny_dataset, tmp_path):
     png = tmp_path / "odd.png"
     Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(png)
     assert dct_ratios((*tiny_dataset.paths, png), (16, 16)) == {2, None}  # per image, PNG by the exact path
+
+
+def test_a_reference_pass_runs_with_autotuning_off_and_yields_the_same_elements():
+    """the decode limit and the fill probe set their parallelism and switch tf.data's autotuning off, so that a
+    round ends when its work does; the elements are the same"""
+    import tensorflow as tf
+
+    dataset = tf.data.Dataset.range(10).map(lambda i: i * 2, num_parallel_calls=2).prefetch(2)
+    assert dataset.options().autotune.enabled is not False
+    untuned = without_autotune(dataset)
+    assert untuned.options().autotune.enabled is False
+    assert [int(x) for x in untuned] == [int(x) for x in dataset] == list(range(0, 20, 2))
 
 
 def test_every_loader_reads_the_same_files_in_nested_and_hidden_folders(tmp_path):

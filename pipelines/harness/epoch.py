@@ -17,7 +17,8 @@ from pipelines.memory.faults import PageFaults
 from pipelines.loaders.contract import Contract
 from pipelines.datasets import DatasetIndex
 from pipelines.loaders import Pipeline
-from pipelines.loaders.tfops import decode_resized
+from pipelines.loaders.tfops import decode_resized, without_autotune
+from pipelines.machine import available_cores
 
 
 @dataclass(frozen=True)
@@ -91,18 +92,19 @@ class DecodeLimit:
     """Read + decode + resize alone, with no batching and no Python per image: the machine's reference.
 
     tf.data's map over the file names, drained by ``Dataset.reduce`` inside a ``tf.function`` (so the loop runs
-    in C++), with the files in the page cache. ``threads=None``: a parallel map on every core (AUTOTUNE), the
-    most a tf.data pipeline of this recipe gets. ``threads=1``: one thread, no intra-op parallelism; times
+    in C++), with the files in the page cache. ``threads=None``: a parallel map on every core, the most a
+    tf.data pipeline of this recipe gets. ``threads=1``: one thread, no intra-op parallelism; times
     :func:`~pipelines.machine.available_cores` it is the machine's limit for this work, free of any pipeline's scheduling, so
-    "% of limit" means the machine's. Built and traced once; :meth:`epoch` is one timed pass.
+    "% of limit" means the machine's. ``reduce`` destroys its iterator inside the timed pass, so the
+    parallelism is set and tf.data's autotuning off (:func:`~pipelines.loaders.tfops.without_autotune`): with it
+    on, a pass waited for the autotuner's next wake-up. Built and traced once; :meth:`epoch` is one timed pass.
     """
 
     def __init__(self, index: DatasetIndex, contract: Contract, threads: int | None = None) -> None:
         self.images = index.images
         names = tf.data.Dataset.from_tensor_slices([str(p) for p in index.paths])
-        decoded = names.map(lambda p: decode_resized(p, contract),
-                            num_parallel_calls=tf.data.AUTOTUNE if threads is None else threads,
-                            deterministic=False)
+        decoded = without_autotune(names.map(lambda p: decode_resized(p, contract),
+                                             num_parallel_calls=threads or available_cores(), deterministic=False))
         if threads is not None:
             decoded = on_threads(decoded, threads)
         self._count = tf.function(lambda: decoded.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
