@@ -203,7 +203,8 @@ def test_a_storage_bound_error_is_shown_over_the_range_of_the_jpeg_read_rates_pr
     """The JPEGs read at 0.1 GB/s before the epochs and 0.05 GB/s after: a 15 GB first epoch is predicted at
     the mean of 150 s and 300 s, and its error is given at each rate alone too; an epoch the CPU bounds has no
     band."""
-    from pipelines.study.run import Predictor, error_bands, errors_of
+    from pipelines.study.bands import error_bands, errors_of
+    from pipelines.study.run import Predictor
     from pipelines.study.settings import StudySettings
 
     def point(kind: str, images: int, seconds: float) -> Point:

@@ -212,7 +212,9 @@ def test_the_study_command_end_to_end_on_a_tiny_dataset(tmp_path, capsys):
     assert saved["model_alone"] is None and saved["device"].startswith(("CPU", "GPU"))  # for a later --points
     assert saved["resident_bytes"] > 0  # this process's part of a RAM budget, kept from the page cache
     assert saved["free_disk_bytes"] > 0 and "free disk for file caches" in printed  # kept for reprints
-    assert {f["placement"] for f in saved["memory_fills"]} == {"float32"}  # one a cache size, the largest's dtype
+    fills = {(f["placement"], f["when"]) for f in saved["memory_fills"]}  # each cache's dtype, before and after
+    assert fills == {(dtype, when) for dtype in ("uint8", "float32") for when in ("before the epochs",
+                                                                                 "after the epochs")}
     assert "memory caches' fills" in printed and saved["points"][0]["faults"]  # a fresh byte's cost; each round's
     if any(p["storage"] for p in saved["points"] if p["images"] == 12):  # the disks' counters beside the bytes
         assert "read an epoch" in printed

@@ -93,9 +93,11 @@ def io_seconds(case: Case, kind: str, jpeg_bytes: float, cache_bytes: float,
 
 def fill_s(case: Case, kind: str, cache_bytes: float, memory_fills: Sequence[MemoryFill]) -> float:
     """What ``case``'s epoch of ``kind`` adds to its law for the fresh pages it fills: a memory cache's first
-    epoch, at the cost a fresh byte measured nearest its size (:func:`~pipelines.memory.fill_rate.fill_seconds`);
-    the pages come from the kernel on the cores' time, so this adds to the CPU law rather than overlapping it."""
-    return fill_seconds(memory_fills, cache_bytes) if kind == "cold" and CACHE_SPECS[case.cache].in_ram else 0.0
+    epoch, at the cost a fresh byte measured nearest its size, in its dtype
+    (:func:`~pipelines.memory.fill_rate.fill_seconds`); the pages come from the kernel on the cores' time, so
+    this adds to the CPU law rather than overlapping it."""
+    fills = kind == "cold" and CACHE_SPECS[case.cache].in_ram
+    return fill_seconds(memory_fills, cache_bytes, case.placement) if fills else 0.0
 
 
 def reread_share(room_bytes: float, jpeg_bytes: float) -> float:

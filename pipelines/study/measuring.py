@@ -23,10 +23,11 @@ from pipelines.harness.cases import EPOCH_KINDS
 from pipelines.harness.plan import RoundPlan
 from pipelines.machine import available_cores
 from pipelines.study.checkpoint import Checkpoint
+from pipelines.study.in_line import measured_in_line
 from pipelines.study.levels import measure_levels
 from pipelines.study.pinning import fewer_cores
 from pipelines.study.scaling import STUDY_CASES, Point, measure_sizes, uninstalled
-from pipelines.study.settings import StudySettings
+from pipelines.study.settings import CASES_BY_ID, StudySettings
 from pipelines.study.stages import StageCost
 from pipelines.training import ModelSpec, model_name
 
@@ -68,7 +69,8 @@ class Measured:
     recorded, so that a reprint with ``--points`` does not depend on what the disk holds at reprint time;
     ``memory_fills``: what a fresh byte cost a memory cache's fill, at about the sizes of the memory caches
     predicted (:func:`~pipelines.memory.fill_rate.measure_memory_fill`; empty: not measured), which a memory
-    cache's first epoch adds to its law."""
+    cache's first epoch adds to its law; ``measured_twice``: the rows whose fitted sizes lay off their line and
+    were measured again (:mod:`pipelines.study.in_line`)."""
 
     points: list[Point]
     stages: list[StageCost]
@@ -83,6 +85,7 @@ class Measured:
     resident_bytes: int = 0
     free_disk_bytes: int = 0
     memory_fills: list[MemoryFill] = field(default_factory=list)
+    measured_twice: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:  # dicts, as study.json saved them
         object.__setattr__(self, "memory_fills", [MemoryFill(**f) if isinstance(f, dict) else f
@@ -204,6 +207,17 @@ def measure_all(settings: StudySettings, limited: LimitedRun | None) -> Measured
                                                rows[index.images], progress=measured, model=model, skip=holdable,
                                                checkpoint=checkpoint)]
 
+        def again(case_ids: tuple[str, ...], sizes: list) -> list[Point]:
+            bar.set_postfix_str(f"off their line, measured again: {', '.join(case_ids)}")
+            return [point for index in sizes
+                    for point in measure_sizes([index], settings.contract, settings.rounds_at(index.images),
+                                               tuple(CASES_BY_ID[c] for c in case_ids), skip=holdable)]
+
+        def probe_fills(when: str) -> list[MemoryFill]:
+            bar.set_postfix_str("memory caches' fills")
+            drain()  # no spent pipeline's memory in the probe's way
+            return measure_fills(settings, limited.budget(available_ram()) if limited else available_ram(), when)
+
         def recorded(name: str, measure: Callable[[], int]) -> int:
             return checkpoint.recorded(name, measure) if checkpoint else measure()
 
@@ -215,25 +229,28 @@ def measure_all(settings: StudySettings, limited: LimitedRun | None) -> Measured
         largest = max(indexes, key=lambda i: i.images)
         bar.set_postfix_str("the JPEGs' read rate")
         before = measure_file_reads(largest.paths, available_cores(), when="before the epochs")
-        points += at_every_size(sizes=indexes[1:])
+        fills = probe_fills("before the epochs") if settings.held_out else []  # a range for the held-out error
+        fitted = indexes[:len(settings.sizes)]
+        points += at_every_size(sizes=fitted[1:])
+        points, twice = measured_in_line(points, settings.sizes, lambda ids: again(ids, fitted))
+        points += at_every_size(sizes=indexes[len(fitted):])
         bar.set_postfix_str("storage rates")
         per_image = sum(i.bytes for i in indexes) / sum(i.images for i in indexes)
         rates = [before] + measure_storage(settings, per_image, largest)
-        bar.set_postfix_str("memory caches' fills")
-        drain()  # no spent pipeline's memory in the probe's way
-        fills = measure_fills(settings, limited.budget(available_ram()) if limited else available_ram())
+        fills += probe_fills("after the epochs" if fills else "")
         if settings.measures_training:
             model = study_model(settings, PRESETS[settings.preset].classes)
             points += at_every_size(model)
         if not settings.levels:
             return Measured(points, [], available_cores(), unmeasured=holdable.unmeasured, bandwidths=rates,
-                            resident_bytes=resident, free_disk_bytes=disk, memory_fills=fills)
+                            resident_bytes=resident, free_disk_bytes=disk, memory_fills=fills,
+                            measured_twice=twice)
         bar.set_postfix_str(f"fewer cores, {settings.levels_images:,} images")
         fewer = measure_levels(settings.preset, settings.levels_images, settings.seed, settings.data_root,
                                settings.contract, settings.rounds, progress=measured)
         return Measured(points + list(fewer.points), list(fewer.stages), available_cores(),
                         unmeasured=holdable.unmeasured, bandwidths=rates, resident_bytes=resident,
-                        free_disk_bytes=disk, memory_fills=fills)
+                        free_disk_bytes=disk, memory_fills=fills, measured_twice=twice)
 
 
 def measure_storage(settings: StudySettings, per_image_bytes: float, largest) -> list[Bandwidth]:
@@ -259,15 +276,14 @@ def measure_storage(settings: StudySettings, per_image_bytes: float, largest) ->
 FILL_SHARE = 0.5
 
 
-def measure_fills(settings: StudySettings, room: int) -> list[MemoryFill]:
-    """What a fresh byte costs a memory cache's fill, at the sizes of the memory caches predicted at the held-out
-    size (else the full size), each at most :data:`FILL_SHARE` of the ``room`` the RAM (or ``--ram-limit``)
-    leaves now, as the storage's rates are measured at the bytes an epoch moves; in the dtype of the largest."""
+def measure_fills(settings: StudySettings, room: int, when: str = "") -> list[MemoryFill]:
+    """What a fresh byte costs a memory cache's fill, probed ``when``: at the sizes and in the dtypes of the
+    memory caches predicted at the held-out size (else the full size), each at most :data:`FILL_SHARE` of the
+    ``room`` the RAM (or ``--ram-limit``) leaves now, as the storage's rates are measured at the bytes an epoch
+    moves."""
     images = settings.held_out or settings.full_size
     caches = [predict_cache(images, case.contract(settings.contract)) for case in STUDY_CASES
               if case.contract(settings.contract).cache_spec.in_ram]
-    if not caches:
-        return []
-    placement = max(caches, key=lambda c: c.total_bytes).placement
-    return [measure_memory_fill(size, placement, settings.contract.image_size)
-            for size in sizes_to_fill([c.total_bytes for c in caches], FILL_SHARE * room)]
+    return [measure_memory_fill(size, placement, settings.contract.image_size, when)
+            for size, placement in sizes_to_fill([(c.total_bytes, c.placement) for c in caches],
+                                                 FILL_SHARE * room)]

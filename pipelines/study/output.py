@@ -74,6 +74,7 @@ def study_record(result: StudyResult) -> dict:
         "resident_bytes": measured.resident_bytes,
         "free_disk_bytes": measured.free_disk_bytes,
         "memory_fills": [asdict(f) for f in measured.memory_fills],
+        "measured_twice": measured.measured_twice,
         "points": [asdict(p) for p in measured.points],
         "stages": [asdict(s) for s in measured.stages],
         "cores": measured.cores,
@@ -98,6 +99,6 @@ def load_points(path: Path) -> tuple[str, Measured]:
             saved.get("device"), Path(path),
             [Unmeasured(**u) for u in saved.get("unmeasured", [])], saved.get("limits"),
             [Bandwidth(**b) for b in saved.get("bandwidths", [])], saved.get("resident_bytes", 0),
-            saved.get("free_disk_bytes", 0), saved.get("memory_fills", []))
+            saved.get("free_disk_bytes", 0), saved.get("memory_fills", []), saved.get("measured_twice", []))
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise ValueError(f"--points {path}: not a study.json written by this command ({error})") from None

@@ -17,8 +17,10 @@ from pipelines.machine import machine_info
 from pipelines.memory.fill_rate import MemoryFill
 from pipelines.memory.predict import WORKING_SET_BYTES, free_disk, predict_cache
 from pipelines.study.check import Check, check_recommendation
+from pipelines.study.in_line import off_line_line
 from pipelines.study.measuring import Measured, measure, model_rate, saved_model_rate
 from pipelines.study.recommend import recommend
+from pipelines.study.bands import error_bands, errors_of, fill_bands
 from pipelines.study.bounds import CACHED_REQUEST_RATIO, fill_s, served_from_a_cache, reread_share
 from pipelines.study.scaling import STUDY_CASES, Point
 from pipelines.study.settings import CASES_BY_ID, StudySettings
@@ -51,6 +53,7 @@ class StudyResult:
         error_bands: the lowest and highest held-out error of each (case id, epoch kind) at each of the JPEGs'
             read rates alone (probed before and after the epochs), where they differ: how far the volume's own
             change moves the error.
+        fill_bands: the same at each memory fill probe's cost alone: how far a fresh page's price moves it.
     """
 
     settings: StudySettings
@@ -66,6 +69,7 @@ class StudyResult:
     checked_epochs: str
     predicted_reads: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
     error_bands: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
+    fill_bands: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -173,36 +177,13 @@ def predict(settings: StudySettings, measured: Measured, rate: float | None) -> 
         check = check_recommendation(at_held_out, chosen, points, settings.held_out, timed_model)
     level_images = next((p.images for p in points if p.cores is not None), settings.levels_images)
     reads = {(case, kind): predictor.traffic(settings.held_out, case, kind)[1:] for case, kind in errors}
-    bands = error_bands(predictor, errors)
     return StudyResult(
         settings, measured, rows, errors,
         head_lines(settings, measured, rate, predictor), advice.reason,
         settings.full_size / rate if rate else None, shares_cpu,
         levels_lines(points, measured.stages, level_images, STUDY_CASES, measured.cores), check,
-        "training epochs" if timed_model else "loader epochs", reads, bands)
-
-
-def error_bands(predictor: Predictor, errors: dict[tuple[str, str], float]
-                ) -> dict[tuple[str, str], tuple[float, float]]:
-    """The lowest and highest of each held-out error in ``errors`` with the JPEGs read at each rate probed alone
-    (before and after the epochs; not one served from a cache below this machine), where the two round apart:
-    the errors the volume's own change allows."""
-    cached = served_from_a_cache(predictor.bandwidths)
-    probes = [b for b in predictor.bandwidths if b.kind == "jpegs" and b not in cached]
-    if len(probes) < 2:
-        return {}
-    at_each = [errors_of(replace(predictor, bandwidths=[b for b in predictor.bandwidths
-                                                        if b.kind != "jpegs" or b is probe])) for probe in probes]
-    bands = {key: (min(e[key] for e in at_each), max(e[key] for e in at_each)) for key in errors}
-    return {key: (low, high) for key, (low, high) in bands.items() if round(100 * low) != round(100 * high)}
-
-
-def errors_of(predictor: Predictor) -> dict[tuple[str, str], float]:
-    """The loader epochs' held-out errors as ``predictor`` predicts them (empty without a held-out size)."""
-    held_out = predictor.settings.held_out
-    return (held_out_errors(predictor.points, held_out, io=predictor.io(held_out),
-                            later_kind=predictor.later_kind(held_out), fill=predictor.fill(held_out))
-            if held_out else {})
+        "training epochs" if timed_model else "loader epochs", reads, error_bands(predictor, errors),
+        fill_bands(predictor, errors))
 
 
 def head_lines(settings: StudySettings, measured: Measured, rate: float | None, predictor: Predictor) -> list[str]:
@@ -220,6 +201,9 @@ def head_lines(settings: StudySettings, measured: Measured, rate: float | None, 
             + (f", checked on {settings.held_out:,} held out (error: predicted/measured - 1, first / later)"
                if settings.held_out else ""),
             cache_bytes_check(measured.points, settings.contract)]
+    off = off_line_line(measured.points, fitted, measured.measured_twice)
+    if off:
+        head.append(off)
     if measured.bandwidths:
         cached = served_from_a_cache(measured.bandwidths)
         head.append("storage rates, bounding epochs that move bytes (the slower of CPU law and bytes / rate): "

@@ -11,9 +11,8 @@ import statistics
 from typing import TYPE_CHECKING
 
 from pipelines.caches.diskstats import STORAGE_BOUND_BUSY
-from pipelines.caches.modes import CACHE_SPECS
-from pipelines.memory.fill_rate import fill_seconds
 from pipelines.memory.predict import predict_cache
+from pipelines.study.bounds import fill_s
 from pipelines.study.scaling import Point
 from pipelines.study.settings import CASES_BY_ID
 from pipelines.study.table import laws
@@ -38,11 +37,12 @@ def storage_lines(result: StudyResult) -> list[str]:
         error = result.errors.get((p.case, p.epoch))
         kind = "first" if p.epoch == "cold" else "later"
         reads = result.predicted_reads.get((p.case, p.epoch))
-        band = result.error_bands.get((p.case, p.epoch))
-        lines.append(f"  {p.case} {kind} {p.median_s:.1f} s" + (f" (error {100 * error:+.0f}%" if error is not None
-                                                               else "")
-                     + (f"; {100 * band[0]:+.0f}% to {100 * band[1]:+.0f}% at each JPEG read rate probed"
-                        if band else "") + (")" if error is not None else "")
+        bands = "".join(f"; {100 * band[0]:+.0f}% to {100 * band[1]:+.0f}% at each {what} probed"
+                        for band, what in ((result.error_bands.get((p.case, p.epoch)), "JPEG read rate"),
+                                           (result.fill_bands.get((p.case, p.epoch)), "fill's cost"))
+                        if band)
+        lines.append(f"  {p.case} {kind} {p.median_s:.1f} s"
+                     + (f" (error {100 * error:+.0f}%{bands})" if error is not None else "")
                      + f": {'storage-bound' if p.storage.storage_bound else 'not storage-bound'}, "
                      + p.storage.line()
                      + (f"; {reads_line(*reads)}" if reads and reads[0] else ""))
@@ -101,13 +101,13 @@ def own_fill_line(result: StudyResult, point: Point) -> str:
     cache's first epoch predicted for the pages each round did fault in -- a round into memory the process kept
     from the round before pays little of its fill -- so that what is left of the miss is the law's; empty for
     other rows, or where no fill was measured."""
-    fills = result.measured.memory_fills
     case = CASES_BY_ID[point.case]
     law = laws(result.measured.points, point.images).get((point.case, point.epoch))
-    if not (fills and law and point.epoch == "cold" and CACHE_SPECS[case.cache].in_ram):
+    contract = case.contract(result.settings.contract)
+    cache = predict_cache(point.images, contract).total_bytes if contract.cache_spec.caches else 0
+    per_byte = fill_s(case, point.epoch, cache, result.measured.memory_fills) / cache if cache else 0.0
+    if not (law and per_byte):
         return ""
-    cache = predict_cache(point.images, case.contract(result.settings.contract)).total_bytes
-    per_byte = fill_seconds(fills, cache) / cache
     predicted = [law.seconds(point.images) + f.fault_bytes * per_byte for f in point.faults]
     return "; at each round's own pages, its law + fresh pages predict " + ", ".join(
         f"{p:.1f} s ({p / s - 1:+.0%})" for p, s in zip(predicted, point.seconds))
