@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from pipelines.harness.cases import Case
+from pipelines.harness.plan import RoundPlan
 from pipelines.loaders.contract import Contract
 from pipelines.study.settings import StudySettings
 from pipelines.study.__main__ import main
@@ -186,6 +187,26 @@ def test_settings_refuse_a_held_out_size_that_is_fitted_and_a_single_size():
     assert StudySettings(training="measured").measures_training
     assert not StudySettings(accelerator=2000, training="composed").measures_training
     assert not StudySettings(accelerator=2000, model=False).measures_training
+    with pytest.raises(ValueError, match="--min-round-s"):
+        StudySettings(min_round_s=-1)
+
+
+def test_a_fitted_size_is_timed_in_rounds_of_at_least_min_round_s_and_the_held_out_size_one_epoch_a_round():
+    settings = StudySettings(sizes=(250, 500), held_out=12_000, rounds=3, held_out_rounds=2, min_round_s=0.5)
+    assert settings.plan_at(250) == RoundPlan(rounds=3, min_round_s=0.5)
+    assert settings.plan_at(12_000) == RoundPlan(rounds=2, min_round_s=0.0)
+
+
+def test_a_point_timed_in_rounds_of_several_epochs_keeps_a_time_per_epoch_a_round_and_no_faults(tiny_dataset):
+    """rounds of several short epochs (an 11-image warm epoch lasts milliseconds): one time a round, per epoch;
+    page faults are kept only where a round is one epoch, since they are printed round by round"""
+    from pipelines.study.scaling import measure_point
+
+    case = Case("tfdata", "memory", "uint8")
+    several = measure_point(case, "warm", tiny_dataset, SMALL_CONTRACT, RoundPlan(rounds=2, min_round_s=0.2))
+    assert len(several.seconds) == 2 and several.faults == () and all(s < 0.2 for s in several.seconds)
+    one = measure_point(case, "warm", tiny_dataset, SMALL_CONTRACT, RoundPlan(rounds=2, min_round_s=0.0))
+    assert len(one.seconds) == 2 and len(one.faults) == 2
 
 
 @pytest.mark.slow
@@ -193,7 +214,7 @@ def test_the_study_command_end_to_end_on_a_tiny_dataset(tmp_path, capsys):
     """generate, measure every row at two sizes and a held-out one, predict, recommend, write the three files"""
     out = tmp_path / "out"
     code = main(["--preset", "smoke", "--sizes", "6,9", "--held-out", "12", "--full-images", "300", "--no-model",
-                 "--rounds", "1", "--data-root", str(tmp_path / "data"), "--cache-dir", str(tmp_path / "caches"),
+                 "--rounds", "1", "--min-round-s", "0", "--data-root", str(tmp_path / "data"), "--cache-dir", str(tmp_path / "caches"),
                  "--out", str(out)])
     printed = capsys.readouterr().out
     assert code == 0, printed
@@ -237,7 +258,7 @@ def test_a_stopped_study_keeps_its_points_and_resume_measures_only_the_rest(tmp_
     import pipelines.study.scaling as scaling
 
     out = tmp_path / "out"
-    args = ["--preset", "smoke", "--sizes", "6,9", "--no-model", "--no-levels", "--rounds", "1",
+    args = ["--preset", "smoke", "--sizes", "6,9", "--no-model", "--no-levels", "--rounds", "1", "--min-round-s", "0",
             "--data-root", str(tmp_path / "data"), "--out", str(out)]
     real, calls = scaling.measure_point, []
 
@@ -273,7 +294,7 @@ def test_the_study_command_measures_training_epochs_with_an_accelerator_and_chec
     """--accelerator: model.fit epochs timed at every size, their laws in the table, the check against them"""
     out = tmp_path / "out"
     assert main(["--preset", "smoke", "--sizes", "6,9", "--held-out", "12", "--full-images", "12",
-                 "--accelerator", "2000", "--no-levels", "--rounds", "1", "--data-root", str(tmp_path / "data"),
+                 "--accelerator", "2000", "--no-levels", "--rounds", "1", "--min-round-s", "0", "--data-root", str(tmp_path / "data"),
                  "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "training 1st / later (measured)" in printed and "held-out error of the measured training" in printed
@@ -568,7 +589,7 @@ def test_the_grid_command_measures_and_rechecks_a_tiny_scenario(tmp_path, capsys
     """one real measuring study (loader epochs, no levels) in a child process and one re-check from its points"""
     out = tmp_path / "grid"
     assert grid.main([str(out), "--shapes", "smoke:12", "--budgets", "16GB,1MB", "--models", "none", "--sizes",
-                      "6,9", "--rounds", "1", "--no-levels", "--data-root", str(tmp_path / "data"), "--cache-dir",
+                      "6,9", "--rounds", "1", "--min-round-s", "0", "--no-levels", "--data-root", str(tmp_path / "data"), "--cache-dir",
                       str(tmp_path / "caches")]) == 0
     printed = capsys.readouterr().out
     assert printed.count("| smoke, 12 |") == 2 and "checked scenarios pass" in printed
@@ -611,7 +632,7 @@ def test_a_row_whose_loader_is_not_installed_is_named_not_measured(monkeypatch, 
     assert grain in STUDY_CASES
     assert "pip install '.[grain]'" in holdable(grain, tiny_dataset)
     assert holdable.unmeasured[0].line().startswith("grain-none-uint8 at 11 images not measured: Grain needs")
-    assert measure_sizes([tiny_dataset], SMALL_CONTRACT, 1, cases=(grain,)) == []
+    assert measure_sizes([tiny_dataset], SMALL_CONTRACT, RoundPlan(1), cases=(grain,)) == []
 
 
 def test_held_out_rows_narrow_the_held_out_size_only():

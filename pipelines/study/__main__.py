@@ -57,7 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="training columns from model.fit epochs timed at every size (default with "
                              "--accelerator), or composed from loader and model epochs (default for the real model)")
     parser.add_argument("--rounds", type=int, default=defaults.rounds,
-                        help=f"timed epochs per point (default {defaults.rounds})")
+                        help=f"timed rounds per point (default {defaults.rounds})")
+    parser.add_argument("--min-round-s", type=float, default=defaults.min_round_s,
+                        help=f"a round at a fitted size runs whole epochs for at least this long (default "
+                             f"{defaults.min_round_s}; the --held-out size's are one epoch a round)")
     parser.add_argument("--held-out-rounds", type=int,
                         help="timed epochs at the --held-out size (default: --rounds; 1 for a full-size check)")
     parser.add_argument("--held-out-rows", metavar="CASE,CASE",
@@ -80,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: Options that only say how to measure: ``--points`` measures nothing, so each would do nothing with it.
-MEASURING_OPTIONS = (("--sizes", "sizes"), ("--rounds", "rounds"), ("--held-out-rounds", "held_out_rounds"),
+MEASURING_OPTIONS = (("--sizes", "sizes"), ("--rounds", "rounds"), ("--min-round-s", "min_round_s"),
+                     ("--held-out-rounds", "held_out_rounds"),
                      ("--held-out-rows", "held_out_rows"),
                      ("--seed", "seed"), ("--data-root", "data_root"),
                      ("--no-levels", "no_levels"), ("--ram-limit", "ram_limit"),
@@ -110,7 +114,7 @@ def settings_from_args(args: argparse.Namespace, measured_preset: str | None = N
                          held_out=args.held_out, full_images=args.full_images,
                          ram_budget=budget, accelerator=args.accelerator, limits=limits,
                          model=not args.no_model, training=args.training, rounds=args.rounds,
-                         held_out_rounds=args.held_out_rounds,
+                         min_round_s=args.min_round_s, held_out_rounds=args.held_out_rounds,
                          held_out_rows=tuple(args.held_out_rows.split(",")) if args.held_out_rows else None,
                          levels=not args.no_levels, seed=args.seed,
                          data_root=args.data_root,

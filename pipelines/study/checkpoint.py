@@ -28,7 +28,8 @@ CHECKPOINT_NAME = "study.partial.json"
 def measured_as(settings: StudySettings) -> dict[str, Any]:
     """What decides how a point is measured (beyond its row, epoch kind, size and rounds), as JSON data."""
     return json.loads(json.dumps({"preset": settings.preset, "seed": settings.seed,
-                                  "accelerator": settings.accelerator, "contract": asdict(settings.contract),
+                                  "accelerator": settings.accelerator,
+                                  "min_round_s": settings.min_round_s, "contract": asdict(settings.contract),
                                   "limits": asdict(settings.limits)}, default=str))
 
 
@@ -74,7 +75,7 @@ class Checkpoint:
     def take(self, case: str, epoch: str, images: int, model: str | None) -> Point | None:
         """The point a stopped run measured for this row, epoch kind, size and model with this run's rounds."""
         point = self.points.get((case, epoch, images, model))
-        if point is None or len(point.seconds) != self.settings.rounds_at(images):
+        if point is None or len(point.seconds) != self.settings.plan_at(images).rounds:
             return None
         return point
 

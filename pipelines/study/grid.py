@@ -206,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     measuring = parser.add_argument_group("forwarded to the measuring studies (the study's defaults otherwise)")
     measuring.add_argument("--sizes")
     measuring.add_argument("--rounds")
+    measuring.add_argument("--min-round-s")
     measuring.add_argument("--seed")
     measuring.add_argument("--data-root")
     measuring.add_argument("--no-levels", action="store_true")
@@ -213,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def settings_from_args(args: argparse.Namespace) -> GridSettings:
-    forwarded = [(f"--{name.replace('_', '-')}", value) for name in ("sizes", "rounds", "seed", "data_root")
+    forwarded = [(f"--{name.replace('_', '-')}", value) for name in ("sizes", "rounds", "min_round_s", "seed", "data_root")
                  if (value := getattr(args, name)) is not None]
     return GridSettings(shapes=parse_list(args.shapes, parse_shape, "--shapes", "coco2017:12000,dogs-vs-cats:3000"),
                         budgets=parse_list(args.budgets, parse_bytes, "--budgets", "16GB,8GB"),

@@ -103,11 +103,12 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
     from pipelines.datasets import prepare_dataset
+    from pipelines.harness.plan import RoundPlan
     from pipelines.study.scaling import measure_sizes
 
     index = prepare_dataset(None, args.preset, args.images, args.seed, args.data_root)
     contract = Contract(cache_dir=args.cache_dir)
-    points = ([replace(p, cores=args.cores) for p in measure_sizes([index], contract, args.rounds)]
+    points = ([replace(p, cores=args.cores) for p in measure_sizes([index], contract, RoundPlan(args.rounds, min_round_s=0.0))]
               if args.cores and not args.stages else [])
     stages = []
     if args.stages:

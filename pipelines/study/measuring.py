@@ -203,14 +203,14 @@ def measure_all(settings: StudySettings, limited: LimitedRun | None) -> Measured
 
         def at_every_size(model=None, sizes=indexes) -> list[Point]:
             return [point for index in sizes
-                    for point in measure_sizes([index], settings.contract, settings.rounds_at(index.images),
+                    for point in measure_sizes([index], settings.contract, settings.plan_at(index.images),
                                                rows[index.images], progress=measured, model=model, skip=holdable,
                                                checkpoint=checkpoint)]
 
         def again(case_ids: tuple[str, ...], sizes: list) -> list[Point]:
             bar.set_postfix_str(f"off their line, measured again: {', '.join(case_ids)}")
             return [point for index in sizes
-                    for point in measure_sizes([index], settings.contract, settings.rounds_at(index.images),
+                    for point in measure_sizes([index], settings.contract, settings.plan_at(index.images),
                                                tuple(CASES_BY_ID[c] for c in case_ids), skip=holdable)]
 
         def probe_fills(when: str) -> list[MemoryFill]:

@@ -46,7 +46,7 @@ class Point:
             alone.
         storage: what the disks did over its timed epochs (:mod:`pipelines.caches.diskstats`), where measured:
             the measurement that says whether a missed prediction was the storage's doing.
-        faults: this process's page faults in each round (:mod:`pipelines.memory.faults`), where measured: what
+        faults: this process's page faults in each round of one epoch (:mod:`pipelines.memory.faults`): what
             filling memory cost the kernel, which says whether a round filled fresh pages or reused memory.
     """
 
@@ -75,21 +75,22 @@ class Point:
         return relative_spread(self.seconds)
 
 
-def measure_point(case: Case, epoch: str, index: DatasetIndex, base: Contract, rounds: int,
+def measure_point(case: Case, epoch: str, index: DatasetIndex, base: Contract, plan: RoundPlan,
                   model: Any = None) -> Point:
-    """Time ``rounds`` epochs of ``case`` (one epoch a round) on ``index``: the loader's alone, or, given a
-    Keras ``model``, ``model.fit`` epochs fed by it, as the benchmarks' training cases time them (a cache is
-    filled by a loader pass: filling needs no model)."""
+    """Time ``plan``'s rounds of ``case``'s epochs on ``index``: the loader's alone, or, given a Keras
+    ``model``, ``model.fit`` epochs fed by it, as the benchmarks' training cases time them (a cache is filled
+    by a loader pass: filling needs no model). Page faults are kept where a round is one epoch."""
     contract = case.contract(base)
     epoch_of = run_epoch if model is None else (lambda pipeline: fit_epoch(model, pipeline))
     timed = time_epochs(OffRecordBenchmark(), lambda: open_pipeline(case.loader, index, contract), epoch_of,
-                        epoch, RoundPlan(rounds=rounds, min_round_s=0.0), fill=run_epoch,
+                        epoch, plan, fill=run_epoch,
                         written_ahead=sources_written_ahead(contract, index))
     if timed.images != index.images:
         raise RuntimeError(f"{case.id} {epoch}: an epoch saw {timed.images} of {index.images} images")
     return Point(case.id, epoch, index.images, tuple(timed.round_seconds), timed.cache_bytes, index.bytes,
                  model=None if model is None else model.name, storage=timed.storage,
-                 faults=tuple(run.faults for run in timed.runs) if all(run.faults for run in timed.runs) else ())
+                 faults=tuple(run.faults for run in timed.runs)
+                 if timed.epochs_per_round == 1 and all(run.faults for run in timed.runs) else ())
 
 
 def uninstalled(case: Case, index: DatasetIndex | None = None) -> str | None:
@@ -97,7 +98,7 @@ def uninstalled(case: Case, index: DatasetIndex | None = None) -> str | None:
     return LOADER_SPECS[case.loader].missing()
 
 
-def measure_sizes(indexes: Iterable[DatasetIndex], base: Contract, rounds: int,
+def measure_sizes(indexes: Iterable[DatasetIndex], base: Contract, plan: RoundPlan,
                   cases: tuple[Case, ...] = STUDY_CASES,
                   progress: Callable[[str], None] = lambda step: None, model: Any = None,
                   skip: Callable[[Case, DatasetIndex], str | None] | None = None,
@@ -115,7 +116,7 @@ def measure_sizes(indexes: Iterable[DatasetIndex], base: Contract, rounds: int,
             for epoch in EPOCH_KINDS:
                 if not skipped:
                     kept = checkpoint and checkpoint.take(case.id, epoch, index.images, getattr(model, "name", None))
-                    points.append(kept or measure_point(case, epoch, index, base, rounds, model))
+                    points.append(kept or measure_point(case, epoch, index, base, plan, model))
                     if checkpoint and not kept:
                         checkpoint.keep(points[-1])
                 progress(f"{case.id}-{epoch}{' training' if model is not None else ''} on {index.images:,} images"

@@ -8,6 +8,7 @@ from typing import Literal
 
 from pipelines.datasets.presets import PRESETS
 from pipelines.harness.cases import Case
+from pipelines.harness.plan import RoundPlan
 from pipelines.limits.session import LimitSettings
 from pipelines.loaders.contract import Contract
 from pipelines.validation import require
@@ -49,7 +50,13 @@ class StudySettings:
             (sleeps: cheap, and where composing was measured wrong: loader and step overlap only partly),
             composed for the real model on a CPU (measured within ~4% there, and training it at every size
             would take longer than the rest of the study).
-        rounds: timed epochs per case, epoch kind and size.
+        rounds: timed rounds per case, epoch kind and fitted size.
+        min_round_s: a round at a fitted size runs enough whole epochs to last at least this long (the
+            benchmarks' :class:`~pipelines.harness.plan.RoundPlan` calibration): a later epoch of 250-1,000 images
+            lasts 0.05-0.3 s, where a round of one epoch moved by a fifth between rounds, and the law through
+            those medians carried it 12x (a file cache's later epoch predicted +69% at 12,000 images when its
+            1,000-image rounds were 0.18, 0.27 and 0.25 s). The held-out size's epochs are timed one a round:
+            they last seconds, and a calibration epoch would cost a whole one.
         held_out_rounds: timed epochs at the held-out size (``None``: ``rounds``): one is what a full-size check
             of 117,266 images can afford.
         held_out_rows: the rows (case ids) measured at the held-out size (``None``: every row): a full-size check
@@ -74,6 +81,7 @@ class StudySettings:
     model: bool = True
     training: Literal["measured", "composed"] | None = None
     rounds: int = 3
+    min_round_s: float = RoundPlan.min_round_s
     held_out_rounds: int | None = None
     held_out_rows: tuple[str, ...] | None = None
     levels: bool = True
@@ -92,6 +100,7 @@ class StudySettings:
         require(self.held_out is None or self.held_out not in self.sizes,
                  f"--held-out {self.held_out} is one of the fitted --sizes: a held-out size must be left out")
         require(self.rounds >= 1, f"--rounds must be at least 1, got {self.rounds}")
+        require(self.min_round_s >= 0, f"--min-round-s must be >= 0, got {self.min_round_s}")
         require(self.held_out_rounds is None or self.held_out_rounds >= 1,
                 f"--held-out-rounds must be at least 1, got {self.held_out_rounds}")
         require(self.held_out_rounds is None or self.held_out is not None,
@@ -124,9 +133,12 @@ class StudySettings:
         """Whether the row ``case_id`` is measured at ``images`` (``held_out_rows`` narrows the held-out size)."""
         return images != self.held_out or self.held_out_rows is None or case_id in self.held_out_rows
 
-    def rounds_at(self, images: int) -> int:
-        """Timed epochs a point of ``images`` images gets."""
-        return (self.held_out_rounds or self.rounds) if images == self.held_out else self.rounds
+    def plan_at(self, images: int) -> RoundPlan:
+        """How a point of ``images`` images is timed: ``rounds`` rounds of at least ``min_round_s`` at a fitted
+        size; at the held-out size, ``held_out_rounds`` epochs, one a round."""
+        if images == self.held_out:
+            return RoundPlan(rounds=self.held_out_rounds or self.rounds, min_round_s=0.0)
+        return RoundPlan(rounds=self.rounds, min_round_s=self.min_round_s)
 
     @property
     def levels_images(self) -> int:
