@@ -653,3 +653,14 @@ def test_the_miniature_measures_the_rows_of_the_study_it_reproduces_at_its_size(
     settings = study_settings(MiniatureSettings())
     assert not settings.measures_row("grain-none-uint8", 12_000) and settings.measures_row("grain-none-uint8", 250)
     assert all(settings.measures_row(c.id, 12_000) for c in STUDY_CASES if c.loader != "grain")
+
+
+def test_the_levels_children_time_rounds_as_the_all_cores_point_of_their_size(monkeypatch):
+    """a level is read against the all-cores point of its size, so it is timed in rounds of the same length"""
+    from pipelines.study import levels
+
+    plans = []
+    monkeypatch.setattr(levels, "_child", lambda *a, **k: plans.append(a[5]) or levels.Levels((), ()))
+    monkeypatch.setattr(levels, "fewer_cores", lambda: [1])
+    levels.measure_levels("smoke", 9, 0, None, Contract(), 3, min_round_s=0.5)
+    assert plans == [RoundPlan(levels.STAGE_ROUNDS, 0.0), RoundPlan(3, 0.5)]

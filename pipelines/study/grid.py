@@ -214,7 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def settings_from_args(args: argparse.Namespace) -> GridSettings:
-    forwarded = [(f"--{name.replace('_', '-')}", value) for name in ("sizes", "rounds", "min_round_s", "seed", "data_root")
+    forwarded = [(f"--{name.replace('_', '-')}", value)
+                 for name in ("sizes", "rounds", "min_round_s", "seed", "data_root")
                  if (value := getattr(args, name)) is not None]
     return GridSettings(shapes=parse_list(args.shapes, parse_shape, "--shapes", "coco2017:12000,dogs-vs-cats:3000"),
                         budgets=parse_list(args.budgets, parse_bytes, "--budgets", "16GB,8GB"),

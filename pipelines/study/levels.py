@@ -26,6 +26,7 @@ from pathlib import Path
 
 from pipelines.cleanup.children import child_environment, exit_with_parent, module_command
 from pipelines.cleanup.scratch import scratch_folder
+from pipelines.harness.plan import RoundPlan
 from pipelines.loaders.contract import Contract
 from pipelines.study.pinning import fewer_cores, pin
 from pipelines.study.stages import STAGE_ROUNDS, STAGE_SAMPLE, StageCost, measure_stages
@@ -42,21 +43,25 @@ class Levels:
 
 
 def measure_levels(preset: str, images: int, seed: int, data_root: Path | None, contract: Contract,
-                   rounds: int, progress: Callable[[str, int], None] = lambda step, points: None) -> Levels:
+                   rounds: int, progress: Callable[[str, int], None] = lambda step, points: None,
+                   min_round_s: float = 0.0) -> Levels:
     """The stage costs (in a fresh child of their own: the threads a pinned child's earlier pipelines leave
     behind would share its one core with the passes), then every level below all cores, each in a pinned
-    child; ``progress`` is told each child's points once it is done."""
-    stages = _child(preset, images, seed, data_root, contract, STAGE_ROUNDS, None, stages=True).stages
+    child timing ``rounds`` rounds of at least ``min_round_s`` -- as the all-cores point of that size is, which
+    the levels are read against; ``progress`` is told each child's points once it is done."""
+    stages = _child(preset, images, seed, data_root, contract, RoundPlan(STAGE_ROUNDS, 0.0), None,
+                    stages=True).stages
     progress("stage costs", 0)
     points = []
     for cores in fewer_cores():
-        measured = _child(preset, images, seed, data_root, contract, rounds, cores, stages=False)
+        measured = _child(preset, images, seed, data_root, contract, RoundPlan(rounds, min_round_s), cores,
+                          stages=False)
         points.extend(measured.points)
         progress(f"{cores} core{'s' if cores != 1 else ''}", len(measured.points))
     return Levels(tuple(points), tuple(stages))
 
 
-def _child(preset: str, images: int, seed: int, data_root: Path | None, contract: Contract, rounds: int,
+def _child(preset: str, images: int, seed: int, data_root: Path | None, contract: Contract, plan: RoundPlan,
            cores: int | None, stages: bool) -> Levels:
     from pipelines.study.scaling import Point
 
@@ -64,8 +69,8 @@ def _child(preset: str, images: int, seed: int, data_root: Path | None, contract
     # caches: a killed study's is swept with them, by the next scratch folder made there (pipelines.cleanup.scratch).
     with scratch_folder("cores", contract.cache_dir) as folder:
         out = folder / "levels.json"
-        args = ["--preset", preset, "--images", str(images), "--seed", str(seed), "--rounds", str(rounds),
-                "--out", str(out), "--parent-pid", str(os.getpid())]
+        args = ["--preset", preset, "--images", str(images), "--seed", str(seed), "--rounds", str(plan.rounds),
+                "--min-round-s", str(plan.min_round_s), "--out", str(out), "--parent-pid", str(os.getpid())]
         args += ["--cores", str(cores)] if cores else []
         args += ["--stages"] if stages else []
         args += ["--data-root", str(data_root)] if data_root else []
@@ -89,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images", type=int, required=True)
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--rounds", type=int, required=True)
+    parser.add_argument("--min-round-s", type=float, default=0.0)
     parser.add_argument("--stages", action="store_true", help="measure the stage costs on one thread instead")
     parser.add_argument("--data-root", type=Path)
     parser.add_argument("--cache-dir", type=Path)
@@ -103,12 +109,12 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
     from pipelines.datasets import prepare_dataset
-    from pipelines.harness.plan import RoundPlan
     from pipelines.study.scaling import measure_sizes
 
     index = prepare_dataset(None, args.preset, args.images, args.seed, args.data_root)
     contract = Contract(cache_dir=args.cache_dir)
-    points = ([replace(p, cores=args.cores) for p in measure_sizes([index], contract, RoundPlan(args.rounds, min_round_s=0.0))]
+    plan = RoundPlan(args.rounds, args.min_round_s)
+    points = ([replace(p, cores=args.cores) for p in measure_sizes([index], contract, plan)]
               if args.cores and not args.stages else [])
     stages = []
     if args.stages:

@@ -247,7 +247,8 @@ def measure_all(settings: StudySettings, limited: LimitedRun | None) -> Measured
                             measured_twice=twice)
         bar.set_postfix_str(f"fewer cores, {settings.levels_images:,} images")
         fewer = measure_levels(settings.preset, settings.levels_images, settings.seed, settings.data_root,
-                               settings.contract, settings.rounds, progress=measured)
+                               settings.contract, settings.rounds, progress=measured,
+                               min_round_s=settings.min_round_s)
         return Measured(points + list(fewer.points), list(fewer.stages), available_cores(),
                         unmeasured=holdable.unmeasured, bandwidths=rates, resident_bytes=resident,
                         free_disk_bytes=disk, memory_fills=fills, measured_twice=twice)

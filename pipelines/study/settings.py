@@ -55,7 +55,8 @@ class StudySettings:
             benchmarks' :class:`~pipelines.harness.plan.RoundPlan` calibration): a later epoch of 250-1,000 images
             lasts 0.05-0.3 s, where a round of one epoch moved by a fifth between rounds, and the law through
             those medians carried it 12x (a file cache's later epoch predicted +69% at 12,000 images when its
-            1,000-image rounds were 0.18, 0.27 and 0.25 s). The held-out size's epochs are timed one a round:
+            1,000-image rounds were 0.18, 0.27 and 0.25 s). The parallelism levels are timed so too, being read
+            against the all-cores point of their size. The held-out size's epochs are timed one a round:
             they last seconds, and a calibration epoch would cost a whole one.
         held_out_rounds: timed epochs at the held-out size (``None``: ``rounds``): one is what a full-size check
             of 117,266 images can afford.
