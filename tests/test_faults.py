@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import mmap
+import time
 from dataclasses import asdict, replace
 
 import pytest
@@ -48,6 +49,21 @@ def test_memory_already_held_faults_nothing_new():
 
 def test_faults_are_counted_in_pages():
     assert PageFaults(1024, 1.75, 3.0).fault_bytes == 1024 * PAGE_BYTES
+
+
+def test_an_epochs_time_on_the_cores_is_counted_in_the_kernel_and_out_of_it():
+    """a busy loop of a fifth of a second holds one core for it, outside the kernel; sleeping holds none"""
+    meter = FaultMeter()
+    meter.start()
+    deadline, total = time.process_time() + 0.2, 0
+    while time.process_time() < deadline:  # the clock read a system call: arithmetic between reads
+        total += sum(range(100_000))
+    time.sleep(0.2)
+    counted = meter.stop()
+    assert counted.user_s >= 0.1 and counted.user_s + counted.kernel_s >= 0.18 and counted.seconds >= 0.4
+    assert counted.busy(cores=1) < 0.75  # the sleep: waited, not on a core
+    assert PageFaults(0, 1.0, 2.0, 3.0).busy(cores=2) == 1.0
+    assert PageFaults(0, 1.0, 2.0).busy(cores=2) is None  # a record without the time outside the kernel
 
 
 def _fill(nbytes: int, fresh_kernel_s: float, again_kernel_s: float = 1.0, cores: int = 2,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import numpy as np
 import pytest
@@ -197,16 +197,29 @@ def test_a_fitted_size_is_timed_in_rounds_of_at_least_min_round_s_and_the_held_o
     assert settings.plan_at(12_000) == RoundPlan(rounds=2, min_round_s=0.0)
 
 
-def test_a_point_timed_in_rounds_of_several_epochs_keeps_a_time_per_epoch_a_round_and_no_faults(tiny_dataset):
-    """rounds of several short epochs (an 11-image warm epoch lasts milliseconds): one time a round, per epoch;
-    page faults are kept only where a round is one epoch, since they are printed round by round"""
+def test_a_point_timed_in_rounds_of_several_epochs_keeps_a_time_and_the_faults_of_an_epoch_a_round(tiny_dataset):
+    """rounds of several short epochs (an 11-image warm epoch lasts milliseconds): one time a round, per epoch,
+    and the page faults of an epoch a round (their mean), as the kernel's share is read beside the time"""
     from pipelines.study.scaling import measure_point
 
     case = Case("tfdata", "memory", "uint8")
     several = measure_point(case, "warm", tiny_dataset, SMALL_CONTRACT, RoundPlan(rounds=2, min_round_s=0.2))
-    assert len(several.seconds) == 2 and several.faults == () and all(s < 0.2 for s in several.seconds)
+    assert len(several.seconds) == 2 and len(several.faults) == 2 and all(s < 0.2 for s in several.seconds)
+    assert all(f.seconds == pytest.approx(s, rel=0.5) for f, s in zip(several.faults, several.seconds))  # an epoch's
     one = measure_point(case, "warm", tiny_dataset, SMALL_CONTRACT, RoundPlan(rounds=2, min_round_s=0.0))
     assert len(one.seconds) == 2 and len(one.faults) == 2
+
+
+def test_an_epoch_of_a_rounds_faults_is_their_mean():
+    from pipelines.memory.faults import PageFaults
+    from pipelines.study.scaling import per_round_faults
+    from pipelines.harness.epoch import EpochRun
+
+    runs = [EpochRun(images=1, batches=1, seconds=s, first_batch_s=0.0, faults=PageFaults(f, k, s))
+            for f, k, s in ((10, 1.0, 2.0), (20, 3.0, 4.0), (5, 0.5, 1.0), (7, 0.5, 1.0))]
+    assert per_round_faults(runs, 2) == (PageFaults(15, 2.0, 3.0), PageFaults(6, 0.5, 1.0))
+    assert per_round_faults(runs, 1) == tuple(run.faults for run in runs)
+    assert per_round_faults(runs[:1] + [replace(runs[1], faults=None)], 1) == ()  # one not counted: none
 
 
 @pytest.mark.slow

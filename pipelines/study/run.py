@@ -20,7 +20,7 @@ from pipelines.study.check import Check, check_recommendation
 from pipelines.study.in_line import off_line_line
 from pipelines.study.measuring import Measured, measure, model_rate, saved_model_rate
 from pipelines.study.recommend import recommend
-from pipelines.study.bands import error_bands, errors_of, fill_bands
+from pipelines.study.bands import Bands, error_bands, errors_of, fill_bands, kernel_bands, round_bands
 from pipelines.study.bounds import CACHED_REQUEST_RATIO, fill_s, served_from_a_cache, reread_share
 from pipelines.study.scaling import STUDY_CASES, Point
 from pipelines.study.settings import CASES_BY_ID, StudySettings
@@ -50,10 +50,10 @@ class StudyResult:
         checked_epochs: which epochs the check compared (``training epochs`` or ``loader epochs``).
         predicted_reads: ``(bytes, bytes a second)`` each (case id, epoch kind) measured at the held-out size was
             predicted to read from storage an epoch, to set beside the disks' counters (:func:`~pipelines.study.storage_lines.storage_lines`).
-        error_bands: the lowest and highest held-out error of each (case id, epoch kind) at each of the JPEGs'
-            read rates alone (probed before and after the epochs), where they differ: how far the volume's own
-            change moves the error.
-        fill_bands: the same at each memory fill probe's cost alone: how far a fresh page's price moves it.
+        bands: the lowest and highest held-out error of each (case id, epoch kind) with one thing that moves it
+            taken at a time (:mod:`pipelines.study.bands`), by what: ``each JPEG read rate probed`` (before and
+            after the epochs), ``each fill's cost probed``, ``each round`` (the held-out size's own spread),
+            ``each round's own kernel time``.
     """
 
     settings: StudySettings
@@ -68,8 +68,7 @@ class StudyResult:
     check: Check | None
     checked_epochs: str
     predicted_reads: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
-    error_bands: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
-    fill_bands: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
+    bands: dict[str, Bands] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -182,8 +181,10 @@ def predict(settings: StudySettings, measured: Measured, rate: float | None) -> 
         head_lines(settings, measured, rate, predictor), advice.reason,
         settings.full_size / rate if rate else None, shares_cpu,
         levels_lines(points, measured.stages, level_images, STUDY_CASES, measured.cores), check,
-        "training epochs" if timed_model else "loader epochs", reads, error_bands(predictor, errors),
-        fill_bands(predictor, errors))
+        "training epochs" if timed_model else "loader epochs", reads,
+        {"each JPEG read rate probed": error_bands(predictor, errors),
+         "each fill's cost probed": fill_bands(predictor, errors), "each round": round_bands(predictor, errors),
+         "each round's own kernel time": kernel_bands(predictor, errors, measured.cores)})
 
 
 def head_lines(settings: StudySettings, measured: Measured, rate: float | None, predictor: Predictor) -> list[str]:

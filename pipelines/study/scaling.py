@@ -10,7 +10,7 @@ evicted -- so a study point and a benchmark case of the same size measure the sa
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +26,7 @@ from pipelines.harness.rounds import OffRecordBenchmark
 from pipelines.units import relative_spread
 from pipelines.loaders import open_pipeline
 from pipelines.loaders.registry import LOADER_SPECS
-from pipelines.harness.epoch import run_epoch
+from pipelines.harness.epoch import EpochRun, run_epoch
 from pipelines.training import fit_epoch
 from pipelines.study.settings import STUDY_CASES  # the study's rows, declared with its settings
 
@@ -46,8 +46,9 @@ class Point:
             alone.
         storage: what the disks did over its timed epochs (:mod:`pipelines.caches.diskstats`), where measured:
             the measurement that says whether a missed prediction was the storage's doing.
-        faults: this process's page faults in each round of one epoch (:mod:`pipelines.memory.faults`): what
-            filling memory cost the kernel, which says whether a round filled fresh pages or reused memory.
+        faults: this process's page faults an epoch in each round (:mod:`pipelines.memory.faults`): what
+            filling memory cost the kernel, which says whether a round filled fresh pages or reused memory, and
+            the kernel's share of its time.
     """
 
     case: str
@@ -79,7 +80,7 @@ def measure_point(case: Case, epoch: str, index: DatasetIndex, base: Contract, p
                   model: Any = None) -> Point:
     """Time ``plan``'s rounds of ``case``'s epochs on ``index``: the loader's alone, or, given a Keras
     ``model``, ``model.fit`` epochs fed by it, as the benchmarks' training cases time them (a cache is filled
-    by a loader pass: filling needs no model). Page faults are kept where a round is one epoch."""
+    by a loader pass: filling needs no model), with each round's page faults an epoch."""
     contract = case.contract(base)
     epoch_of = run_epoch if model is None else (lambda pipeline: fit_epoch(model, pipeline))
     timed = time_epochs(OffRecordBenchmark(), lambda: open_pipeline(case.loader, index, contract), epoch_of,
@@ -89,8 +90,16 @@ def measure_point(case: Case, epoch: str, index: DatasetIndex, base: Contract, p
         raise RuntimeError(f"{case.id} {epoch}: an epoch saw {timed.images} of {index.images} images")
     return Point(case.id, epoch, index.images, tuple(timed.round_seconds), timed.cache_bytes, index.bytes,
                  model=None if model is None else model.name, storage=timed.storage,
-                 faults=tuple(run.faults for run in timed.runs)
-                 if timed.epochs_per_round == 1 and all(run.faults for run in timed.runs) else ())
+                 faults=per_round_faults(timed.runs, timed.epochs_per_round))
+
+
+def per_round_faults(runs: Sequence[EpochRun], epochs_per_round: int) -> tuple[PageFaults, ...]:
+    """The page faults of an epoch of each round of ``runs``' epochs (:meth:`PageFaults.per_epoch`), as the
+    rounds' seconds are kept; none where an epoch was not counted."""
+    if not runs or not all(run.faults for run in runs):
+        return ()
+    return tuple(PageFaults.per_epoch([run.faults for run in runs[i:i + epochs_per_round]])
+                 for i in range(0, len(runs), epochs_per_round))
 
 
 def uninstalled(case: Case, index: DatasetIndex | None = None) -> str | None:

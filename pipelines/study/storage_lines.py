@@ -3,7 +3,8 @@ the counters' traffic, the bytes and rate the predictor expected, and, over a lo
 minute and the predicted reads at the epoch's own rate -- so that a storage-bound miss reads as wrong bytes, a
 slower volume, or the law's own error; and, where an epoch's rounds faulted in many pages or spent much of their
 time in the kernel, the kernel's figures round by round, a memory cache's first epoch predicted at each round's
-own pages -- so that a fill's miss reads as fresh pages or the law's."""
+own pages, and the share of the cores each round held -- so that a fill's miss reads as fresh pages, an epoch
+that waited, or the law's."""
 
 from __future__ import annotations
 
@@ -37,10 +38,8 @@ def storage_lines(result: StudyResult) -> list[str]:
         error = result.errors.get((p.case, p.epoch))
         kind = "first" if p.epoch == "cold" else "later"
         reads = result.predicted_reads.get((p.case, p.epoch))
-        bands = "".join(f"; {100 * band[0]:+.0f}% to {100 * band[1]:+.0f}% at each {what} probed"
-                        for band, what in ((result.error_bands.get((p.case, p.epoch)), "JPEG read rate"),
-                                           (result.fill_bands.get((p.case, p.epoch)), "fill's cost"))
-                        if band)
+        bands = "".join(f"; {band_text(by_key[(p.case, p.epoch)])} at {what}"
+                        for what, by_key in result.bands.items() if (p.case, p.epoch) in by_key)
         lines.append(f"  {p.case} {kind} {p.median_s:.1f} s"
                      + (f" (error {100 * error:+.0f}%{bands})" if error is not None else "")
                      + f": {'storage-bound' if p.storage.storage_bound else 'not storage-bound'}, "
@@ -50,8 +49,14 @@ def storage_lines(result: StudyResult) -> list[str]:
         if windows:
             lines.append(f"    {windows}" + (f"; {own_rate_line(reads[0], p)}" if reads and reads[0] else ""))
         if kernel_worth_showing(p):
-            lines.append(f"    {faults_line(p)}" + own_fill_line(result, p))
+            lines.append(f"    {faults_line(p)}" + own_fill_line(result, p) + busy_line(result, p))
     return lines
+
+
+def band_text(band: tuple[float, float]) -> str:
+    """``-11% to -5%``, or ``+2%`` where the two ends round alike."""
+    low, high = (f"{round(100 * end):+d}%" for end in band)
+    return low if low == high else f"{low} to {high}"
 
 
 #: Pages faulted in over an epoch's rounds from which they are shown: a memory cache's fill, not the loader's
@@ -78,6 +83,24 @@ def faults_line(point: Point) -> str:
     rounds = [f"{format_bytes(f.fault_bytes)} ({f.kernel_s:.1f} s; {s:.1f} s)"
               for f, s in zip(point.faults, point.seconds)]
     return "memory, round by round: pages faulted in (in the kernel; the epoch): " + ", ".join(rounds)
+
+
+def busy_line(result: StudyResult, point: Point) -> str:
+    """``; cores busy 88%, 90% (97% at 1,000 images)``: the share of the cores the epoch's threads held, round by
+    round, beside the median of the largest fitted size's rounds -- an epoch that waited for something other than
+    its cores (storage, a throttled write) where the fitted sizes did not misses by time no CPU law sees; empty
+    where it was not counted."""
+    cores = result.measured.cores
+    busy = [f.busy(cores) for f in point.faults]
+    if not busy or None in busy:
+        return ""
+    fitted = [p for p in result.measured.points if (p.case, p.epoch) == (point.case, point.epoch)
+              and p.images != point.images and p.cores is None and p.model is None and p.faults
+              and None not in (f.busy(cores) for f in p.faults)]
+    largest = max(fitted, key=lambda p: p.images, default=None)
+    beside = (f" ({statistics.median(f.busy(cores) for f in largest.faults):.0%} at {largest.images:,} images)"
+              if largest else "")
+    return "; cores busy " + ", ".join(f"{b:.0%}" for b in busy) + beside
 
 
 def own_rate_line(predicted_bytes: float, point: Point) -> str:
