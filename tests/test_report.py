@@ -196,3 +196,18 @@ def test_the_summary_says_when_a_variant_is_slower_than_its_loader(fast, says):
     line = "tfdata-fast-none-uint8-warm: 786 ±3% img/s against tfdata's 912 ±2%: slower than the loader it varies"
     assert (line in text) == says, text
     assert ("slower than the loader it varies" in text) == says
+
+
+def test_a_bar_whose_spread_is_not_known_gets_no_error_bar():
+    """a zero-width error bar reads as no error at all: a study row not measured at the held-out size, or a
+    summary cell without a spread, draws none (NaN), while a measured zero stays zero"""
+    import math
+
+    from pipelines.report.charts import _measured
+
+    assert _measured((2.0, 0.1)) == (2.0, 0.1)
+    assert _measured((2.0, 0.0)) == (2.0, 0.0)
+    value, spread = _measured((2.0, None))
+    assert value == 2.0 and math.isnan(spread)
+    value, spread = _measured(None)
+    assert value == 0.0 and math.isnan(spread)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -47,10 +48,11 @@ def bar_chart(rows: list[dict[str, Any]], keys: tuple[str, str], labels: tuple[s
 
 
 def _measured(value: Any) -> tuple[float, float]:
-    """A summary cell (a ``(value, spread)`` pair or nothing) as numbers for a bar and its error bar."""
+    """A summary cell (a ``(value, spread)`` pair or nothing) as numbers for a bar and its error bar: a spread
+    that is not known is NaN, which draws no error bar (one of zero width would read as no error at all)."""
     if isinstance(value, tuple) and value[0] is not None:
-        return float(value[0]), float(value[1] or 0.0)
-    return 0.0, 0.0
+        return float(value[0]), math.nan if value[1] is None else float(value[1])
+    return 0.0, math.nan
 
 
 def write_charts(results: list[Mapping[str, Any]], out: Path) -> list[Path]:

@@ -47,12 +47,13 @@ def study_markdown(result: StudyResult) -> str:
 
 def write_chart(path: Path, result: StudyResult) -> None:
     """``study.png``: each row's first and later epochs at full size, in minutes, as the study's chart shows them;
-    error bars: each law's held-out error (``|predicted / measured - 1|``, none without ``--held-out``); a row
-    that does not fit says so where its later bar would be."""
+    error bars: each law's held-out error (``|predicted / measured - 1|``; none for a row not measured there, or
+    without ``--held-out``); a row that does not fit says so where its later bar would be."""
     from pipelines.report.charts import bar_chart
 
-    def band(row, kind: str) -> float:
-        return abs(result.errors.get((row.case.id, kind), 0.0))
+    def band(row, kind: str) -> float | None:
+        error = result.errors.get((row.case.id, kind))
+        return None if error is None else abs(error)
 
     chart_rows = [{"case": r.label, "first": (r.first_s / 60, band(r, "cold")),
                    "later": (r.later_s / 60 if r.later_s else None, band(r, r.later_kind)),
