@@ -56,3 +56,24 @@ def test_the_study_says_which_rows_were_measured_twice_and_which_stay_off_their_
     assert "tfdata-file-float32 later 500 images" in line
     assert off_line_line(_row("a", {250: 0.4, 500: 0.8, 1000: 1.6}), SIZES, []) == ""
     assert off_line_line(_row("a", {250: 0.4, 500: 0.8, 1000: 1.6}), SIZES, ["a"]).endswith("it: none")
+
+
+def test_a_rows_second_pass_is_checkpointed_apart_and_a_resumed_run_takes_it(tmp_path):
+    """a stopped study kept a row's first pass and its second; a resume takes each from its own pass (the
+    first pass decides again which rows lie off their line, the second is not measured a third time)"""
+    from pipelines.study.checkpoint import Checkpoint
+    from pipelines.study.settings import StudySettings
+
+    settings = StudySettings(sizes=SIZES, rounds=3)
+    path = tmp_path / "study.partial.json"
+    stopped = Checkpoint.open(path, settings, resume=False)
+    first, = _row("tfdata-memory-uint8", {500: 0.76})
+    second, = _row("tfdata-memory-uint8", {500: 0.80})
+    stopped.keep(first)
+    stopped.second_pass().keep(second)
+    resumed = Checkpoint.open(path, settings, resume=True)
+    assert resumed.take("tfdata-memory-uint8", "cold", 500, None) == first
+    assert resumed.second_pass().take("tfdata-memory-uint8", "cold", 500, None) == second
+    assert resumed.second_pass().take("tfdata-memory-uint8", "cold", 250, None) is None  # not measured yet
+    assert Checkpoint.open(path, StudySettings(sizes=SIZES, rounds=2), resume=True).second_pass().take(
+        "tfdata-memory-uint8", "cold", 500, None) is None  # other rounds: measured afresh

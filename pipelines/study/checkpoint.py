@@ -37,12 +37,14 @@ def measured_as(settings: StudySettings) -> dict[str, Any]:
 class Checkpoint:
     """The points measured so far, kept in ``path``, and the machine's state the study recorded beside them
     (``state``: its free disk before the epochs, its own memory after the smallest size's), kept so that a
-    resumed run predicts from the state the reused points were measured in, not from the machine's now."""
+    resumed run predicts from the state the reused points were measured in, not from the machine's now; and,
+    apart, the points of rows measured a second time (``again``, :meth:`second_pass`)."""
 
     path: Path
     settings: StudySettings
     points: dict[tuple, Point] = field(default_factory=dict)
     state: dict[str, int] = field(default_factory=dict)
+    again: dict[tuple, Point] = field(default_factory=dict)
 
     @classmethod
     def open(cls, path: Path, settings: StudySettings, resume: bool) -> Checkpoint:
@@ -58,6 +60,7 @@ class Checkpoint:
         try:
             saved = json.loads(checkpoint.path.read_text())
             points = [Point(**{**p, "seconds": tuple(p["seconds"])}) for p in saved["points"]]
+            again = [Point(**{**p, "seconds": tuple(p["seconds"])}) for p in saved.get("again", [])]
             theirs = saved["measured_as"]
             state = {str(k): int(v) for k, v in saved.get("state", {}).items()}
         except (OSError, ValueError, KeyError, TypeError) as error:
@@ -70,19 +73,27 @@ class Checkpoint:
                              "same options, or run without --resume to measure afresh")
         checkpoint.points = {_key(p): p for p in points}
         checkpoint.state = state
+        checkpoint.again = {_key(p): p for p in again}
         return checkpoint
 
-    def take(self, case: str, epoch: str, images: int, model: str | None) -> Point | None:
-        """The point a stopped run measured for this row, epoch kind, size and model with this run's rounds."""
-        point = self.points.get((case, epoch, images, model))
+    def take(self, case: str, epoch: str, images: int, model: str | None, second: bool = False) -> Point | None:
+        """The point a stopped run measured for this row, epoch kind, size and model with this run's rounds (of
+        the :meth:`second_pass` with ``second``)."""
+        point = (self.again if second else self.points).get((case, epoch, images, model))
         if point is None or len(point.seconds) != self.settings.plan_at(images).rounds:
             return None
         return point
 
-    def keep(self, point: Point) -> None:
-        """Record ``point`` (written at once, whole)."""
-        self.points[_key(point)] = point
+    def keep(self, point: Point, second: bool = False) -> None:
+        """Record ``point`` (of the :meth:`second_pass` with ``second``; written at once, whole)."""
+        (self.again if second else self.points)[_key(point)] = point
         self._write()
+
+    def second_pass(self) -> SecondPass:
+        """This checkpoint for the points of rows measured again because their fitted sizes lay off their line
+        (:mod:`pipelines.study.in_line`), kept apart from the first pass's: a resumed run finds the same rows off
+        their line and takes their second pass from here instead of measuring them a third time."""
+        return SecondPass(self)
 
     def recorded(self, name: str, measure: Callable[[], int]) -> int:
         """The state ``name`` as the stopped run recorded it, or else ``measure()``-d now and kept."""
@@ -95,12 +106,26 @@ class Checkpoint:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.path.with_name(f".{self.path.name}.tmp")
         temporary.write_text(json.dumps({"measured_as": measured_as(self.settings), "state": self.state,
-                                         "points": [asdict(p) for p in self.points.values()]}))
+                                         "points": [asdict(p) for p in self.points.values()],
+                                         "again": [asdict(p) for p in self.again.values()]}))
         os.replace(temporary, self.path)
 
     def discard(self) -> None:
         """The study is written: the checkpoint is no longer needed."""
         self.path.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class SecondPass:
+    """A :class:`Checkpoint`'s second-pass points, with the ``take``/``keep`` that measuring a size asks of one."""
+
+    checkpoint: Checkpoint
+
+    def take(self, case: str, epoch: str, images: int, model: str | None) -> Point | None:
+        return self.checkpoint.take(case, epoch, images, model, second=True)
+
+    def keep(self, point: Point) -> None:
+        self.checkpoint.keep(point, second=True)
 
 
 def _key(point: Point) -> tuple:

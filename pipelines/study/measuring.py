@@ -211,7 +211,8 @@ def measure_all(settings: StudySettings, limited: LimitedRun | None) -> Measured
             bar.set_postfix_str(f"off their line, measured again: {', '.join(case_ids)}")
             return [point for index in sizes
                     for point in measure_sizes([index], settings.contract, settings.plan_at(index.images),
-                                               tuple(CASES_BY_ID[c] for c in case_ids), skip=holdable)]
+                                               tuple(CASES_BY_ID[c] for c in case_ids), skip=holdable,
+                                               checkpoint=checkpoint.second_pass() if checkpoint else None)]
 
         def probe_fills(when: str) -> list[MemoryFill]:
             bar.set_postfix_str("memory caches' fills")

@@ -115,8 +115,8 @@ def measure_sizes(indexes: Iterable[DatasetIndex], base: Contract, plan: RoundPl
     """Every case x epoch kind on every dataset (training ``model`` if given), but those ``skip`` gives a reason
     for (a cache this machine cannot hold; by default, a loader whose optional package is not installed:
     :func:`uninstalled`); ``progress`` is told each point once it is measured or skipped. With a
-    ``checkpoint`` (:class:`~pipelines.study.checkpoint.Checkpoint`), a point it holds is taken from it, and
-    every point measured is kept in it."""
+    ``checkpoint`` (:class:`~pipelines.study.checkpoint.Checkpoint`, or its second pass), a point it holds is
+    taken from it, and every point measured is kept in it."""
     skip = skip or uninstalled
     points = []
     for index in indexes:
