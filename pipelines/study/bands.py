@@ -66,8 +66,9 @@ def round_bands(predictor: Predictor, errors: dict[tuple[str, str], float]) -> B
         return predictor.fill(point.images)(point.case, point.epoch)
 
     fitted = [p for p in predictor.points if p.images != predictor.settings.held_out]
+    held = held_out_points(predictor)
     return {key: band for key, band in at_each_round(predictor, errors, fitted, extra).items()
-            if len(held_out_point(predictor, key).seconds) > 1}
+            if len(held[key].seconds) > 1}
 
 
 def kernel_bands(predictor: Predictor, errors: dict[tuple[str, str], float], cores: int) -> Bands:
@@ -84,8 +85,7 @@ def kernel_bands(predictor: Predictor, errors: dict[tuple[str, str], float], cor
     def extra(point: Point, index: int) -> float:
         return point.faults[index].kernel_s / cores if index < len(point.faults) else 0.0
 
-    counted = {key for key in errors if len(held_out_point(predictor, key).faults)
-               == len(held_out_point(predictor, key).seconds)}
+    counted = {key for key, p in held_out_points(predictor).items() if len(p.faults) == len(p.seconds)}
     return {key: band for key, band in at_each_round(predictor, errors, outside, extra).items() if key in counted}
 
 
@@ -94,7 +94,7 @@ def at_each_round(predictor: Predictor, errors: dict[tuple[str, str], float], fi
     """The lowest and highest of each held-out error in ``errors`` as the laws of ``fitted`` predict each round
     of the held-out size alone, with ``extra(point, round)`` added to the law (fresh pages, kernel time)."""
     held_out = predictor.settings.held_out
-    measured = [p for p in predictor.points if p.images == held_out and p.cores is None and p.model is None]
+    measured = held_out_points(predictor).values()
     at_each: list[dict[tuple[str, str], float]] = []
     for index in range(max((len(p.seconds) for p in measured), default=0)):
         ones = {(p.case, p.epoch): p for p in measured if index < len(p.seconds)}
@@ -106,11 +106,11 @@ def at_each_round(predictor: Predictor, errors: dict[tuple[str, str], float], fi
             if (found := [e[key] for e in at_each if key in e])}
 
 
-def held_out_point(predictor: Predictor, key: tuple[str, str]) -> Point:
-    """The loader epoch of ``key`` (case id, epoch kind) measured at the held-out size."""
+def held_out_points(predictor: Predictor) -> dict[tuple[str, str], Point]:
+    """The loader epochs measured at the held-out size on all cores, by (case id, epoch kind)."""
     held_out = predictor.settings.held_out
-    return next(p for p in predictor.points if (p.case, p.epoch) == key and p.images == held_out
-                and p.cores is None and p.model is None)
+    return {(p.case, p.epoch): p for p in predictor.points
+            if p.images == held_out and p.cores is None and p.model is None}
 
 
 def errors_of(predictor: Predictor) -> dict[tuple[str, str], float]:

@@ -94,12 +94,11 @@ def busy_line(result: StudyResult, point: Point) -> str:
     busy = [f.busy(cores) for f in point.faults]
     if not busy or None in busy:
         return ""
-    fitted = [p for p in result.measured.points if (p.case, p.epoch) == (point.case, point.epoch)
-              and p.images != point.images and p.cores is None and p.model is None and p.faults
-              and None not in (f.busy(cores) for f in p.faults)]
-    largest = max(fitted, key=lambda p: p.images, default=None)
-    beside = (f" ({statistics.median(f.busy(cores) for f in largest.faults):.0%} at {largest.images:,} images)"
-              if largest else "")
+    shares = {p.images: [f.busy(cores) for f in p.faults] for p in result.measured.points
+              if (p.case, p.epoch) == (point.case, point.epoch) and p.images != point.images
+              and p.cores is None and p.model is None and p.faults}
+    largest = max((n for n, fitted in shares.items() if None not in fitted), default=None)
+    beside = f" ({statistics.median(shares[largest]):.0%} at {largest:,} images)" if largest else ""
     return "; cores busy " + ", ".join(f"{b:.0%}" for b in busy) + beside
 
 
