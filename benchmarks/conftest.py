@@ -11,17 +11,22 @@ from dataclasses import asdict
 import psutil
 import pytest
 
-from pipelines.harness import clock
+from pipelines.epoch import clock
 from pipelines.harness.cases import Case
+from pipelines.caches.folders import disk_full, disk_full_line
 from pipelines.caches.modes import CACHE_SPECS
-from pipelines.gate.settings import GateSettings
+from pipelines.gate.settings import GateRun, GateSettings
 from pipelines.harness.plan import RoundPlan
 from pipelines.harness.settings import BenchSettings, settings_from_options
 from pipelines.datasets import DatasetError, count_images
 from pipelines.gate.judge import compare_runs, format_result
-from pipelines.gate.runs import GateError, load_run, rounds_from_records
+from pipelines.gate.runs import (GateError, RunRounds, load_run, planned_mismatch, refuse_other_work,
+                                 rounds_from_records, workload_of)
+from pipelines.harness.interrupt import FinishedCasesOnly
+from pipelines.harness.records import planned_info
+from pipelines.options import settings_from
 from pipelines.harness.rounds import OffRecordBenchmark, time_rounds
-from pipelines.harness.epoch import EpochRun, Rate
+from pipelines.epoch.run import EpochRun, Rate
 from pipelines.memory import available_ram, exceeds_budget, exceeds_disk, free_disk, predict_cache
 from pipelines.report.summary import format_summary
 from pipelines.dataservice import LocalService, ServiceError, check_service, default_workers
@@ -33,6 +38,7 @@ RESULTS = pytest.StashKey[list]()
 GATE_REPORT = pytest.StashKey[str]()
 WALL_S = pytest.StashKey[float]()
 LIMITED = pytest.StashKey[LimitedRun]()
+BASELINE = pytest.StashKey[tuple[RunRounds, GateSettings]]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -46,7 +52,32 @@ def pytest_configure(config: pytest.Config) -> None:
     if report is not None:
         report.parent.mkdir(parents=True, exist_ok=True)  # .benchmarks/gate/ on a fresh clone
     if not config.getoption("help", default=False):
-        _enter_limits(config, _check_options(config))
+        settings = _check_options(config)
+        _load_baseline(config, settings)
+        _enter_limits(config, settings)
+        config.pluginmanager.register(FinishedCasesOnly(), "loaderbench-finished-cases-only")
+
+
+def _load_baseline(config: pytest.Config, settings: BenchSettings) -> None:
+    """``--gate-baseline``: read and check the baseline now, before anything is collected or measured -- a
+    missing file, one that is not a benchmark run or has no case, or a baseline of another dataset or contract
+    than this run's options make stops the run with one line (exit 4) -- and keep it for the judging at the end
+    (which checks what only measuring tells: the dataset's bytes, the cases run), with the gate's settings."""
+    try:
+        gate = settings_from(GateRun, config.getoption)
+    except ValueError as error:
+        pytest.exit(f"options: {error}", returncode=4)
+    if gate.gate_baseline is None:
+        return
+    planned = planned_info(settings.dataset, settings.preset, settings.images, settings.seed, settings.contract)
+    try:
+        baseline = load_run(gate.gate_baseline)
+        differences = planned_mismatch(baseline, workload_of(planned))
+        if differences:
+            raise refuse_other_work(baseline, differences)
+    except GateError as error:
+        pytest.exit(f"--gate-baseline: {error}", returncode=4)
+    config.stash[BASELINE] = baseline, gate.gate
 
 
 def _enter_limits(config: pytest.Config, settings: BenchSettings) -> None:
@@ -136,6 +167,50 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(autouse=True)
+def _disk_room_now(request: pytest.FixtureRequest) -> None:
+    """A file-cache case checks the free disk again as it starts: the check at collection saw the disk as it
+    was then, before earlier cases -- or another job on a shared disk -- took it. One that no longer fits is
+    skipped with the reason (``exceeds_disk``), instead of failing when the disk fills under it."""
+    case = _case_of(request.node)
+    if case is None or not CACHE_SPECS[case.cache].on_disk or request.node.get_closest_marker("exceeds_disk"):
+        return
+    settings = request.getfixturevalue("bench_settings")
+    if case.skip_reason(settings.contract):
+        return  # not buildable at all (ImageDataGenerator): skipped for that reason instead
+    cache_dir = settings.contract.cache_dir
+    prediction = predict_cache(request.getfixturevalue("dataset_index").images, case.contract(settings.contract))
+    reason = exceeds_disk(prediction, free_disk(cache_dir), cache_dir)
+    if reason:
+        pytest.skip(f"{reason} (checked again as the case started)")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function):
+    """A file-cache case during which the disk filled up fails with one line saying where, how much is free
+    and what to do (:func:`~pipelines.caches.folders.disk_full_line`), not with TensorFlow's error about the
+    cache's temporary file."""
+    try:
+        return (yield)
+    except Exception as error:
+        case = _case_of(pyfuncitem)
+        if case is None or not CACHE_SPECS[case.cache].on_disk or not disk_full(error):
+            raise
+        cache_dir = settings_from_options(pyfuncitem.config.getoption).contract.cache_dir
+        raise pytest.fail.Exception(disk_full_line(cache_dir, free_disk(cache_dir)), pytrace=False) from None
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)  # outside pytest-benchmark's, which sets `skipped` after its yield
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """A case that failed before it used its ``benchmark`` fixture is one failure: pytest-benchmark would add a
+    second, an error at tear-down for the unused fixture (its warning, made an error by ``filterwarnings``)."""
+    report = yield
+    benchmark = (getattr(item, "funcargs", None) or {}).get("benchmark")
+    if benchmark is not None and report.when == "call" and report.failed:
+        benchmark.skipped = True  # what pytest-benchmark reads to leave an unused fixture unremarked
+    return report
+
+
+@pytest.fixture(autouse=True)
 def _run_exceeding(request: pytest.FixtureRequest) -> None:
     """``--run-exceeding``: a memory cache predicted not to fit the limit is filled anyway, in a child under it,
     once a session; the case is then skipped with what happened beside what was predicted (its epochs are not
@@ -186,7 +261,7 @@ def reference_rate(references: dict[str, Rate], name: str, one_epoch: Callable[[
 @pytest.fixture(autouse=True)
 def _collect_extra_info(request: pytest.FixtureRequest):
     yield
-    benchmark = request.node.funcargs.get("benchmark")
+    benchmark = (request.node.funcargs or {}).get("benchmark")  # None: torn down after an interrupt
     if benchmark is not None and benchmark.extra_info:
         request.config.stash.setdefault(RESULTS, []).append(dict(benchmark.extra_info))
 
@@ -215,18 +290,16 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     was shared end it with :data:`~pipelines.gate.judge.INCONCLUSIVE_EXIT` -- never with a pass."""
     config = session.config
     _wall_s(config)
-    baseline = config.getoption("gate_baseline", default=None)
-    if baseline is None or exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+    if BASELINE not in config.stash or exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         return
-    settings = settings_from_options(config.getoption).gate or GateSettings()  # checked at start
+    baseline, settings = config.stash[BASELINE]  # read and checked at start
     try:
-        result = compare_runs(load_run(baseline), rounds_from_records(config.stash.get(RESULTS, []), "this run"),
-                              settings)
+        result = compare_runs(baseline, rounds_from_records(config.stash.get(RESULTS, []), "this run"), settings)
     except GateError as error:
         config.stash[GATE_REPORT] = f"gate: {error}"
         session.exitstatus = pytest.ExitCode.USAGE_ERROR
         return
-    config.stash[GATE_REPORT] = format_result(result, settings, str(baseline))
+    config.stash[GATE_REPORT] = format_result(result, settings, baseline.source)
     if result.exit_status:  # 1 (pytest's TESTS_FAILED) for a regression; a run it could not judge has its own
         session.exitstatus = result.exit_status
 

@@ -24,10 +24,10 @@ from pipelines.loaders import open_pipeline
 from pipelines.loaders.compare import PixelDifference, pixel_difference
 from pipelines.loaders.registry import LOADER_SPECS
 from pipelines.machine import machine_info
-from pipelines.harness.epoch import DecodeLimit, Rate, run_epoch
+from pipelines.epoch.run import DecodeLimit, Rate, run_epoch
 from pipelines.machine import available_cores
-from pipelines.gate.reference import CpuProbe
-from pipelines.harness.records import case_info, dataset_info, memory_info, reference_info
+from pipelines.epoch.reference import CpuProbe
+from pipelines.harness.records import case_info, contract_info, dataset_info, memory_info, reference_info
 
 PARAMS = [
     pytest.param(case, epoch, id=case_id(case, epoch))
@@ -69,7 +69,7 @@ def test_reference(benchmark, name: str, references: dict[str, Rate], all_cores_
     references[name] = Rate.of(timed)
     cores = 1 if name == "decode-limit" else available_cores()
     benchmark.extra_info.update(reference_info(name, timed, cores), **dataset_info(dataset_index),
-                                **machine_info())
+                                **contract_info(bench_settings.contract), **machine_info())
 
 
 @pytest.fixture(scope="session")
@@ -116,6 +116,7 @@ def test_throughput(request: pytest.FixtureRequest, benchmark, case: Case, epoch
         case_info(case, epoch, timed, limits),
         **memory_info(case, timed, dataset_index, contract),
         **dataset_info(dataset_index),
+        **contract_info(contract),
         **machine_info(),
     )
     if LOADER_SPECS[case.loader].approximate_decode:

@@ -20,8 +20,9 @@ from pipelines.harness.rounds import time_rounds
 from pipelines.loaders import open_pipeline
 from pipelines.loaders.registry import BASELINE_LOADER, base_loader
 from pipelines.machine import machine_info
-from pipelines.harness.epoch import Rate, run_epoch
-from pipelines.harness.records import case_info, dataset_info, memory_info, reference_info, training_info
+from pipelines.epoch.run import Rate, run_epoch
+from pipelines.harness.records import (case_info, contract_info, dataset_info, memory_info, reference_info,
+                                       training_info)
 from pipelines.training import ModelOnly, ModelSpec, build_model, fit_epoch
 
 PARAMS = [pytest.param(case, epoch, id=case_id(case, epoch)) for case in TRAINING_CASES for epoch in EPOCH_KINDS]
@@ -59,7 +60,8 @@ def test_model_only(benchmark, references: dict[str, Rate], model_alone: ModelOn
     assert timed.images == dataset_index.images
     references["model-only"] = Rate.of(timed)
     benchmark.extra_info.update(reference_info("model-only", timed), model=model_alone.model.name,
-                                **dataset_info(dataset_index), **machine_info())
+                                **dataset_info(dataset_index), **contract_info(bench_settings.contract),
+                                **machine_info())
 
 
 #: How old the model-only epoch a case's utilisation is read against may be. A shared VM's speed drifts by more
@@ -123,5 +125,6 @@ def test_training(benchmark, case: Case, epoch: str, model, model_alone: ModelOn
                         "emulated accelerator" if bench_settings.accelerator else machine_info()["device"]),
         **memory_info(case, timed, dataset_index, contract),
         **dataset_info(dataset_index),
+        **contract_info(contract),
         **machine_info(),
     )

@@ -16,11 +16,11 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from pipelines.harness import clock
+from pipelines.epoch import clock
 from pipelines.loaders.contract import Contract
 from pipelines.loaders import Pipeline
-from pipelines.harness.epoch import EpochRun
-from pipelines.harness.teardown import release_later
+from pipelines.epoch.run import EpochRun
+from pipelines.epoch.teardown import release_later
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ def build_model(spec: ModelSpec, contract: Contract) -> keras.Model:
 class _EpochClock(keras.callbacks.Callback):
     """The epochs as Keras reports them, and the benchmark clock running only inside them.
 
-    ``fit`` is called with :mod:`pipelines.harness.clock` paused; this callback resumes it at each epoch's start and
+    ``fit`` is called with :mod:`pipelines.epoch.clock` paused; this callback resumes it at each epoch's start and
     pauses it at each epoch's end, so ``fit``'s set-up and tear-down (an earlier version measured a 1.7-2.2 s
     stall after the epoch in about half the calls) are kept out of the stored time.
     """
@@ -116,7 +116,7 @@ class _EpochClock(keras.callbacks.Callback):
 
 def _fit_iterators() -> list:
     """The iterators of the running ``model.fit`` (its local ``epoch_iterator``, and ``iterator``), so that
-    they outlive the call and are destroyed on :mod:`pipelines.harness.teardown`'s thread: ``fit`` destroys
+    they outlive the call and are destroyed on :mod:`pipelines.epoch.teardown`'s thread: ``fit`` destroys
     them before returning, which waits for the tf.data autotuner (2.1-2.4 s a call, measured on 3 s epochs).
     Keras' local names are an implementation detail: if they are not found, nothing is held and ``fit``
     destroys its iterators itself, as before (slower, the same figures)."""

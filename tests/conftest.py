@@ -14,6 +14,23 @@ TINY = Preset(name="tiny", images=11, classes=3, sizes=(((64, 48), 0.5), ((40, 5
 SMALL_CONTRACT = Contract(image_size=(32, 32), batch_size=4, shuffle=False)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "needs_loader(name): a test of an optional loader, skipped with its "
+                            "install hint where its package is not installed or fails to import")
+
+
+@pytest.hookimpl(tryfirst=True)  # before the test's fixtures are set up: a skipped test builds nothing
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Skip a test marked ``needs_loader(name)`` (tests/helpers.py) where that loader cannot be built, with the
+    reason its cases are skipped with; checked here rather than at collection, which must work whatever is
+    installed and import nothing heavy."""
+    from pipelines.loaders.registry import LOADER_SPECS
+
+    for mark in item.iter_markers("needs_loader"):
+        if missing := LOADER_SPECS[mark.args[0]].missing():
+            pytest.skip(missing)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _data_root_of_the_tests(tmp_path_factory: pytest.TempPathFactory):
     """``$LOADERBENCH_DATA`` in a temporary folder: what a test generates or converts by default (TFRecord shards

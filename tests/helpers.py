@@ -14,9 +14,10 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def bench_run(tmp_path: Path, *options: str) -> subprocess.CompletedProcess:
-    """``pytest benchmarks`` with ``options``, as a user runs it; generated datasets would go to ``tmp_path``."""
-    env = {**os.environ, "LOADERBENCH_DATA": str(tmp_path / "data")}
+def bench_run(tmp_path: Path, *options: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """``pytest benchmarks`` with ``options``, as a user runs it; generated datasets would go to ``tmp_path``.
+    ``env``: the child's environment in place of this process's."""
+    env = {**(os.environ if env is None else env), "LOADERBENCH_DATA": str(tmp_path / "data")}
     command = [sys.executable, "-m", "pytest", "benchmarks", "-p", "no:cacheprovider", "-q", *options]
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
@@ -64,10 +65,33 @@ def epoch_arrays(loader, index, contract, epochs=1):
 
 
 def needs_loader(name: str):
-    """A skip mark for tests of an optional loader, with its install hint as the reason where it is missing."""
+    """A mark for tests of an optional loader: skipped, with its install hint as the reason, where its package is
+    not installed or fails to import.
+
+    Decided as each test is set up (``pytest_runtest_setup`` in tests/conftest.py), not at collection:
+    collecting must work whatever is installed, and the check imports the package (DALI's import is heavy) only
+    where a test of it is going to run.
+    """
     import pytest
+
+    return pytest.mark.needs_loader(name)
+
+
+def requiring(monkeypatch, loader: str, package: str) -> None:
+    """Declare, for one test, that ``loader`` needs ``package`` in place of its own: a package that is missing or
+    broken for real (a parent package absent, an ``__init__`` that raises), where the installed one cannot be
+    hidden -- its answer is cached once a process (:func:`pipelines.optional.unusable`) and its modules imported."""
+    from dataclasses import replace
 
     from pipelines.loaders.registry import LOADER_SPECS
 
-    missing = LOADER_SPECS[name].missing()
-    return pytest.mark.skipif(missing is not None, reason=missing or "")
+    monkeypatch.setitem(LOADER_SPECS, loader, replace(LOADER_SPECS[loader], requires=package))
+
+
+def broken_package(root: Path, name: str, raises: str) -> str:
+    """A package ``name`` under ``root`` that is installed (found on ``sys.path`` once ``root`` is on it) but whose
+    ``__init__`` raises ``raises`` (Python source: ``ImportError("libfoo.so: ...")``), as a package with a missing
+    shared library does; returns ``name``."""
+    (root / name).mkdir(parents=True)
+    (root / name / "__init__.py").write_text(f"raise {raises}\n")
+    return name

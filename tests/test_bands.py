@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from pipelines.memory.faults import PageFaults
+from pipelines.epoch.faults import PageFaults
 from pipelines.study.scaling import Point
 
 CASE = "tfdata-none-uint8"
@@ -20,7 +20,7 @@ def _point(images: int, seconds: tuple[float, ...], kernel_s: tuple[float, ...] 
 
 
 def _predictor(points):
-    from pipelines.study.run import Predictor
+    from pipelines.study.predictor import Predictor
     from pipelines.study.settings import StudySettings
 
     settings = StudySettings(sizes=(250, 500, 1000), held_out=12_000, ram_budget=64 * 10**9)

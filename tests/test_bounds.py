@@ -204,7 +204,7 @@ def test_a_storage_bound_error_is_shown_over_the_range_of_the_jpeg_read_rates_pr
     the mean of 150 s and 300 s, and its error is given at each rate alone too; an epoch the CPU bounds has no
     band."""
     from pipelines.study.bands import error_bands, errors_of
-    from pipelines.study.run import Predictor
+    from pipelines.study.predictor import Predictor
     from pipelines.study.settings import StudySettings
 
     def point(kind: str, images: int, seconds: float) -> Point:

@@ -13,7 +13,7 @@ from pipelines.caches.modes import CACHE_SPECS, CacheSpec
 from pipelines.loaders.contract import Contract
 from pipelines.harness.rounds import TimedEpochs
 from pipelines.loaders.registry import LOADER_SPECS, LoaderSpec
-from pipelines.harness.epoch import EpochRun, Rate
+from pipelines.epoch.run import EpochRun, Rate
 from pipelines.harness.records import training_info
 from pipelines.report.summary import format_summary, summary_rows
 from pipelines.harness.verdict import COMPUTE_BOUND_AT, noise_band, utilisation, verdict

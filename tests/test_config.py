@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pipelines.datasets.presets import PRESETS
-from pipelines.gate.settings import GateSettings
+from pipelines.gate.settings import GateRun, GateSettings
 from pipelines.harness.settings import BenchSettings
 from pipelines.loaders.contract import Contract
 from pipelines.units import format_bytes, parse_bytes, parse_list
@@ -51,10 +51,6 @@ def test_bench_settings_name_the_option_at_fault(changes, message):
     ({"service_workers": 2}, "--service-workers sizes the local tf.data service .*: add --extended"),
     ({"service_workers": 2, "data_service": "grpc://localhost:5050", "extended": True},
      "--service-workers sizes the local service; it cannot be combined with --data-service"),
-    ({"gate": GateSettings(threshold=0.2)},
-     "--gate-threshold configures the loaderbench gate, which runs only with --gate-baseline: add --gate-baseline"),
-    ({"gate": GateSettings(mismatch="warn")}, "--gate-mismatch configures the loaderbench gate"),
-    ({"gate": GateSettings(max_shared_cores=0.5)}, "--gate-max-shared-cores configures the loaderbench gate"),
     ({"accelerator": 100.0, "alpha": 0.5}, "--alpha sets MobileNet's width, which --accelerator replaces"),
     ({"accelerator": 100.0, "weights": "imagenet"}, "--weights loads MobileNet's weights, which --accelerator"),
     ({"dataset": Path("/data"), "preset": "coco2017"}, "--preset shapes a generated dataset; .*leave --preset out"),
@@ -65,11 +61,22 @@ def test_bench_settings_refuse_combinations_that_would_do_nothing(changes, messa
         BenchSettings(**changes)
 
 
+@pytest.mark.parametrize(("gate", "message"), [
+    (GateSettings(threshold=0.2),
+     "--gate-threshold configures the loaderbench gate, which runs only with --gate-baseline: add --gate-baseline"),
+    (GateSettings(mismatch="warn"), "--gate-mismatch configures the loaderbench gate"),
+    (GateSettings(max_shared_cores=0.5), "--gate-max-shared-cores configures the loaderbench gate"),
+])
+def test_gate_options_without_a_baseline_are_refused(gate, message):
+    with pytest.raises(ValueError, match=message):
+        GateRun(gate=gate)
+
+
 def test_combinations_that_have_an_effect_are_accepted():
     BenchSettings(extended=True, data_service="grpc://localhost:5050")
     BenchSettings(extended=True, service_workers=2)
-    BenchSettings(gate_baseline=Path("baseline.json"), gate=GateSettings(threshold=0.2, mismatch="warn"))
-    BenchSettings(gate=GateSettings())  # the defaults, as the options give them with no gate
+    GateRun(gate_baseline=Path("baseline.json"), gate=GateSettings(threshold=0.2, mismatch="warn"))
+    GateRun(gate=GateSettings())  # the defaults, as the options give them with no gate
     BenchSettings(accelerator=100.0, rounds=5, paired_reference=True)
     BenchSettings(dataset=Path("/data"), data_root=Path("/tmp/conversions"))  # where TFRecord shards go
     with pytest.raises(ValueError, match=r"--gate-threshold must be in \[0, 1\), got 1.5"):

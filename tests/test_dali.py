@@ -16,7 +16,7 @@ import pytest
 from pipelines.loaders.pipeline import unbuildable_reason
 from pipelines.loaders.registry import LOADER_SPECS
 from tests.conftest import SMALL_CONTRACT
-from tests.helpers import epoch_arrays, needs_loader
+from tests.helpers import broken_package, epoch_arrays, needs_loader, requiring
 
 needs_dali = needs_loader("dali")
 #: DALI against tf.data: above the tiny set's 1.37 (bilinear) and 1.44 (nearest).
@@ -60,12 +60,37 @@ def test_every_image_once_an_epoch_in_a_new_order_every_epoch(tiny_dataset):
 
 
 def test_a_missing_dali_is_a_skip_naming_the_extra(monkeypatch):
+    """DALI's package is ``nvidia.dali``: where ``nvidia`` is absent, ``find_spec`` raises instead of answering
+    None. A package whose parent is absent for real stands in for it (the installed DALI cannot be hidden)."""
+    import importlib.util
+
     from pipelines.harness.cases import Case
 
-    real = __import__("importlib.util").util.find_spec
-    monkeypatch.setattr("importlib.util.find_spec", lambda name, *a: None if name == "nvidia.dali" else real(name, *a))
+    requiring(monkeypatch, "dali", "nosuchparent_loaderbench.dali")
+    with pytest.raises(ModuleNotFoundError):  # the premise: this is the case that raised
+        importlib.util.find_spec("nosuchparent_loaderbench.dali")
     reason = unbuildable_reason("dali", SMALL_CONTRACT)
-    assert reason and "pip install '.[dali]'" in reason and "tox -e bench-dali" in reason, reason
+    assert reason and "not installed" in reason, reason
+    assert "pip install '.[dali]'" in reason and "tox -e bench-dali" in reason, reason
+    assert Case("dali", "none", "uint8").skip_reason(SMALL_CONTRACT) == reason
+
+
+@pytest.mark.parametrize(("raises", "cause"), [
+    ('ImportError("libfoo.so: cannot open shared object file")',
+     "ImportError: libfoo.so: cannot open shared object file"),
+    ('OSError("libcudart.so.12: cannot open shared object file: No such file or directory")',
+     "OSError: libcudart.so.12: cannot open shared object file: No such file or directory"),
+], ids=["ImportError", "OSError"])
+def test_a_dali_that_fails_to_import_is_a_skip_naming_the_extra_and_the_cause(monkeypatch, tmp_path, raises, cause):
+    """installed, but its import raises (a shared library missing): skipped, saying so with the error's line"""
+    from pipelines.harness.cases import Case
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    package = broken_package(tmp_path, f"loaderbench_broken_dali_{cause.partition(':')[0].lower()}", raises)
+    requiring(monkeypatch, "dali", package)
+    reason = unbuildable_reason("dali", SMALL_CONTRACT)
+    assert reason and f"installed but fails to import ({cause})" in reason, reason
+    assert "pip install '.[dali]'" in reason and "tox -e bench-dali" in reason, reason
     assert Case("dali", "none", "uint8").skip_reason(SMALL_CONTRACT) == reason
 
 

@@ -155,7 +155,7 @@ def test_the_harness_meters_every_timed_epoch_and_the_loaders_memory(tiny_datase
     without worker processes"""
     from pipelines.caches.diskstats import DISKSTATS, whole_disks
     from pipelines.harness.cold_warm import time_epochs
-    from pipelines.harness.epoch import run_epoch
+    from pipelines.epoch.run import run_epoch
     from pipelines.harness.plan import RoundPlan
     from pipelines.harness.rounds import OffRecordBenchmark
     from pipelines.loaders import open_pipeline

@@ -1,4 +1,4 @@
-"""What filling RAM costs the kernel (:mod:`pipelines.memory.faults`, :mod:`pipelines.memory.fill_rate`): an
+"""What filling RAM costs the kernel (:mod:`pipelines.epoch.faults`, :mod:`pipelines.memory.fill_rate`): an
 epoch's page faults counted, the fill probe run in a child and its figures, what a memory cache's first epoch
 adds for them, and the record kept by a study's points and shown beside the held-out error."""
 
@@ -11,7 +11,7 @@ from dataclasses import asdict, replace
 
 import pytest
 
-from pipelines.memory.faults import PAGE_BYTES, FaultMeter, PageFaults
+from pipelines.epoch.faults import PAGE_BYTES, FaultMeter, PageFaults
 from pipelines.memory.fill_rate import MemoryFill, fill_seconds, measure_memory_fill, sizes_to_fill
 from pipelines.study.settings import CASES_BY_ID
 from pipelines.study.bounds import fill_s
@@ -167,7 +167,7 @@ def test_a_memory_caches_first_epoch_is_shown_with_its_error_at_each_fill_probes
     """Fills probed at 1 and 2 s a fresh GB before and after the epochs: the 7.2 GB cache's first epoch is
     predicted at their mean and its error given at each alone too; an epoch with no fill has no band."""
     from pipelines.study.bands import errors_of, fill_bands
-    from pipelines.study.run import Predictor
+    from pipelines.study.predictor import Predictor
     from pipelines.study.settings import StudySettings
 
     case = "tfdata-memory-float32"

@@ -29,9 +29,9 @@ from pipelines.gate.judge import INCONCLUSIVE_EXIT, compare_case, compare_runs, 
 from pipelines.gate.runs import CaseRounds, GateError, RunRounds, load_run, pooled
 from pipelines.gate.tally import Scenario
 from pipelines.loaders import open_pipeline
-from pipelines.gate.settings import REGRESSION_VARIABLE
+from pipelines.loaders.seeds import REGRESSION_VARIABLE
 from pipelines.loaders.seeded import extra_pass_flags, seeded_fraction
-from pipelines.harness.epoch import DecodeLimit, run_epoch
+from pipelines.epoch.run import DecodeLimit, run_epoch
 from tests.conftest import SMALL_CONTRACT
 from tests.helpers import epoch_arrays
 
@@ -221,7 +221,7 @@ def test_pooled_sides_keep_every_round_and_drop_pairing_only_when_a_run_lacks_it
 def test_ab_alternates_sides_and_checks_its_input():
     assert ab.order(3) == [0, 1, 1, 0, 0, 1]
     args = ab.build_parser().parse_args(["--base-rev", "main", "--", "--images", "60"])
-    assert args.mismatch == "warn"  # both sides on this machine: another TensorFlow is the question asked
+    assert args.gate_mismatch == "warn"  # both sides on this machine: another TensorFlow is the question asked
     assert args.base_rev == "main" and "--images" in args.pytest_args
     assert ab.parse_env(["A=1", "B=x=y"]) == {"A": "1", "B": "x=y"}
     with pytest.raises(GateError, match="NAME=VALUE"):
@@ -259,7 +259,7 @@ def test_seeded_regression_changes_no_pixel_or_label(tiny_dataset, monkeypatch):
 @pytest.mark.slow
 def test_seeded_regression_adds_the_asked_share_of_the_decode_path(tmp_path_factory, monkeypatch):
     """``tfdata=0.5`` reads, decodes and resizes half the images again: the CPU an epoch gains is a known share
-    of one pass of the decode path over every image (:class:`~pipelines.harness.epoch.DecodeLimit`).
+    of one pass of the decode path over every image (:class:`~pipelines.epoch.run.DecodeLimit`).
 
     CPU seconds, not wall seconds (the work, not when it ran), alternated over 5 rounds each. Measured on the
     smoke shape here: 0.30-0.35 of a pass, not 0.5, because a decode pass also pays what the second pass skips

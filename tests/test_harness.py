@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.harness import clock
+from pipelines.epoch import clock
 from pipelines.loaders.registry import LOADER_SPECS
 from pipelines.harness.cases import EPOCH_KINDS, THROUGHPUT_CASES, case_id
 from pipelines.harness.plan import RoundPlan
 from pipelines.harness.cold_warm import sources_written_ahead, time_epochs
 from pipelines.harness.rounds import time_rounds, OffRecordBenchmark
 from pipelines.loaders import open_pipeline
-from pipelines.harness.epoch import EpochRun, run_epoch
+from pipelines.epoch.run import EpochRun, run_epoch
 from pipelines.caches.pagecache import RESIDENT_AT, evict, filesystem_of, is_ram_backed, resident_fraction
 from tests.conftest import SMALL_CONTRACT
 
@@ -52,7 +52,7 @@ class FakeBenchmark:
 
 
 class FakeTime:
-    """What :mod:`pipelines.harness.clock` and :mod:`pipelines.training` read as their ``time`` module: seconds pass
+    """What :mod:`pipelines.epoch.clock` and :mod:`pipelines.training` read as their ``time`` module: seconds pass
     only when a test says so (``advance``, or a ``sleep``, which is recorded and returns at once), so every
     figure a test checks is exact, however busy the machine is. Thread-safe: Keras runs a step's sleep on a
     TensorFlow thread."""
@@ -78,9 +78,9 @@ class FakeTime:
 
 @pytest.fixture()
 def fake_time(monkeypatch) -> FakeTime:
-    """pipelines.harness.clock (the benchmark clock) and pipelines.training (Keras' epoch times, the emulated
+    """pipelines.epoch.clock (the benchmark clock) and pipelines.training (Keras' epoch times, the emulated
     accelerator's sleep) on a :class:`FakeTime`; the clock's pause state is restored afterwards. run_epoch
-    (pipelines.harness.epoch) keeps the real clock."""
+    (pipelines.epoch.run) keeps the real clock."""
     from pipelines import training
 
     assert not clock.is_paused()
@@ -294,7 +294,7 @@ def test_emulated_accelerator_steps_take_batch_over_rate_and_consume_every_batch
 
 def test_rounds_that_disagree_on_the_image_count_fail(tiny_dataset):
     from pipelines.harness.rounds import TimedEpochs
-    from pipelines.harness.epoch import EpochRun
+    from pipelines.epoch.run import EpochRun
 
     timed = TimedEpochs(runs=[EpochRun(11, 3, 1.0, 0.1), EpochRun(8, 2, 1.0, 0.1)])
     with pytest.raises(AssertionError, match="different image counts"):
@@ -358,7 +358,7 @@ def test_benchmark_suite_runs_every_case_on_a_tiny_dataset(tmp_path):
         assert {"device", "cpu_count", "tensorflow", "dataset"} <= set(info)
         assert info["rounds"] == 2 and info["spread"] >= 0
         assert bench["stats"]["rounds"] == 2 and bench["stats"]["iterations"] == info["epochs_per_round"]
-        assert bench["options"]["timer"].endswith("now")  # pipelines.harness.clock.now, the clock the harness pauses
+        assert bench["options"]["timer"].endswith("now")  # pipelines.epoch.clock.now, the clock the harness pauses
         if bench["name"].startswith("test_throughput["):
             assert info["images_per_sec"] > 0 and info["machine_limit_pct"] > 0 and info["decode_limit_pct"] > 0
             if not ON_RAM:
@@ -383,7 +383,7 @@ import sys
 from pipelines.loaders.contract import Contract
 from pipelines.datasets import generate, index_dataset
 from pipelines.loaders import open_pipeline
-from pipelines.harness.epoch import EpochRun, run_epoch
+from pipelines.epoch.run import EpochRun, run_epoch
 from pipelines.datasets.presets import Preset
 # 120 batches: prefetching cannot read them all behind one next() (with 11 images it sometimes did, completing
 # the cache and silencing the warning this control needs)

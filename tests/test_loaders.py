@@ -27,7 +27,7 @@ from pipelines.loaders.registry import LOADER_SPECS
 from pipelines.loaders.compare import pixel_difference
 from pipelines.loaders.tfdata import dct_ratios
 from pipelines.loaders.tfops import dct_ratio, without_autotune
-from pipelines.harness.epoch import run_epoch
+from pipelines.epoch.run import run_epoch
 from tests.conftest import SMALL_CONTRACT
 from tests.helpers import epoch_arrays
 from tests.strategies import equality_contracts, tiny_presets

@@ -17,7 +17,7 @@ from pipelines.caches.folders import cache_bytes
 from pipelines.caches.modes import CACHE_SPECS
 from pipelines.loaders.contract import Contract
 from pipelines.loaders import open_pipeline
-from pipelines.harness.epoch import run_epoch
+from pipelines.epoch.run import run_epoch
 from pipelines.memory import exceeds_budget, exceeds_disk, free_disk, predict_cache
 from pipelines.memory.__main__ import main as memory_cli
 from pipelines.memory.predict import SAFETY_MARGIN, WORKING_SET_BYTES
@@ -71,7 +71,7 @@ from pipelines.datasets.presets import Preset
 from pipelines.loaders.contract import Contract
 from pipelines.datasets import generate, index_dataset
 from pipelines.loaders import open_pipeline
-from pipelines.harness.epoch import run_epoch
+from pipelines.epoch.run import run_epoch
 from pipelines.memory import predict_cache
 from pipelines.memory.measure import measure_memory
 if __name__ == "__main__":

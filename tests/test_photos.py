@@ -22,7 +22,11 @@ def _files(folder: Path) -> dict[str, bytes]:
 
 
 def test_the_photos_preset_is_crops_of_real_photographs_with_a_few_pngs(tmp_path):
-    pytest.importorskip("skimage", reason="the photos preset is cut from scikit-image's photographs")
+    from pipelines.optional import install_hint, unusable
+
+    if cause := unusable("skimage", load=False):
+        pytest.skip(f"the photos preset is cut from scikit-image's photographs, and skimage is {cause}: "
+                    f"{install_hint('photos')}")
     preset = PHOTOS.scaled(40)
     generate(preset, tmp_path / "a", seed=3, progress=False)
     index = index_dataset(tmp_path / "a")
@@ -42,14 +46,30 @@ def test_the_photos_preset_is_crops_of_real_photographs_with_a_few_pngs(tmp_path
 
 
 def test_without_scikit_image_the_photos_preset_says_what_to_install(tmp_path, monkeypatch):
-    from pipelines.datasets import photos
+    """scikit-image hidden as Python blocks a package (``None`` in ``sys.modules``: ``find_spec`` answers None,
+    an import fails), with the optional packages' cached answers forgotten before and after"""
+    import sys
 
-    real = __import__("importlib.util").util.find_spec
-    monkeypatch.setattr("importlib.util.find_spec", lambda name, *a: None if name == "skimage" else real(name, *a))
+    from pipelines.datasets import photos
+    from pipelines.optional import unusable
+
+    monkeypatch.setitem(sys.modules, "skimage", None)
     photos._photograph.cache_clear()
-    with pytest.raises(DatasetError, match=r"pip install '\.\[photos\]'"):
-        generate(PHOTOS.scaled(9), tmp_path / "p", progress=False)
-    photos._photograph.cache_clear()
+    unusable.cache_clear()
+    try:
+        with pytest.raises(DatasetError, match=r"skimage is not installed: pip install '\.\[photos\]'"):
+            generate(PHOTOS.scaled(9), tmp_path / "p", progress=False)
+    finally:
+        photos._photograph.cache_clear()
+        unusable.cache_clear()
+
+
+def test_a_source_package_whose_parent_is_absent_is_not_installed_not_an_error():
+    """a dotted package name whose parent is missing makes ``find_spec`` raise: the same hint instead"""
+    from pipelines.datasets.photos import source_path
+
+    with pytest.raises(DatasetError, match=r"is not installed: pip install '\.\[photos\]' \(or tox -e bench-photos\)"):
+        source_path("nosuchparent_loaderbench.photos", "data/astronaut.png")
 
 
 def test_the_synthetic_presets_recipes_are_as_before_the_photos_preset():

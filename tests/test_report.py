@@ -125,9 +125,9 @@ def test_rerun_spread_is_the_within_run_statistic_over_the_runs_medians(tmp_path
 
 
 def test_reruns_command_writes_the_table_and_the_summary_line(tmp_path, capsys):
-    out = tmp_path / "notes" / "reruns.md"
+    out = tmp_path / "notes"
     assert report_cli(["reruns", *_three_runs(tmp_path), "--out", str(out)]) == 0
-    text = out.read_text()
+    text = (out / "reruns.md").read_text()
     assert text.strip() in capsys.readouterr().out
     row = next(line for line in text.splitlines() if "| tfdata-none-uint8-warm |" in line)
     assert "| 100.0 | 110.0 | 90.0 | ±10.1% | ±2.0% | rerun |" in row

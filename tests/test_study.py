@@ -211,9 +211,9 @@ def test_a_point_timed_in_rounds_of_several_epochs_keeps_a_time_and_the_faults_o
 
 
 def test_an_epoch_of_a_rounds_faults_is_their_mean():
-    from pipelines.memory.faults import PageFaults
+    from pipelines.epoch.faults import PageFaults
     from pipelines.study.scaling import per_round_faults
-    from pipelines.harness.epoch import EpochRun
+    from pipelines.epoch.run import EpochRun
 
     runs = [EpochRun(images=1, batches=1, seconds=s, first_batch_s=0.0, faults=PageFaults(f, k, s))
             for f, k, s in ((10, 1.0, 2.0), (20, 3.0, 4.0), (5, 0.5, 1.0), (7, 0.5, 1.0))]
@@ -256,7 +256,7 @@ def test_the_study_command_end_to_end_on_a_tiny_dataset(tmp_path, capsys):
 
     again = tmp_path / "again"  # predicted again from the saved points, for a tiny RAM budget: nothing measured
     assert main(["--points", str(out / "study.json"), "--held-out", "12", "--full-images", "300", "--no-model",
-                 "--ram-budget", "1MB", "--out", str(again)]) == 0
+                 "--machine-ram", "1MB", "--out", str(again)]) == 0
     printed = capsys.readouterr().out
     assert "smoke at full size: 300 images" in printed and "does not fit" in printed
     assert main(["--points", str(out / "study.json"), "--preset", "coco2017", "--out", str(again)]) == 2
@@ -358,7 +358,7 @@ def test_points_without_a_model_rate_are_refused_unless_no_model_or_an_accelerat
     points = saved_study(tmp_path / "study.json")
     assert main(["--points", str(points), "--out", str(tmp_path / "a")]) == 2
     error = capsys.readouterr().err.strip()
-    assert error == (f"study: --points {points}: no mobilenet_1 rate recorded (its study ran with --no-model or "
+    assert error == (f"python -m pipelines.study: error: --points {points}: no mobilenet_1 rate recorded (its study ran with --no-model or "
                      "--accelerator, or is older), and --points measures nothing: add --no-model (loader epochs "
                      "only) or --accelerator N, or run the study again without --points")
     assert main(["--points", str(points), "--no-model", "--out", str(tmp_path / "b")]) == 0
@@ -478,7 +478,7 @@ def grid_args(out, *options):
     return grid.settings_from_args(grid.build_parser().parse_args([str(out), *options]))
 
 
-def test_the_grid_measures_once_a_shape_and_model_and_rechecks_the_other_budgets_from_its_points(tmp_path):
+def test_the_grid_measures_once_a_shape_and_model_and_rechecks_the_other_budgets_from_its_points(tmp_path, capsys):
     """every command is one the study itself accepts: the re-checks carry no measuring option"""
     from pipelines.study.__main__ import build_parser, settings_from_args
 
@@ -489,20 +489,25 @@ def test_the_grid_measures_once_a_shape_and_model_and_rechecks_the_other_budgets
     measuring, recheck = commands[:2]
     assert measuring.folder == tmp_path / "run-1" / "smoke-12" / "accelerator-1000" / "16.0GB"
     assert measuring.line == ("python -m pipelines.study --preset smoke --held-out 12 --full-images 12 --accelerator "
-                              f"1000 --ram-budget {16 * GB} --sizes 6,9 --rounds 1 --no-levels "
+                              f"1000 --machine-ram {16 * GB}B --sizes 6,9 --rounds 1 --no-levels "
                               f"--out {measuring.folder}")
     assert recheck.points == measuring.folder / "study.json" and recheck.folder.name == "1.0MB"
-    assert commands[3].args[-4:] == ("--ram-budget", "1000000", "--out", str(commands[3].folder))
+    assert commands[3].args[-4:] == ("--machine-ram", "1000000B", "--out", str(commands[3].folder))
     assert "--no-model" in commands[3].args and commands[4].folder.parts[-4] == "run-2"
     for command in commands:
+        if command.points:  # the study refuses --points that are not there: its measuring study's, made here
+            command.points.parent.mkdir(parents=True, exist_ok=True)
+            command.points.touch()
         studied = settings_from_args(build_parser().parse_args(list(command.args)), "smoke")
         assert studied.held_out == studied.full_size == 12 and studied.ram_budget in (16 * GB, 10**6)
     defaults = grid_args(tmp_path)
     assert defaults == grid.GridSettings() and defaults.budgets[0] == StudySettings.ram_budget
-    with pytest.raises(ValueError, match="PRESET:IMAGES"):
-        grid_args(tmp_path, "--shapes", "smoke")
-    with pytest.raises(ValueError, match="accelerator=RATE"):
-        grid_args(tmp_path, "--models", "tpu")
+    for option, text, said in (("--shapes", "smoke", "PRESET:IMAGES"), ("--models", "tpu", "accelerator=RATE"),
+                               ("--budgets", "16QB", "not a size: '16QB'")):
+        with pytest.raises(SystemExit) as exited:  # refused as it is read, in one line
+            grid_args(tmp_path, option, text)
+        refusal = capsys.readouterr().err
+        assert exited.value.code == 2 and f"argument {option}: " in refusal and said in refusal
 
 
 def grid_check(recommended, recommended_s, fastest, fastest_s, verdict, spread=0.01, images=3000):
@@ -637,9 +642,9 @@ def test_a_row_whose_loader_is_not_installed_is_named_not_measured(monkeypatch, 
     size; the levels' children, which ask measure_sizes with its default, skip it too"""
     import pipelines.study.measuring as measuring
     from pipelines.study.scaling import measure_sizes
+    from tests.helpers import requiring
 
-    real = __import__("importlib.util").util.find_spec
-    monkeypatch.setattr("importlib.util.find_spec", lambda name, *a: None if name == "grain" else real(name, *a))
+    requiring(monkeypatch, "grain", "nosuchpackage_loaderbench_grain")  # the installed Grain cannot be hidden
     holdable = measuring._Holdable(StudySettings(preset="smoke", sizes=(6, 9)), None)
     grain = Case("grain", "none", "uint8")
     assert grain in STUDY_CASES

@@ -358,9 +358,14 @@ def test_command_line_default_folder_is_the_loaders(tiny_dataset, tmp_path, monk
 
 
 def test_command_line_rejects_a_missing_folder(tmp_path, capsys):
-    assert shards_cli.main([str(tmp_path / "nowhere"), str(tmp_path / "out")]) == 2
+    for wrong in ([str(tmp_path / "nowhere"), str(tmp_path / "out")], [str(tmp_path), str(tmp_path / "out"),
+                                                                       "--shards", "0"]):
+        with pytest.raises(SystemExit) as refused:
+            shards_cli.main(wrong)
+        assert refused.value.code == 2
     error = capsys.readouterr().err
-    assert error.startswith("error: dataset folder does not exist") and "nowhere" in error
-    assert not (tmp_path / "out").exists()
-    assert shards_cli.main([str(tmp_path), str(tmp_path / "out"), "--shards", "0"]) == 2  # no class folders
+    assert f"argument SOURCE: no such folder: {tmp_path / 'nowhere'}" in error
+    assert "argument --shards: a whole number of at least 1, got '0'" in error
+    assert shards_cli.main([str(tmp_path), str(tmp_path / "out")]) == 2  # no class folders
     assert "no class folders" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

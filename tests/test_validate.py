@@ -125,8 +125,10 @@ def test_user_files_are_never_touched(folder):
 def test_cli_check_and_generate(tmp_path, folder, capsys):
     assert datasets_cli(["check", str(folder)]) == 0
     assert "ok:" in capsys.readouterr().out
-    assert datasets_cli(["check", str(tmp_path / "nope")]) == 2
-    assert "does not exist" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as refused:
+        datasets_cli(["check", str(tmp_path / "nope")])
+    assert refused.value.code == 2
+    assert f"argument PATH: no such folder: {tmp_path / 'nope'}" in capsys.readouterr().err
     assert datasets_cli(["generate", "--images", "6", "--out", str(tmp_path / "gen")]) == 0
     assert "wrote 6 images" in capsys.readouterr().out
     assert datasets_cli(["generate", "--images", "6", "--out", str(tmp_path / "gen")]) == 0
@@ -197,3 +199,11 @@ def test_a_tree_with_a_foreign_manifest_json_benchmarks_normally(folder, tmp_pat
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert "1 passed" in done.stdout
     assert {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()} == before
+
+
+def test_a_folder_of_one_class_is_refused_naming_it(tmp_path):
+    """``datasets check`` of a one-class folder said ``ok: ... 1 classes``; a classifier needs two at least"""
+    _image(tmp_path / "only" / "a.jpg", "RGB", "JPEG")
+    with pytest.raises(DatasetError, match=r"(?s)1 too few classes.*class folder 'only' is the only one: a classifier "
+                                           r"needs two at least"):
+        validate_dataset(tmp_path, progress=False)

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from pipelines.options import Option
+
 CacheMode = str  # a key of CACHE_SPECS (declared below), not a fixed list: a new mode is one declaration
 
 CacheHome = Literal["nowhere", "ram", "disk"]
@@ -64,3 +66,6 @@ CACHE_SPECS: dict[str, CacheSpec] = {
     )
 }
 CACHE_MODES: tuple[CacheMode, ...] = tuple(CACHE_SPECS)  # type: ignore[assignment]
+
+CACHE = Option("--cache", "the cache mode: none, memory (Dataset.cache()) or file (Dataset.cache(path))",
+               default="memory", choices=CACHE_MODES)

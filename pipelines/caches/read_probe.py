@@ -13,7 +13,6 @@ cache. Rounds take the counts in turn, so a volume whose rate drifts over minute
 
 from __future__ import annotations
 
-import argparse
 import random
 import statistics
 import sys
@@ -23,7 +22,8 @@ from pathlib import Path
 
 from pipelines.caches.bandwidth import Bandwidth, measure_file_reads
 from pipelines.datasets.validate import DatasetError, index_dataset
-from pipelines.units import format_bytes, parse_list, relative_spread
+from pipelines.options import Option, add_options, command_parser, count, counts, existing_folder, natural
+from pipelines.units import format_bytes, relative_spread
 
 
 @dataclass(frozen=True)
@@ -97,41 +97,32 @@ def probe(paths: Sequence[Path], settings: ProbeSettings) -> list[ReadersRate]:
     return [ReadersRate(readers, tuple(rates)) for readers, rates in measured.items()]
 
 
-def _counts(text: str) -> tuple[int, ...]:
-    try:
-        counts = parse_list(text, int, "--readers", "1,2,4,8")
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-    if min(counts) < 1:
-        raise argparse.ArgumentTypeError(f"--readers {text!r}: a reader count is 1 or more (example: 1,2,4,8)")
-    return tuple(dict.fromkeys(counts))
+READERS = Option("--readers", "threads reading at once, comma-separated", parse=counts,
+                 default=",".join(map(str, ProbeSettings.readers)), metavar="N,N,...")
+FILES = Option("--files", "files a measurement reads (fewer where the dataset cannot give every measurement its own)",
+               parse=count, default=ProbeSettings.files, metavar="N")
+REPEATS = Option("--repeats", "measurements of each count, the counts in turn", parse=count,
+                 default=ProbeSettings.rounds, metavar="N")
+DRAW_SEED = Option("--draw-seed", "the seed of the draw of files", parse=natural, metavar="N",
+                   default_text="a new draw every run")
+FOLDER = Option("folder", "a dataset folder (class folders of images)", parse=existing_folder, metavar="FOLDER")
 
 
 def main(argv: list[str] | None = None) -> int:
-    defaults = ProbeSettings()
-    parser = argparse.ArgumentParser(prog="python -m pipelines.caches.read_probe",
-                                     description=__doc__.split("\n\n")[0])
-    parser.add_argument("folder", type=Path, help="a dataset folder (class folders of images)")
-    parser.add_argument("--readers", type=_counts, default=defaults.readers,
-                        help="threads reading at once, comma-separated (default: "
-                             f"{','.join(map(str, defaults.readers))})")
-    parser.add_argument("--files", type=int, default=defaults.files, help="files a measurement reads")
-    parser.add_argument("--rounds", type=int, default=defaults.rounds, help="measurements of each count")
-    parser.add_argument("--seed", type=int, default=None, help="the draw's seed (default: a new draw every run)")
+    parser = command_parser("python -m pipelines.caches.read_probe", __doc__)
+    add_options(parser.add_argument, FOLDER, READERS, FILES, REPEATS, DRAW_SEED)
     args = parser.parse_args(argv)
-    if args.files < 1 or args.rounds < 1:
-        parser.error("--files and --rounds must be at least 1")
     try:
         index = index_dataset(args.folder)
     except DatasetError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    settings = ProbeSettings(args.readers, args.files, args.rounds, args.seed)
-    count = len(plan(settings))
-    each = draw_size(index.images, count, settings.files)
+    settings = ProbeSettings(tuple(dict.fromkeys(args.readers)), args.files, args.repeats, args.draw_seed)
+    measurements = len(plan(settings))
+    each = draw_size(index.images, measurements, settings.files)
     if each < settings.files:
-        print(f"{index.images:,} files: each of the {count} measurements reads {each:,} "
-              "of them" + (" (no file is read twice)" if index.images >= count else
+        print(f"{index.images:,} files: each of the {measurements} measurements reads {each:,} "
+              "of them" + (" (no file is read twice)" if index.images >= measurements else
                            ", some read again, which storage below this machine may serve from its cache"),
               file=sys.stderr)
     print(f"reads of {index.root}'s files, evicted first, a fresh draw each measurement "

@@ -13,13 +13,13 @@ TensorFlow is imported here, in the child, only.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from collections.abc import Sequence
 
 from pipelines.cleanup.children import exit_with_parent
-from pipelines.dataservice.address import ServiceError, parse_address
+from pipelines.dataservice.address import Address, ServiceError, parse_address
+from pipelines.options import CommandParser, Option, add_options, command_parser, natural
 
 #: How a child learns whose child it is (see :func:`_watch_parent`).
 PARENT_ENV = "LOADERBENCH_SERVICE_PARENT"
@@ -42,24 +42,42 @@ def _ready(address: str) -> None:
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m pipelines.dataservice.worker",
-                                     description="Run a tf.data service dispatcher or worker until stopped.")
+def port(text: str) -> int:
+    """A port to listen on: 0 (any free one) to 65535."""
+    value = natural(text)
+    if value > 65535:
+        raise ValueError(f"a port from 0 (any free one) to 65535, got {text!r}")
+    return value
+
+
+def dispatcher_address(text: str) -> Address:
+    """A dispatcher's ``grpc://host:port``."""
+    try:
+        return parse_address(text)
+    except ServiceError as error:
+        raise ValueError(str(error)) from None
+
+
+PORT = Option("--port", "port to listen on (0: any free port)", parse=port, default=0, metavar="PORT")
+DISPATCHER = Option("--dispatcher", "the dispatcher's address", parse=dispatcher_address, metavar="grpc://HOST:PORT",
+                    required=True)
+HOST = Option("--host", "the name clients reach this worker by (another machine's workers need their own host name "
+              "here, since the dispatcher hands it to the clients)", default="localhost", metavar="NAME")
+
+
+def _parser() -> CommandParser:
+    parser = command_parser("python -m pipelines.dataservice.worker",
+                            "Run a tf.data service dispatcher or worker until stopped.")
     roles = parser.add_subparsers(dest="role", required=True)
     dispatcher = roles.add_parser("dispatcher", help="the dispatcher: hands out work, prints its grpc:// address")
-    dispatcher.add_argument("--port", type=int, default=0, help="port to listen on (default 0: any free port)")
+    add_options(dispatcher.add_argument, PORT)
     worker = roles.add_parser("worker", help="a worker: processes the pipeline's elements")
-    worker.add_argument("--dispatcher", required=True, metavar="grpc://HOST:PORT", help="the dispatcher's address")
-    worker.add_argument("--port", type=int, default=0, help="port to listen on (default 0: any free port)")
-    worker.add_argument("--host", default="localhost",
-                        help="the name clients reach this worker by (default localhost; another machine's workers "
-                             "need their own host name here, since the dispatcher hands it to the clients)")
+    add_options(worker.add_argument, DISPATCHER, PORT, HOST)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
+    args = _parser().parse_args(argv)
     _watch_parent()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -70,11 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         server = service.DispatchServer(service.DispatcherConfig(port=args.port))
         _ready(server.target)
     else:
-        try:
-            target = parse_address(args.dispatcher).target
-        except ServiceError as error:
-            parser.error(str(error))
-        server = service.WorkerServer(service.WorkerConfig(dispatcher_address=target, port=args.port,
+        server = service.WorkerServer(service.WorkerConfig(dispatcher_address=args.dispatcher.target, port=args.port,
                                                            worker_address=f"{args.host}:%port%"))
         port = server._address.rsplit(":", 1)[1]  # "localhost:PORT": the public API has no getter for the port
         _ready(f"{args.host}:{port}")

@@ -21,6 +21,10 @@ from typing import Any
 from pipelines.cleanup.ownership import TOOL, Claim
 
 MANIFEST_NAME = "manifest.json"
+#: Beside the manifest while a generation runs: ``loaderbench writer`` and the generating process's pid
+#: (:func:`pipelines.datasets.generate.generation_lock`), for a second generation to say whom it waits for.
+WRITER_NAME = ".loaderbench-writer"
+WRITER_KIND = "writer"
 #: Bumped when the manifest's fields change meaning. Written as ``format``, beside ``"tool": "loaderbench"``.
 MANIFEST_FORMAT = 1
 #: The fields of a manifest written before it named its tool: recognised by their exact set, recipe included.
@@ -97,15 +101,16 @@ def _names_this_tool(data: Any) -> bool:
 
 def dataset_claim(folder: Path) -> Claim:
     """What the suite made in a generated dataset ``folder``: the manifest proves it; the class folders it names,
-    the images in them under the generator's names (and their temporary names), and the manifest's temporary
-    file are the suite's. Anything else in the folder makes a removal refuse."""
+    the images in them under the generator's names (and their temporary names), the manifest's temporary file
+    and the writer mark (:data:`WRITER_NAME`) are the suite's. Anything else in the folder makes a removal
+    refuse."""
     manifest = read_manifest(folder)
     classes = frozenset(manifest.class_names if manifest else ())
 
     def owns(relative: Path) -> bool:
         parts = relative.parts
         if len(parts) == 1:
-            return parts[0] in classes or parts[0] == temporary_name(Path(MANIFEST_NAME)).name
+            return parts[0] in classes or parts[0] in (temporary_name(Path(MANIFEST_NAME)).name, WRITER_NAME)
         return (len(parts) == 2 and parts[0] in classes
                 and re.fullmatch(rf"\.?{re.escape(parts[0])}\.\d{{6}}\.(jpg|png)(\.tmp)?", parts[1]) is not None)
 

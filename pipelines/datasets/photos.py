@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from pipelines.datasets.validate import DatasetError
+from pipelines.optional import install_hint, unusable
 
 #: The photographs, one class each: ``(class name, package, path inside the package)``, in the order of their
 #: folders' names (the order labels follow). Colour photographs only (scikit-image's greyscale textures and
@@ -42,13 +43,17 @@ MIN_SCALE = 0.6
 
 
 def source_path(package: str, relative: str) -> Path:
-    """Where ``package`` keeps ``relative``, or a :class:`DatasetError` saying what to install."""
+    """Where ``package`` keeps ``relative``, or a :class:`DatasetError` saying what to install.
+
+    The package is looked for, not imported (``load=False``): only the files it ships are read.
+    """
     from importlib.util import find_spec
 
-    spec = find_spec(package)
+    cause = unusable(package, load=False)
+    spec = find_spec(package) if cause is None else None
     if spec is None or not spec.submodule_search_locations:
         raise DatasetError(f"the photos preset is cut from photographs that {package} ships, and {package} is "
-                           f"not installed: pip install '.[photos]' (or tox -e bench-photos)")
+                           f"{cause or 'not installed'}: {install_hint('photos')}")
     path = Path(next(iter(spec.submodule_search_locations))) / relative
     if not path.is_file():
         raise DatasetError(f"the photos preset needs {relative} from {package}, which this installation of "

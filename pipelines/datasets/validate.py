@@ -85,6 +85,9 @@ def validate_dataset(root: Path | str, deep: bool = True, progress: bool = True)
     root = Path(root).expanduser()
     index, problems = _scan(root)
     problems += _manifest_problems(root)
+    if len(index.class_names) < 2:  # a classifier of one class learns nothing, and training cases are the point
+        problems.append(f"class folder {index.class_names[0]!r} is the only one: a classifier needs two at least "
+                        f"-- expected {root}/<class>/<image files> for each class")
     if deep and index.paths:
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # Pillow decodes without the GIL
             problems += [
@@ -166,6 +169,7 @@ def _raise_if(problems: list[str], root: Path) -> None:
 
 def _kind(problem: str) -> str:
     for prefix, kind in (("not an image file", "unsupported file(s)"), ("class folder has no", "empty class(es)"),
+                         ("class folder '", "too few classes"),
                          ("incomplete generated", "incomplete dataset")):
         if problem.startswith(prefix):
             return kind

@@ -19,20 +19,20 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-
-from tqdm import tqdm
 
 from pipelines.cleanup.children import dying_with_parent
 from pipelines.gate.settings import GATE_PYTEST_ARGS, GateSettings
-from pipelines.gate.judge import compare_runs, format_result, gate_settings_parser, settings_from_args
-from pipelines.gate.runs import GateError, load_run, pooled
+from pipelines.gate.judge import gate_settings_parser, settings_from_args
+from pipelines.gate.runs import GateError
 from pipelines.cleanup.scratch import PREFIX, scratch_folder
+from pipelines.options import OUT, Option, add_options, command_parser, count, existing_folder, refuse
 
 #: The scratch folders' kind: ``loaderbench-ab-*`` holds a revision's worktree (in ``tree``).
 _WORKTREE = "ab"
@@ -138,24 +138,80 @@ def parse_env(pairs: Sequence[str]) -> dict[str, str]:
 #: under test, ``--base-python``) is the comparison asked for: the gate warns instead of refusing.
 AB_GATE = GateSettings(mismatch="warn")
 
+PROG = "python -m pipelines.gate.ab"
+
+
+def _revision(text: str) -> str:
+    """A git revision's name; whether the repository has it is checked once ``--tree`` is known."""
+    if not text.strip() or text.startswith("-"):
+        raise ValueError(f"a git revision (a branch, tag or commit), got {text!r}")
+    return text
+
+
+def _python(text: str) -> str:
+    """A Python to run a side with: a path, or a name on PATH."""
+    if not text.strip() or shutil.which(text) is None:
+        raise ValueError(f"a Python executable (a path, or a name on PATH), got {text!r}")
+    return text
+
+
+def _env_pair(text: str) -> str:
+    """``NAME=VALUE`` (the value may hold ``=`` and ``,``: ``LOADERBENCH_REGRESSION=tfdata=0.2,kerasdir=0.1``)."""
+    name, sep, _ = text.partition("=")
+    if not sep or not name.strip():
+        raise ValueError(f"NAME=VALUE, e.g. LOADERBENCH_REGRESSION=tfdata=0.15, got {text!r}")
+    return text
+
+
+BASE_REV = Option("--base-rev", "git revision for the base side, checked out in a temporary worktree",
+                  parse=_revision, metavar="REV", default_text="this working tree")
+HEAD_REV = Option("--head-rev", "git revision for the head side, checked out in a temporary worktree",
+                  parse=_revision, metavar="REV", default_text="this working tree")
+BASE_PYTHON = Option("--base-python", "Python of the base side's environment", parse=_python, default=sys.executable,
+                     metavar="PYTHON")
+HEAD_PYTHON = Option("--head-python", "Python of the head side's environment", parse=_python, default=sys.executable,
+                     metavar="PYTHON")
+BASE_ENV = Option("--base-env", "environment variable for the base side's runs (repeatable)", parse=_env_pair,
+                  metavar="NAME=VALUE", default_text="none")
+HEAD_ENV = Option("--head-env", "environment variable for the head side's runs (repeatable)", parse=_env_pair,
+                  metavar="NAME=VALUE", default_text="none")
+TREE = Option("--tree", "the suite's checkout: the side without a revision, and the repository revisions come from",
+              parse=existing_folder, metavar="FOLDER", default_text="the current folder")
+PAIRS = Option("--pairs", "runs per side, alternated", parse=count, default=3, metavar="N")
+PYTEST_ARGS = Option("pytest_args", "after --: more pytest options for every run (e.g. -- --preset coco2017 "
+                     "--images 500)", nargs=argparse.REMAINDER, default_text="")
+
+
+def _repeatable(parser: argparse.ArgumentParser):
+    """``parser.add_argument`` for options given once a value (``--base-env A=1 --base-env B=2``)."""
+    return lambda flag, **kwargs: parser.add_argument(flag, action="append", **kwargs)
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m pipelines.gate.ab", description=__doc__.split("\n\n")[0])
-    for side in ("base", "head"):
-        parser.add_argument(f"--{side}-rev", help=f"git revision for the {side} side (default: this working tree)")
-        parser.add_argument(f"--{side}-python", default=sys.executable,
-                            help=f"Python of the {side} side's environment (default: this one)")
-        parser.add_argument(f"--{side}-env", action="append", default=[], metavar="NAME=VALUE",
-                            help=f"environment variable for the {side} side's runs (repeatable)")
-    parser.add_argument("--tree", type=Path, default=Path.cwd(),
-                        help="the suite's checkout: the side without a revision, and the repository revisions come "
-                             "from (default: the current folder)")
-    parser.add_argument("--pairs", type=int, default=3, help="runs per side, alternated (default 3)")
-    parser.add_argument("--out", type=Path, help="keep each run's JSON here (default: a temporary folder)")
+    parser = command_parser(PROG, __doc__)
+    for rev, python, env in ((BASE_REV, BASE_PYTHON, BASE_ENV), (HEAD_REV, HEAD_PYTHON, HEAD_ENV)):
+        add_options(parser.add_argument, rev, python)
+        add_options(_repeatable(parser), env)
+    add_options(parser.add_argument, TREE, PAIRS, replace(OUT, default_text="a temporary folder, removed afterwards"))
     gate_settings_parser(parser, AB_GATE)
-    parser.add_argument("pytest_args", nargs=argparse.REMAINDER,
-                        help="after --: more pytest options for every run (e.g. -- --preset coco2017 --images 500)")
+    add_options(parser.add_argument, PYTEST_ARGS)
     return parser
+
+
+def check_revisions(tree: Path, revisions: Sequence[tuple[Option, str | None]]) -> str | None:
+    """What is wrong with the sides before anything runs, naming the option; ``None`` when nothing is: each
+    revision is a commit of ``tree``'s repository, and a side without one finds benchmarks/ in ``tree``."""
+    for option, revision in revisions:
+        if revision is None:
+            if not (tree / "benchmarks").is_dir():
+                return (f"argument --tree: {tree} has no benchmarks/ folder (the side without {option.flag} runs "
+                        "there): run this command from the suite's checkout, or give --tree")
+            continue
+        found = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}"], cwd=tree,
+                               capture_output=True, text=True)
+        if found.returncode != 0:
+            return f"argument {option.flag}: {revision!r} is not a commit of the git repository at {tree}"
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -163,20 +219,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     (:data:`~pipelines.gate.judge.INCONCLUSIVE_EXIT`) a case could not be judged: the machine was shared."""
     args = build_parser().parse_args(argv)
     pytest_args = [a for a in args.pytest_args if a != "--"]
+    tree = args.tree or Path.cwd()
+    settings = settings_from_args(args)
+    wrong = check_revisions(tree, ((BASE_REV, args.base_rev), (HEAD_REV, args.head_rev)))
+    if wrong:
+        return refuse(PROG, wrong)
+    if args.out is not None:
+        try:
+            args.out.mkdir(parents=True, exist_ok=True)
+        except OSError as error:  # as root, /proc/x looks writable until made
+            return refuse(PROG, f"argument --out: cannot make {args.out}: {error.strerror or error}")
+    from tqdm import tqdm
+
+    from pipelines.gate.judge import compare_runs, format_result
+    from pipelines.gate.runs import load_run, pooled
+
     try:
-        settings = settings_from_args(args)
-        if args.pairs < 1:
-            raise GateError(f"--pairs must be at least 1, got {args.pairs}")
         with ExitStack() as stack:
             sides = []
             for name in ("base", "head"):
                 revision = getattr(args, f"{name}_rev")
-                tree = stack.enter_context(worktree(revision, args.tree)) if revision else args.tree
-                sides.append(Side(name, tree, getattr(args, f"{name}_python"),
-                                  parse_env(getattr(args, f"{name}_env"))))
+                side_tree = stack.enter_context(worktree(revision, tree)) if revision else tree
+                sides.append(Side(name, side_tree, getattr(args, f"{name}_python"),
+                                  parse_env(getattr(args, f"{name}_env") or [])))
                 sides[-1].check()
             out = args.out or stack.enter_context(scratch_folder("ab-runs"))
-            out.mkdir(parents=True, exist_ok=True)
             runs: list[list] = [[], []]
             schedule = order(args.pairs)
             for step, which in enumerate(tqdm(schedule, desc="A/B runs", unit="run")):

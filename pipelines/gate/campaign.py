@@ -36,8 +36,10 @@ from pathlib import Path
 from pipelines.cleanup.children import child_environment, dying_with_parent, module_command
 from pipelines.gate.judge import gate_settings_parser, settings_from_args
 from pipelines.gate.runs import GateError
-from pipelines.gate.settings import GATE_PYTEST_ARGS, REGRESSION_VARIABLE, GateSettings
+from pipelines.gate.settings import GATE_PYTEST_ARGS, GateSettings
+from pipelines.loaders.seeds import REGRESSION_VARIABLE
 from pipelines.gate.tally import Scenario, format_tally, judge_folder, run_files
+from pipelines.options import JUDGE, Option, add_options, command_parser, count, non_negative, refuse, writable_folder
 from pipelines.validation import require
 
 def suite_root() -> Path:
@@ -48,6 +50,7 @@ def suite_root() -> Path:
 
 
 DEFAULT_SCENARIOS = "unchanged,tfdata=0.15,tfdata=0.22,tfdata=0.4"
+DEFAULT_CYCLES = 5
 
 #: What the busy neighbour runs: one Python thread spinning, a core's worth of CPU.
 BUSY_LOOP = "while True: pass"
@@ -72,7 +75,7 @@ class CampaignSettings:
     """
 
     out: Path
-    cycles: int = 5
+    cycles: int = DEFAULT_CYCLES
     scenarios: tuple[Scenario, ...] = parse_scenarios(DEFAULT_SCENARIOS)
     judge_only: bool = False
     gate: GateSettings = field(default_factory=GateSettings)
@@ -162,41 +165,63 @@ def measure(settings: CampaignSettings) -> None:
         say(f"{scenario.name} cycle {cycle}: {outcome} ({step} of {total} runs)")
 
 
+PROG = "python -m pipelines.gate.campaign"
+
+
+def _scenarios(text: str) -> str:
+    """``--scenarios``' text, each scenario checked (:meth:`Scenario.parse`)."""
+    try:
+        if not parse_scenarios(text):
+            raise GateError(f"no scenario in {text!r}")
+    except GateError as error:
+        raise ValueError(f"comma-separated scenarios: unchanged or LOADER=FRACTION, each optionally after busy: "
+                         f"({error})") from None
+    return text
+
+
+CAMPAIGN_OUT = Option("out", "the campaign's folder: baseline.json and every run's JSON and log",
+                      parse=writable_folder, metavar="OUT", default_text="")
+CYCLES = Option("--cycles", "cycles of one run per scenario", parse=count, metavar="N",
+                default_text=str(DEFAULT_CYCLES))
+SCENARIOS = Option("--scenarios", "comma-separated: unchanged or LOADER=FRACTION (a seeded regression), each "
+                   "optionally after busy: (a busy loop on one core meanwhile)", parse=_scenarios,
+                   default=DEFAULT_SCENARIOS, metavar="LIST")
+BUSY = Option("--busy", "a busy loop on one core during every scenario's runs", parse=None, default=False)
+MIN_MARGIN = Option("--min-margin", "pytest-benchmark's compare-fail margin on min, counted beside the gate (0.25 = "
+                    "25%)", parse=non_negative, default=CampaignSettings.min_margin, metavar="SHARE")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m pipelines.gate.campaign", formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Measure the gate's campaign (a quiet baseline, then cycles of one run per scenario) and judge "
-                    "every run against the baseline: the table and noise figures behind the gate's threshold.",
-        epilog="\n\n".join(part for part in __doc__.split("\n\n") if part.startswith("    python")))
-    parser.add_argument("out", type=Path, help="the campaign's folder: baseline.json and every run's JSON and log")
-    parser.add_argument("--cycles", type=int, default=CampaignSettings.cycles,
-                        help=f"cycles of one run per scenario (default {CampaignSettings.cycles})")
-    parser.add_argument("--scenarios", default=DEFAULT_SCENARIOS,
-                        help="comma-separated: unchanged or LOADER=FRACTION (a seeded regression), each optionally "
-                             f"after busy: (a busy loop on one core meanwhile); default {DEFAULT_SCENARIOS}")
-    parser.add_argument("--busy", action="store_true", help="a busy loop on one core during every scenario's runs")
-    parser.add_argument("--judge", action="store_true", help="only judge the runs already in OUT")
-    parser.add_argument("--min-margin", type=float, default=CampaignSettings.min_margin,
-                        help="pytest-benchmark's compare-fail margin on min, counted beside the gate "
-                             f"(default {CampaignSettings.min_margin})")
+    parser = command_parser(PROG, "Measure the gate's campaign (a quiet baseline, then cycles of one run per "
+                                  "scenario) and judge every run against the baseline: the table and noise figures "
+                                  "behind the gate's threshold.")
+    parser.epilog = "\n\n".join(part for part in __doc__.split("\n\n") if part.startswith("    python"))
+    add_options(parser.add_argument, CAMPAIGN_OUT, CYCLES, SCENARIOS, BUSY, JUDGE, MIN_MARGIN)
     gate_settings_parser(parser)
     return parser
 
 
 def settings_from(args: argparse.Namespace) -> CampaignSettings:
-    return CampaignSettings(args.out, args.cycles, parse_scenarios(args.scenarios, args.busy), args.judge,
-                            settings_from_args(args), args.min_margin)
+    """The campaign's settings; ``ValueError`` for options that mean nothing together (``--judge --cycles``)."""
+    require(not (args.judge and args.cycles is not None),
+            "argument --cycles: --judge measures nothing, so it runs no cycles: leave --cycles out")
+    return CampaignSettings(args.out, args.cycles or DEFAULT_CYCLES, parse_scenarios(args.scenarios, args.busy),
+                            args.judge, settings_from_args(args), args.min_margin)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Exit status: 0 the table was printed, 2 the campaign could not be measured or judged (the message says
     why), 130 interrupted."""
+    args = build_parser().parse_args(argv)
     try:
-        settings = settings_from(build_parser().parse_args(argv))
+        settings = settings_from(args)
+    except ValueError as error:
+        return refuse(PROG, error)
+    try:
         if not settings.judge_only:
             measure(settings)
         runs = judge_folder(settings.out, settings.scenarios, settings.gate, settings.min_margin)
-    except (GateError, ValueError) as error:
+    except (GateError, ValueError, OSError) as error:
         print(f"campaign: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -5,7 +5,7 @@ margin: on a shared VM the margin must cover the machine's drift between runs, s
 This gate reads what each case recorded instead (:mod:`pipelines.harness.records`):
 
 * **the rounds**, not one number: seconds per epoch of every round, so noise within a run is measured;
-* **divided by the paired reference** (:mod:`pipelines.gate.reference`), timed right after each of the case's rounds
+* **divided by the paired reference** (:mod:`pipelines.epoch.reference`), timed right after each of the case's rounds
   (the median of those), so the machine's drift between runs -- the same for both workloads -- cancels (runs
   with ``--paired-reference``);
 * **an effect threshold and a rank test**: a case regresses when its normalised median is more than
@@ -26,22 +26,34 @@ A gate that cannot judge says so; it never passes what it could not judge:
   ``max_reference_drift`` from the baseline's, beyond what normalisation was shown to correct. One line says
   why; rerun on a quiet machine.
 * **refused** (:class:`GateError`): rounds too few for the rank test to reach ``alpha`` over the cases judged
-  (the rounds needed are named), no case in common, no baseline, runs from different machines.
+  (the rounds needed are named), no case in common, no baseline, runs from different machines; runs that timed
+  other work -- another dataset (name, images, bytes, classes), contract (batch size, image size,
+  parallelism...) or model (:func:`~pipelines.gate.runs.workload_mismatch`) -- and a run that did not measure
+  every case of the baseline (:func:`check_case_sets`): a case of the same name on other work, or no case at
+  all, is no evidence of anything. A case new in this run is listed, not judged.
 
-    python -m pipelines.gate.judge BASELINE.json RUN.json [--threshold 0.10] [--mismatch warn]
+    python -m pipelines.gate.judge BASELINE.json RUN.json [--gate-threshold 0.10] [--gate-mismatch warn]
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
-from scipy import stats
 
-from pipelines.gate.runs import SAVE_BASELINE, CaseRounds, GateError, RunRounds, identity_mismatch, load_run
-from pipelines.gate.settings import GateSettings
+from pipelines.gate.runs import (
+    SAVE_BASELINE,
+    CaseRounds,
+    GateError,
+    RunRounds,
+    identity_mismatch,
+    load_run,
+    refuse_other_work,
+    workload_mismatch,
+)
+from pipelines.gate.settings import GATE_MAX_SHARED_CORES, GATE_MISMATCH, GATE_THRESHOLD, GateSettings
+from pipelines.options import Option, add_options, command_parser, existing_file, fraction
 
 #: Exit status of a gate that could not judge (the machine was shared): not 0 (a pass), not 1 (a regression),
 #: and none of pytest's own (0-5), so a CI step can tell "rerun" from "fix".
@@ -72,6 +84,8 @@ def compare_case(base: CaseRounds, head: CaseRounds, settings: GateSettings, cas
                  drift: float | None = None) -> CaseVerdict:
     """Judge one case (see the module docstring); ``cases``: how many share the gate's ``alpha``; ``drift``: the
     run's :func:`machine_drift` (``None``: this case's own, or none without a paired reference)."""
+    from scipy import stats  # here: seconds to import, and a command's --help needs none of it
+
     normalise = base.normalisable and head.normalisable
     before, after = base.samples(normalise), head.samples(normalise)
     ratio = float(np.median(after) / np.median(before))
@@ -129,6 +143,8 @@ def unjudgeable(base: CaseRounds, head: CaseRounds, settings: GateSettings, drif
 def min_p_value(base_rounds: int, head_rounds: int) -> float:
     """The smallest p the one-sided rank test can give for these round counts (every head round slower than
     every baseline round), computed by the same scipy call the gate makes."""
+    from scipy import stats
+
     return float(stats.mannwhitneyu(np.arange(head_rounds) + base_rounds, np.arange(base_rounds),
                                     alternative="greater").pvalue)
 
@@ -157,14 +173,27 @@ def check_round_counts(base: RunRounds, head: RunRounds, shared: Sequence[str], 
             )
 
 
+def check_case_sets(base: RunRounds, head: RunRounds) -> None:
+    """Refuse a run that did not measure every case of the baseline (skipped, failed, deselected): judged on
+    the rest alone it would pass a case it never measured. Cases new in this run are judged by nothing, and
+    listed as such (:func:`format_result`)."""
+    missing = sorted(set(base.cases) - set(head.cases))
+    if missing:
+        raise GateError(f"the baseline {base.source} has {len(missing)} case(s) that {head.source} did not measure "
+                        f"(skipped, failed or deselected): {', '.join(missing)} -- a gate judging only the others "
+                        "would pass what it never measured: run the baseline's selection, or save a new baseline "
+                        f"with `{SAVE_BASELINE}`")
+
+
 @dataclass
 class GateResult:
-    """Every case both runs measured, judged; what could not be compared is listed, not hidden."""
+    """Every case both runs measured, judged; what could not be compared is listed, not hidden (a baseline
+    case this run lacks is refused before, by :func:`check_case_sets`)."""
 
     verdicts: list[CaseVerdict] = field(default_factory=list)
-    only_in_base: list[str] = field(default_factory=list)
     only_in_head: list[str] = field(default_factory=list)
     mismatch: list[str] = field(default_factory=list)
+    unrecorded: list[str] = field(default_factory=list)
 
     @property
     def regressed(self) -> list[CaseVerdict]:
@@ -182,7 +211,8 @@ class GateResult:
 
 def compare_runs(base: RunRounds, head: RunRounds, settings: GateSettings) -> GateResult:
     """Judge every case both runs have. Raises :class:`GateError` on a machine mismatch when the settings say
-    ``fail``; with ``warn`` the differences are kept in the result and printed."""
+    ``fail`` (with ``warn`` the differences are kept in the result and printed, as is a dataset or contract one
+    side did not record); always when the cases timed other work, or the baseline has a case this run lacks."""
     mismatch = identity_mismatch(base, head)
     if mismatch and settings.mismatch == "fail":
         raise GateError(f"the baseline {base.source} ran on another machine or software ({'; '.join(mismatch)}): "
@@ -193,9 +223,12 @@ def compare_runs(base: RunRounds, head: RunRounds, settings: GateSettings) -> Ga
         raise GateError(f"no case in common between the baseline {base.source} ({', '.join(sorted(base.cases))}) "
                         f"and {head.source} ({', '.join(sorted(head.cases)) or 'no case with rounds'}): nothing was "
                         "compared -- run the baseline's selection, or save a new baseline")
+    differences, unrecorded = workload_mismatch(base, head, shared)
+    if differences or (unrecorded and settings.mismatch == "fail"):
+        raise refuse_other_work(base, differences + unrecorded, head.source)
+    check_case_sets(base, head)
     check_round_counts(base, head, shared, settings)
-    result = GateResult(mismatch=mismatch,
-                        only_in_base=sorted(set(base.cases) - set(head.cases)),
+    result = GateResult(mismatch=mismatch, unrecorded=unrecorded,
                         only_in_head=sorted(set(head.cases) - set(base.cases)))
     drift = machine_drift(base.cases, head.cases)
     result.verdicts = [compare_case(base.cases[key], head.cases[key], settings, len(shared), drift)
@@ -209,6 +242,8 @@ def format_result(result: GateResult, settings: GateSettings, base_source: str) 
              f"with rank-test p < {settings.alpha:g} over {len(result.verdicts)} cases"]
     for difference in result.mismatch:
         lines.append(f"WARNING: baseline from another machine or software: {difference}")
+    for difference in result.unrecorded:
+        lines.append(f"WARNING: not compared, one side did not record it: {difference}")
     width = max((len(v.case) for v in result.verdicts), default=4)
     lines.append(f"{'case':<{width}}  {'ratio':>6}  {settings.confidence:.0%} CI        {'p':>7}  verdict")
     for v in result.verdicts:
@@ -216,10 +251,8 @@ def format_result(result: GateResult, settings: GateSettings, base_source: str) 
             "faster" if v.high < 1 else "ok")
         lines.append(f"{v.case:<{width}}  {v.ratio:6.3f}  {v.low:.3f}-{v.high:.3f}  {v.p_value:7.2g}  {verdict}"
                      + ("" if v.normalised else "  (raw: no paired reference)"))
-    for key in result.only_in_base:
-        lines.append(f"{key}: in the baseline only (not run this time)")
     for key in result.only_in_head:
-        lines.append(f"{key}: new in this run (no baseline to compare)")
+        lines.append(f"{key}: new in this run, not judged: no baseline")
     for v in result.regressed:
         lines.append("REGRESSED " + v.describe(settings))
     for v in result.inconclusive:
@@ -232,39 +265,54 @@ def format_result(result: GateResult, settings: GateSettings, base_source: str) 
     return "\n".join(lines)
 
 
+def _false_alarm_rate(text: str) -> float:
+    """A share above 0 and below 1 (``0.01``)."""
+    try:
+        value = fraction(text)
+    except ValueError:
+        value = 0.0
+    if value <= 0:
+        raise ValueError(f"a share above 0 and below 1, e.g. 0.01 for 1%, got {text!r}")
+    return value
+
+
+#: The rank test's false-alarm rate (``--alpha`` is MobileNet's width multiplier): the gate's commands take it.
+GATE_ALPHA = Option("--gate-alpha", "gate: false-alarm rate of the rank test over all cases", parse=_false_alarm_rate,
+                    default=GateSettings.alpha, metavar="SHARE")
+#: The gate's options on its commands (judge, A/B, campaign), in the order --help lists them.
+GATE_OPTIONS = (GATE_THRESHOLD, GATE_ALPHA, GATE_MAX_SHARED_CORES, GATE_MISMATCH)
+BASELINE = Option("baseline", "the baseline run's JSON (--benchmark-json)", parse=existing_file,
+                  metavar="BASELINE.json", default_text="")
+RUN = Option("run", "the run to judge, same format", parse=existing_file, metavar="RUN.json", default_text="")
+
+
 def gate_settings_parser(parser, default: GateSettings = GateSettings()) -> None:
-    """The gate's options, shared by ``python -m pipelines.gate.judge`` and ``python -m pipelines.gate.ab``."""
-    parser.add_argument("--threshold", type=float, default=default.threshold,
-                        help=f"smallest slowdown that fails, as a fraction (default {default.threshold})")
-    parser.add_argument("--alpha", type=float, default=default.alpha,
-                        help=f"false-alarm rate of the rank test over all cases (default {default.alpha})")
-    parser.add_argument("--max-shared-cores", type=float, default=default.max_shared_cores,
-                        help="cores' worth of CPU other processes may take during a case's rounds before the case "
-                             f"is inconclusive (default {default.max_shared_cores})")
-    parser.add_argument("--mismatch", choices=("fail", "warn"), default=default.mismatch,
-                        help="a baseline from another CPU, core count, TensorFlow or Python: fail or warn "
-                             f"(default {default.mismatch})")
+    """The gate's options (:data:`GATE_OPTIONS`), shared by the judge, A/B and campaign commands; ``default``: the
+    command's own defaults."""
+    add_options(parser.add_argument, *GATE_OPTIONS,
+                defaults={GATE_THRESHOLD.dest: default.threshold, GATE_ALPHA.dest: default.alpha,
+                          GATE_MAX_SHARED_CORES.dest: default.max_shared_cores, GATE_MISMATCH.dest: default.mismatch})
 
 
 def settings_from_args(args) -> GateSettings:
-    return GateSettings(threshold=args.threshold, alpha=args.alpha, mismatch=args.mismatch,
-                        max_shared_cores=args.max_shared_cores)
+    return GateSettings(threshold=args.gate_threshold, alpha=args.gate_alpha, mismatch=args.gate_mismatch,
+                        max_shared_cores=args.gate_max_shared_cores)
+
+
+PROG = "python -m pipelines.gate.judge"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Exit status: 0 passed, 1 a case regressed, 2 no comparison possible (the message says why),
     :data:`INCONCLUSIVE_EXIT` no case regressed but one could not be judged."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m pipelines.gate.judge", description=__doc__.split("\n\n")[0])
-    parser.add_argument("baseline", type=Path, help="the baseline run's JSON (--benchmark-json)")
-    parser.add_argument("run", type=Path, help="the run to judge, same format")
+    parser = command_parser(PROG, __doc__)
+    add_options(parser.add_argument, BASELINE, RUN)
     gate_settings_parser(parser)
     args = parser.parse_args(argv)
     try:
         settings = settings_from_args(args)
         result = compare_runs(load_run(args.baseline), load_run(args.run), settings)
-    except (GateError, ValueError) as error:
+    except (GateError, ValueError) as error:  # the gate's own refusal, on its output as its verdicts are
         print(f"gate: {error}")
         return 2
     print(format_result(result, settings, str(args.baseline)))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,19 @@ IDENTITY_KEYS: tuple[str, ...] = ("cpu_model", "cpu_count", "tensorflow", "pytho
 
 #: How a user saves a baseline (printed when there is none).
 SAVE_BASELINE = "tox -e bench-baseline"
+
+#: What a case measured besides its name, by group, as ``(group, extra_info key, field)``: the dataset it read
+#: (:func:`pipelines.harness.records.dataset_info`) and the model it trained (training cases). The contract its
+#: pipeline delivered is a group of its own, read from the record's ``contract`` mapping
+#: (:func:`pipelines.harness.records.contract_info`). Two runs whose cases differ in any of these timed other
+#: work: the gate refuses to judge them (:func:`workload_mismatch`).
+WORKLOAD_KEYS: tuple[tuple[str, str, str], ...] = (
+    ("dataset", "dataset", "name"), ("dataset", "dataset_images", "images"), ("dataset", "dataset_bytes", "bytes"),
+    ("dataset", "dataset_classes", "classes"), ("model", "model", "model"),
+)
+
+#: A case's workload: group -> field -> value (``{"dataset": {"name": "smoke-300-s0", "images": 300, ...}}``).
+Workload = Mapping[str, Mapping[str, object]]
 
 
 class GateError(Exception):
@@ -34,7 +47,8 @@ class CaseRounds:
     ``runs``: how many of the rounds each run contributed, in order, when several runs are pooled (the A/B
     command's sides); empty for one run. Each run's rounds are normalised by that run's own reference.
     ``shared_cores``: cores' worth of CPU others took while the rounds ran (the most of any pooled run);
-    ``None``: not recorded. ``cores``: the cores the run had.
+    ``None``: not recorded. ``cores``: the cores the run had. ``workload``: what the rounds measured besides the
+    case's name (:func:`workload_of`); empty when not recorded.
     """
 
     case: str
@@ -43,6 +57,7 @@ class CaseRounds:
     runs: tuple[int, ...] = ()
     shared_cores: float | None = None
     cores: int | None = None
+    workload: Workload = field(default_factory=dict, compare=False)
 
     @property
     def normalisable(self) -> bool:
@@ -64,13 +79,18 @@ class CaseRounds:
         return values / divisors
 
     def pooled(self, other: CaseRounds) -> CaseRounds:
-        """This case's rounds with another run's (the A/B command pools its runs per side)."""
+        """This case's rounds with another run's (the A/B command pools its runs per side); :class:`GateError`
+        when the two runs measured it on different work (another dataset or contract)."""
+        differences, unrecorded = workload_differences(self.workload, other.workload, sides=("one run", "another"))
+        if differences or unrecorded:
+            raise GateError(f"the runs pooled for {self.case} differ in " + "; in ".join(differences + unrecorded)
+                            + ": pool only runs made with the same options")
         both = self.normalisable and other.normalisable
         runs = (self.runs or (len(self.seconds),)) + (other.runs or (len(other.seconds),))
         shared = None if None in (self.shared_cores, other.shared_cores) else max(self.shared_cores,
                                                                                   other.shared_cores)
         return CaseRounds(self.case, self.seconds + other.seconds, self.paired + other.paired if both else (), runs,
-                          shared, self.cores or other.cores)
+                          shared, self.cores or other.cores, self.workload)
 
     @property
     def free_cores(self) -> float | None:
@@ -113,7 +133,7 @@ def rounds_from_records(records: Iterable[Mapping[str, Any]], source: str) -> Ru
         key = case_key(record)
         shared = (record["other_cores"] + record.get("steal_cores", 0.0)) if "other_cores" in record else None
         cases[key] = CaseRounds(key, tuple(seconds), tuple(record.get("paired_seconds") or ()),
-                                shared_cores=shared, cores=record.get("available_cores"))
+                                shared_cores=shared, cores=record.get("available_cores"), workload=workload_of(record))
         identity = identity or identity_of(record)
     return RunRounds(source, identity, cases)
 
@@ -128,14 +148,22 @@ def read_benchmarks(path: Path) -> list[dict[str, Any]]:
         benchmarks = json.loads(path.read_text())["benchmarks"]
         if not all(isinstance(bench["extra_info"], dict) for bench in benchmarks):
             raise TypeError("an extra_info that is not a mapping")
-    except (ValueError, KeyError, TypeError) as error:
+    except OSError as error:
+        raise GateError(f"{path}: cannot be read ({error.strerror or error})") from None
+    except KeyError as error:
+        raise GateError(f"{path}: not a pytest-benchmark JSON file (no {error} in it)") from None
+    except (ValueError, TypeError) as error:
         raise GateError(f"{path}: not a pytest-benchmark JSON file ({error})") from None
     return benchmarks
 
 
 def load_run(path: Path) -> RunRounds:
     """A pytest-benchmark JSON file (``--benchmark-json`` or a saved run) as a :class:`RunRounds`."""
-    run = rounds_from_records([bench["extra_info"] for bench in read_benchmarks(path)], str(path))
+    benchmarks = read_benchmarks(path)
+    if not benchmarks:
+        raise GateError(f"{path}: holds no case at all (a run stopped before its first case finished?): save a "
+                        f"new baseline with `{SAVE_BASELINE}`")
+    run = rounds_from_records([bench["extra_info"] for bench in benchmarks], str(path))
     if not run.cases:
         raise GateError(f"{path}: no case in it recorded its rounds (saved by an older loaderbench?): save a new "
                         f"baseline with `{SAVE_BASELINE}`")
@@ -155,3 +183,95 @@ def pooled(runs: Sequence[RunRounds], source: str) -> RunRounds:
         for key, rounds in run.cases.items():
             cases[key] = cases[key].pooled(rounds) if key in cases else rounds
     return RunRounds(source, runs[0].identity if runs else {}, cases)
+
+
+def workload_of(record: Mapping[str, object]) -> dict[str, dict[str, object]]:
+    """What a case's record says it measured besides its name: the dataset, the contract, the model (for the
+    groups it records; see :data:`WORKLOAD_KEYS`)."""
+    workload: dict[str, dict[str, object]] = {}
+    for group, key, name in WORKLOAD_KEYS:
+        if key in record:
+            workload.setdefault(group, {})[name] = record[key]
+    contract = record.get("contract")
+    if isinstance(contract, Mapping):
+        workload["contract"] = dict(contract)
+    return workload
+
+
+def workload_differences(base: Workload, head: Workload, partial: bool = False,
+                         sides: tuple[str, str] = ("baseline", "this run")) -> tuple[list[str], list[str]]:
+    """How two cases' workloads differ, one line per group: ``(differences, unrecorded)``. ``differences``:
+    groups both recorded with a field that differs (``dataset: smoke-60-s0, 60 images (baseline) vs
+    smoke-300-s0, 300 images (this run)``); ``unrecorded``: groups, or fields, only one side recorded (a run
+    saved by an older loaderbench). ``partial``: ``head`` is what is known before measuring, so only the groups
+    and fields it has are compared. ``sides``: how the lines name the two."""
+    differences, unrecorded = [], []
+    before, after = sides
+    for group in dict.fromkeys([*base, *head]):
+        if partial and group not in head:
+            continue
+        if group not in base or group not in head:
+            said = ["recorded" if group in workload else "not recorded" for workload in (base, head)]
+            unrecorded.append(f"{group}: {said[0]} ({before}) vs {said[1]} ({after}), as a run saved by an older "
+                              "loaderbench")
+            continue
+        fields = [name for name in dict.fromkeys([*base[group], *head[group]]) if not partial or name in head[group]]
+        changed = [name for name in fields if base[group].get(name) != head[group].get(name)]
+        if not changed:
+            continue
+        missing = [name for name in changed if name not in base[group] or name not in head[group]]
+        if group == "dataset" and len(missing) < len(changed):
+            line = (f"dataset: {_describe_dataset(base[group], fields)} ({before}) vs "
+                    f"{_describe_dataset(head[group], fields)} ({after})")
+        else:
+            line = f"{group}: " + ", ".join(
+                f"{name} {_shown(base[group], name)} ({before}) vs {_shown(head[group], name)} ({after})"
+                for name in changed)
+        (unrecorded if len(missing) == len(changed) else differences).append(line)
+    return differences, unrecorded
+
+
+def _shown(fields: Mapping[str, object], name: str) -> str:
+    return str(fields[name]) if name in fields else "not recorded"
+
+
+def _describe_dataset(dataset: Mapping[str, object], fields: Sequence[str]) -> str:
+    """``smoke-300-s0, 300 images, 5,014,897 bytes, 3 classes``: the fields compared, each side alike."""
+    parts = [str(dataset.get("name", "not recorded"))] if "name" in fields else []
+    for name in ("images", "bytes", "classes"):
+        if name in fields:
+            value = dataset.get(name)
+            parts.append(f"{value:,} {name}" if isinstance(value, int) else f"{name} not recorded")
+    return ", ".join(parts)
+
+
+def workload_mismatch(base: RunRounds, head: RunRounds, cases: Iterable[str]) -> tuple[list[str], list[str]]:
+    """:func:`workload_differences` over ``cases`` (those both runs measured), each line once."""
+    differences: dict[str, None] = {}
+    unrecorded: dict[str, None] = {}
+    for key in cases:
+        found, missing = workload_differences(base.cases[key].workload, head.cases[key].workload)
+        differences.update(dict.fromkeys(found))
+        unrecorded.update(dict.fromkeys(missing))
+    return list(differences), list(unrecorded)
+
+
+def refuse_other_work(base: RunRounds, differences: Sequence[str], head_source: str = "this run") -> GateError:
+    """The error for runs that timed different work: what differs, and what to do."""
+    where = "" if head_source == "this run" else f" ({head_source})"
+    return GateError(
+        f"the baseline {base.source} and this run{where} differ in " + "; in ".join(differences)
+        + ": their cases timed other work, so no ratio between them measures a change -- run with the "
+        f"baseline's options (--preset, --images, --seed, --dataset, --batch-size, --parallelism), or save a new "
+        f"baseline with `{SAVE_BASELINE}`"
+    )
+
+
+def planned_mismatch(base: RunRounds, planned: Workload) -> list[str]:
+    """How the baseline's cases differ from what this run will measure, as far as that is known before it
+    measures (``planned``: the dataset's name and size, the contract; :func:`workload_differences` with
+    ``partial``): the gate refuses such a run at its start instead of after every case was timed."""
+    differences: dict[str, None] = {}
+    for rounds in base.cases.values():
+        differences.update(dict.fromkeys(workload_differences(rounds.workload, planned, partial=True)[0]))
+    return list(differences)

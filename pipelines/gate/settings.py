@@ -3,28 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
+from pipelines.options import Option, existing_file, fraction, non_negative
 from pipelines.validation import require
 
-#: The environment variable that seeds a regression into a loader (``tfdata=0.15``,
-#: :mod:`pipelines.loaders.seeded`): the gate's own proof, and the campaign's seeded scenarios.
-REGRESSION_VARIABLE = "LOADERBENCH_REGRESSION"
-
-
-def seed_part(part: str) -> tuple[str, float]:
-    """One ``loader=fraction`` of :data:`REGRESSION_VARIABLE`'s value: ``("tfdata", 0.15)``; ValueError when the
-    fraction is not a number in [0, 1]. The loaders' seeds and the campaign's scenarios read it alike."""
-    name, _, value = part.partition("=")
-    try:
-        fraction = float(value)
-    except ValueError:
-        fraction = -1.0
-    if not 0.0 <= fraction <= 1.0:
-        raise ValueError(f"{REGRESSION_VARIABLE}: expected loader=fraction with a fraction in [0, 1], "
-                         f"e.g. tfdata=0.15, got {part!r}")
-    return name, fraction
-
+GATE_BASELINE = Option("--gate-baseline", "judge this run against a baseline run's JSON (--benchmark-json) with the "
+                       "loaderbench gate; a regressed case fails the session (docs/gate.md)", parse=existing_file,
+                       metavar="RUN.json", default_text="no gate")
+GATE_THRESHOLD = Option("--gate-threshold", "gate: smallest slowdown that fails, as a share (0.10 = 10%)",
+                        parse=fraction, default=0.10, metavar="SHARE")
+GATE_MISMATCH = Option("--gate-mismatch", "gate: a baseline from another CPU, core count, TensorFlow or Python: "
+                       "fail or warn", default="fail", choices=("fail", "warn"))
+GATE_MAX_SHARED_CORES = Option("--gate-max-shared-cores", "gate: cores' worth of CPU other processes may take during "
+                               "a case's rounds before the case is inconclusive", parse=non_negative, default=0.25,
+                               metavar="CORES")
 
 @dataclass(frozen=True)
 class GateSettings:
@@ -57,12 +51,12 @@ class GateSettings:
             for normalisation to be trusted: the drift it was shown to correct was 10-30%, hence 30%.
     """
 
-    threshold: float = 0.10
+    threshold: float = GATE_THRESHOLD.field()
     alpha: float = 0.01
     confidence: float = 0.95
     resamples: int = 2000
-    mismatch: Literal["fail", "warn"] = "fail"
-    max_shared_cores: float = 0.25
+    mismatch: Literal["fail", "warn"] = GATE_MISMATCH.field()
+    max_shared_cores: float = GATE_MAX_SHARED_CORES.field()
     max_reference_drift: float = 0.30
 
     def __post_init__(self) -> None:
@@ -73,6 +67,27 @@ class GateSettings:
         require(self.max_shared_cores >= 0, f"--gate-max-shared-cores must be >= 0, got {self.max_shared_cores}")
         require(self.max_reference_drift > 0,
                  f"gate max reference drift must be positive, got {self.max_reference_drift}")
+
+
+@dataclass(frozen=True)
+class GateRun:
+    """A benchmark session judged by the gate (``--gate-baseline`` and the gate's options under pytest).
+
+    Attributes:
+        gate_baseline: the baseline run this one is judged against; ``None``: no gate.
+        gate: how a case is judged. Anything but its defaults needs ``gate_baseline``: without it no gate runs.
+    """
+
+    gate_baseline: Path | None = GATE_BASELINE.field()
+    gate: GateSettings = GateSettings()
+
+    def __post_init__(self) -> None:
+        for option, changed in ((GATE_THRESHOLD, self.gate.threshold != GateSettings.threshold),
+                                (GATE_MISMATCH, self.gate.mismatch != GateSettings.mismatch),
+                                (GATE_MAX_SHARED_CORES, self.gate.max_shared_cores != GateSettings.max_shared_cores)):
+            require(self.gate_baseline is not None or not changed,
+                    f"{option.flag} configures the loaderbench gate, which runs only with --gate-baseline: "
+                    f"add --gate-baseline PATH (or leave {option.flag} out)")
 
 
 #: The cases and rounds the CI gate runs (tox -e bench-baseline / bench-gate, ``python -m pipelines.gate.ab``): the

@@ -20,7 +20,8 @@ import numpy as np
 
 from pipelines.gate.judge import INCONCLUSIVE_EXIT, GateResult, compare_runs
 from pipelines.gate.runs import GateError, RunRounds, case_key, read_benchmarks, rounds_from_records
-from pipelines.gate.settings import GateSettings, seed_part
+from pipelines.gate.settings import GateSettings
+from pipelines.loaders.seeds import seed_part
 
 #: The case whose measured slowdown the table shows: the seeded loader's plain no-cache path.
 MEASURED_CASE = "tfdata-none-uint8"

@@ -1,7 +1,7 @@
 """The benchmark harness: how a number is made and recorded.
 
-``settings`` (the run's options), ``plan`` (rounds of whole epochs), ``clock`` (the timer that pauses around
-untimed work), ``epoch`` (one epoch run and counted), ``rounds`` (rounds under pytest-benchmark), ``cold_warm``
-(what happens around each cold and warm epoch), ``contention`` (what others took of the machine), ``cases`` (the
-matrix and its ids), ``records`` (``extra_info``), ``verdict`` (input- or compute-bound).
+``settings`` (the run's options), ``plan`` (rounds of whole epochs), ``rounds`` (rounds under pytest-benchmark),
+``cold_warm`` (what happens around each cold and warm epoch), ``contention`` (what others took of the machine),
+``cases`` (the matrix and its ids), ``records`` (``extra_info``), ``verdict`` (input- or compute-bound). One epoch,
+the clock and the spent iterators' tear-down live a floor below, in :mod:`pipelines.epoch`.
 """

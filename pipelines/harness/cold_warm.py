@@ -7,7 +7,7 @@
   lives (the disk), as the study's 90 GB cache was; the residency left after eviction is measured.
 
 Everything around the epochs -- opening pipelines, eviction, destroying iterators, ``model.fit``'s set-up and
-tear-down -- runs with :mod:`pipelines.harness.clock` paused, so the stored time is the work the case names.
+tear-down -- runs with :mod:`pipelines.epoch.clock` paused, so the stored time is the work the case names.
 """
 
 from __future__ import annotations
@@ -23,13 +23,13 @@ from pipelines.caches.diskstats import WINDOW_S, StorageMeter
 from pipelines.caches.folders import cache_bytes, cache_files
 from pipelines.caches.pagecache import evict, filesystem_of, resident_fraction
 from pipelines.datasets import DatasetIndex
-from pipelines.harness import clock
+from pipelines.epoch import clock
 from pipelines.harness.cases import EPOCH_KINDS
-from pipelines.harness.epoch import EpochRun
+from pipelines.epoch.run import EpochRun
 from pipelines.harness.plan import RoundPlan
 from pipelines.harness.rounds import TimedEpochs, time_rounds
-from pipelines.memory.faults import FaultMeter
-from pipelines.harness.teardown import drain, drain_if_ram_is_short, release_later
+from pipelines.epoch.faults import FaultMeter
+from pipelines.epoch.teardown import drain, drain_if_ram_is_short, release_later
 from pipelines.loaders import Pipeline
 from pipelines.loaders.contract import Contract
 from pipelines.loaders.registry import LOADER_SPECS
@@ -75,7 +75,7 @@ def time_epochs(
 
 class _CaseEpochs:
     """One case's epochs and what is noted around them: the pipeline in use and the record. Each timed epoch's
-    spent iterator goes to :mod:`pipelines.harness.teardown`'s thread as soon as the epoch ends (paused, by
+    spent iterator goes to :mod:`pipelines.epoch.teardown`'s thread as soon as the epoch ends (paused, by
     :func:`time_rounds`); the warm-up's, here."""
 
     def __init__(self, open_pipeline: Callable[[], AbstractContextManager[Pipeline]],
@@ -98,7 +98,9 @@ class _CaseEpochs:
         self.stack.close()
         self.pipeline = None
         if in_ram:
-            drain_if_ram_is_short()
+            from pipelines.limits.cgroup import memory_room
+
+            drain_if_ram_is_short(memory_room())
 
     def fresh_pipeline(self) -> Pipeline:
         self.close_pipeline()

@@ -1,6 +1,6 @@
 """How much of the machine a measurement had: the CPU other processes (and the hypervisor) took while it ran.
 
-The regression gate divides the machine's drift out with a paired reference (:mod:`pipelines.gate.reference`). That
+The regression gate divides the machine's drift out with a paired reference (:mod:`pipelines.epoch.reference`). That
 corrects a machine that is slower as a whole (a VM's clock throttled, a noisy host), which slows both workloads
 alike; it does not correct a *neighbour* -- another process busy on one of the cores -- which slows a pipeline
 that wants every core and a reference that wants every core by different amounts, in either direction (measured

@@ -5,6 +5,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from pipelines.options import Option, count, non_negative
+
+ROUNDS = Option("--rounds", "timed rounds a case; their spread is printed next to each figure", parse=count,
+                default=3, metavar="N")
+MIN_ROUND_S = Option("--min-round-s", "a round runs enough whole epochs to last at least this long (seconds)",
+                     parse=non_negative, default=0.5, metavar="SECONDS")
+MAX_EPOCHS_PER_ROUND = Option("--max-epochs-per-round", "ceiling on the epochs in one round, for tiny datasets",
+                              parse=count, default=1000, metavar="N")
+
 
 @dataclass(frozen=True)
 class RoundPlan:
@@ -20,9 +29,9 @@ class RoundPlan:
         max_epochs_per_round: a ceiling on that count, for very small datasets.
     """
 
-    rounds: int = 3
-    min_round_s: float = 0.5
-    max_epochs_per_round: int = 1000
+    rounds: int = ROUNDS.field()
+    min_round_s: float = MIN_ROUND_S.field()
+    max_epochs_per_round: int = MAX_EPOCHS_PER_ROUND.field()
 
     def __post_init__(self) -> None:
         if self.rounds < 1 or self.min_round_s < 0 or self.max_epochs_per_round < 1:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from pipelines.harness.cases import Case
@@ -16,7 +17,7 @@ from pipelines.loaders.contract import Contract
 from pipelines.datasets import DatasetIndex
 from pipelines.harness.rounds import TimedEpochs
 from pipelines.loaders.registry import BASELINE_LOADER, base_loader
-from pipelines.harness.epoch import Rate
+from pipelines.epoch.run import Rate
 from pipelines.memory import predict_cache
 from pipelines.caches.pagecache import is_ram_backed
 from pipelines.harness.verdict import noise_band, utilisation, verdict
@@ -52,6 +53,44 @@ def memory_info(case: Case, timed: TimedEpochs, index: DatasetIndex, contract: C
 def dataset_info(index: DatasetIndex) -> dict[str, Any]:
     return {"dataset": index.name, "dataset_images": index.images, "dataset_bytes": index.bytes,
             "dataset_classes": len(index.class_names)}
+
+
+#: The contract's fields that change what a case times, recorded with every case (``contract``); its cache mode
+#: and placement are in the case's id, and where caches or a service live is not the pipeline's work.
+CONTRACT_FIELDS: tuple[str, ...] = ("image_size", "batch_size", "label_mode", "interpolation", "shuffle", "seed",
+                                    "shuffle_buffer", "parallelism")
+
+
+def contract_info(contract: Contract) -> dict[str, Any]:
+    """``{"contract": {...}}``: what the case's pipeline delivered (:data:`CONTRACT_FIELDS`), so that the gate
+    can refuse to compare cases of one name that timed other work (:mod:`pipelines.gate.runs`)."""
+    fields = {name: getattr(contract, name) for name in CONTRACT_FIELDS}
+    fields["image_size"] = list(fields["image_size"])  # as JSON reads it back
+    return {"contract": fields}
+
+
+def planned_info(dataset: Path | None, preset: str, images: int | None, seed: int,
+                 contract: Contract) -> dict[str, Any]:
+    """What :func:`dataset_info` and :func:`contract_info` will record, as far as it is known before the dataset
+    is prepared: the dataset's name, images and classes (a user's folder: its name, and its images when it can
+    be indexed), and the contract. The gate checks a baseline against it before anything is measured."""
+    from pipelines.datasets import DatasetError, count_images, dataset_folder_name
+    from pipelines.datasets.presets import PRESETS
+
+    info: dict[str, Any] = contract_info(contract)
+    if dataset is not None:
+        info["dataset"] = Path(dataset).expanduser().name
+        try:
+            info["dataset_images"] = count_images(dataset, preset, images)
+        except DatasetError:
+            pass  # the dataset fixture stops the run with the folder's faults
+        return info
+    try:
+        shape = PRESETS[preset].scaled(images)
+    except (KeyError, ValueError):
+        return info  # refused with its own message when the dataset is prepared
+    return {**info, "dataset": dataset_folder_name(shape, seed), "dataset_images": shape.images,
+            "dataset_classes": shape.classes}
 
 
 def _rounds_info(timed: TimedEpochs) -> dict[str, Any]:

@@ -20,12 +20,12 @@ from typing import Any
 
 from pipelines.caches.diskstats import StorageTraffic
 from pipelines.caches.pagecache import RESIDENT_AT
-from pipelines.harness import clock
+from pipelines.epoch import clock
 from pipelines.harness.contention import Contention, ContentionMeter
-from pipelines.harness.epoch import EpochRun
+from pipelines.epoch.run import EpochRun
 from pipelines.harness.plan import RoundPlan
 from pipelines.memory.workers import EpochMemory
-from pipelines.harness.teardown import release_later
+from pipelines.epoch.teardown import release_later
 from pipelines.units import relative_spread
 
 #: Untimed epochs that calibrate a case's epochs per round (the faster one counts).
@@ -40,7 +40,7 @@ class TimedEpochs:
         runs: one :class:`EpochRun` per timed epoch (calibration and warm-up epochs excluded).
         epochs_per_round: whole epochs in each round (pytest-benchmark's ``iterations``).
         round_seconds: seconds per epoch of each round, as stored by pytest-benchmark.
-        paired_seconds: with a paired reference (:mod:`pipelines.gate.reference`), seconds per pass of the reference
+        paired_seconds: with a paired reference (:mod:`pipelines.epoch.reference`), seconds per pass of the reference
             round timed right after each round, in the same order; a gate divides one by the other.
         page_cache: where the timed epochs read the dataset's files from: ``evicted`` (cold, verified),
             ``not-evicted`` (cold, but eviction did not take: a RAM-backed file system, say), ``warm``.
@@ -159,7 +159,7 @@ def time_rounds(benchmark: Any, one_epoch: Callable[[], EpochRun], plan: RoundPl
     ``into``: a record to fill (one that already holds what the caller noted about the case), else a new one.
     ``warmed_up``: an untimed epoch of the same pipeline has just run (a warm case's warm-up), so one-time
     costs are paid and one calibration epoch is enough.
-    ``paired``: a reference pass (:class:`~pipelines.gate.reference.CpuProbe`) timed after each round with the clock
+    ``paired``: a reference pass (:class:`~pipelines.epoch.reference.CpuProbe`) timed after each round with the clock
     paused, enough passes for half a round, so case and reference alternate (``paired_seconds``).
     """
     result = into if into is not None else TimedEpochs()
@@ -205,7 +205,7 @@ def _calibrate(one_epoch: Callable[[], EpochRun], plan: RoundPlan, expected_epoc
 
 
 def _settled(run: EpochRun) -> EpochRun:
-    """``run``, its spent iterator handed to :mod:`pipelines.harness.teardown`'s thread (paused): kept, a
+    """``run``, its spent iterator handed to :mod:`pipelines.epoch.teardown`'s thread (paused): kept, a
     whole round's iterators would pile up; destroyed here, each would wait for its autotuner."""
     if run.spent:
         with clock.paused():

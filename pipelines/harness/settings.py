@@ -1,4 +1,4 @@
-"""The benchmark run's options, composed from each concern's own settings and checked before anything runs."""
+"""The benchmark run's options, composed from each concern's own declarations and checked before anything runs."""
 
 from __future__ import annotations
 
@@ -7,12 +7,29 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipelines.datasets.presets import DEFAULT_PRESET, PRESETS
-from pipelines.gate.settings import GateSettings
-from pipelines.harness.plan import RoundPlan
-from pipelines.limits.session import LimitSettings, limit_settings
+from pipelines.datasets.options import DATA_ROOT, DATASET, IMAGES, PRESET, SEED, DatasetChoice
+from pipelines.harness.plan import MAX_EPOCHS_PER_ROUND, MIN_ROUND_S, ROUNDS, RoundPlan
+from pipelines.limits.session import LimitSettings
 from pipelines.loaders.contract import Contract
+from pipelines.memory.predict import RAM_BUDGET
+from pipelines.options import Option, count, positive, settings_from
 from pipelines.validation import require
+
+TRAINING_ROUNDS = Option("--training-rounds", "timed rounds a training case", parse=count, default=2, metavar="N")
+PAIRED_REFERENCE = Option("--paired-reference", "time a Pillow decode probe after every throughput round, for the "
+                          "regression gate's drift normalisation (docs/gate.md)", parse=None, default=False)
+ALPHA = Option("--alpha", "MobileNet width multiplier", parse=positive, default=1.0)
+WEIGHTS = Option("--weights", "MobileNet weights: a local .weights.h5 file, or 'imagenet' (needs a network)",
+                 metavar="FILE", default_text="random initialisation, nothing downloaded")
+ACCELERATOR = Option("--accelerator", "train on an emulated accelerator of this speed instead of MobileNet: each step "
+                     "sleeps batch / rate seconds, as MLPerf Storage and DLIO emulate", parse=positive,
+                     metavar="IMAGES_PER_SEC", default_text="the real model")
+EXTENDED = Option("--extended", "also run the extended group: TFRecord shards, snapshot and save/load caches, Grain, "
+                  "DALI, the tf.data service (-m extended: only those)", parse=None, default=False)
+DATA_SERVICE = Option("--data-service", "run the tf.data service cases on this dispatcher", metavar="grpc://HOST:PORT",
+                      default_text="a local dispatcher and workers started for the run")
+SERVICE_WORKERS = Option("--service-workers", "workers of the local tf.data service", parse=count, metavar="N",
+                         default_text="one a core, capped by RAM at ~600 MB a worker")
 
 
 @dataclass(frozen=True)
@@ -30,7 +47,7 @@ class BenchSettings:
         min_round_s: a round runs enough whole epochs to last at least this long (calibrated per case).
         max_epochs_per_round: ceiling on epochs per round, for tiny datasets.
         ram_budget: bytes an in-memory cache may use; ``None`` takes the RAM available now.
-        paired_reference: time a reference workload (:mod:`pipelines.gate.reference`) after every throughput round, so
+        paired_reference: time a reference workload (:mod:`pipelines.epoch.reference`) after every throughput round, so
             that a regression gate can divide the machine's drift out (costs about half as long again).
         alpha: MobileNet width multiplier.
         weights: ``None`` (random init, nothing downloaded), a local weights file, or ``imagenet``.
@@ -42,38 +59,33 @@ class BenchSettings:
             worker).
         extended: the extended group runs too (``--extended``): the only cases that use ``data_service`` and
             ``service_workers``.
-        gate_baseline: the baseline run the loaderbench gate judges this run against (``--gate-baseline``);
-            ``None``: no gate.
-        gate: the gate's settings (``--gate-threshold``, ``--gate-mismatch``, ``--gate-max-shared-cores``;
-            validated with the other options);
-            ``None``: its defaults. Anything else needs ``gate_baseline``: without it no gate runs.
         limits: a smaller machine to run on (``--ram-limit``, ``--read-bandwidth``, ``--run-exceeding``):
             the session runs in a cgroup that enforces them (:mod:`pipelines.limits`).
         contract: the contract every case starts from (each case sets its cache mode and placement).
 
-    A combination that would do nothing is refused with the option's name and what to do, like a bad value:
-    the run stops before anything is measured (``benchmarks/conftest.py`` builds these settings at start).
+    Each field holds its option's one declaration (:mod:`pipelines.options`): root ``conftest.py`` generates
+    pytest's options from them. A combination that would do nothing is refused with the option's name and what
+    to do, like a bad value: the run stops before anything is measured (``benchmarks/conftest.py`` builds these
+    settings at start). The gate's options are :class:`~pipelines.gate.settings.GateRun`'s.
     """
 
-    dataset: Path | None = None
-    preset: str = DEFAULT_PRESET
-    images: int | None = None
-    seed: int = 0
-    data_root: Path | None = None
-    rounds: int = RoundPlan.rounds
-    training_rounds: int = 2
-    min_round_s: float = RoundPlan.min_round_s
-    max_epochs_per_round: int = RoundPlan.max_epochs_per_round
-    ram_budget: int | None = None
-    paired_reference: bool = False
-    alpha: float = 1.0
-    weights: str | None = None
-    accelerator: float | None = None
-    data_service: str | None = None
-    service_workers: int | None = None
-    extended: bool = False
-    gate_baseline: Path | None = None
-    gate: GateSettings | None = None
+    dataset: Path | None = DATASET.field()
+    preset: str = PRESET.field()
+    images: int | None = IMAGES.field()
+    seed: int = SEED.field()
+    data_root: Path | None = DATA_ROOT.field()
+    rounds: int = ROUNDS.field()
+    training_rounds: int = TRAINING_ROUNDS.field()
+    min_round_s: float = MIN_ROUND_S.field()
+    max_epochs_per_round: int = MAX_EPOCHS_PER_ROUND.field()
+    ram_budget: int | None = RAM_BUDGET.field()
+    paired_reference: bool = PAIRED_REFERENCE.field()
+    alpha: float = ALPHA.field()
+    weights: str | None = WEIGHTS.field()
+    accelerator: float | None = ACCELERATOR.field()
+    data_service: str | None = DATA_SERVICE.field()
+    service_workers: int | None = SERVICE_WORKERS.field()
+    extended: bool = EXTENDED.field()
     limits: LimitSettings = LimitSettings()
     contract: Contract = Contract()
 
@@ -90,19 +102,13 @@ class BenchSettings:
                  f"--service-workers must be at least 1, got {self.service_workers}")
         require(self.service_workers is None or self.data_service is None,
                  "--service-workers sizes the local service; it cannot be combined with --data-service")
-        require(self.preset in PRESETS, f"--preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
+        DatasetChoice(self.dataset, self.preset, self.images, self.seed, self.data_root)  # its own checks
         require(self.ram_budget is None or self.ram_budget > 0, "--ram-budget must be positive")
         require(self.ram_budget is None or self.limits.ram_limit is None or self.ram_budget <= self.limits.ram_limit,
                  "--ram-budget is more than --ram-limit: a memory cache cannot use more RAM than the run has")
         require(self.weights in (None, "imagenet") or Path(self.weights).expanduser().is_file(),
                  f"--weights: no such file: {self.weights} (give a local .weights.h5 file, or 'imagenet')")
-        require(self.dataset is None or self.images is None,
-                 "--images scales a generated preset; it cannot be combined with --dataset")
         # Combinations that would do nothing (an option read by nothing this run does): refused, not ignored.
-        require(self.dataset is None or self.preset == DEFAULT_PRESET,
-                 "--preset shapes a generated dataset; it cannot be combined with --dataset: leave --preset out")
-        require(self.dataset is None or self.seed == 0,
-                 "--seed seeds the dataset generator; it cannot be combined with --dataset: leave --seed out")
         require(self.accelerator is None or self.alpha == 1.0,
                  "--alpha sets MobileNet's width, which --accelerator replaces by an emulated accelerator: "
                  "leave one of them out")
@@ -115,13 +121,6 @@ class BenchSettings:
         require(self.extended or self.service_workers is None,
                  "--service-workers sizes the local tf.data service of the service cases, which run only with "
                  "--extended: add --extended (or leave --service-workers out)")
-        gate = self.gate or GateSettings()
-        for option, changed in (("--gate-threshold", gate.threshold != GateSettings.threshold),
-                                ("--gate-mismatch", gate.mismatch != GateSettings.mismatch),
-                                ("--gate-max-shared-cores", gate.max_shared_cores != GateSettings.max_shared_cores)):
-            require(self.gate_baseline is not None or not changed,
-                     f"{option} configures the loaderbench gate, which runs only with --gate-baseline: "
-                     f"add --gate-baseline PATH (or leave {option} out)")
 
     @property
     def throughput_plan(self) -> RoundPlan:
@@ -134,33 +133,4 @@ class BenchSettings:
 
 def settings_from_options(option: Callable[[str], Any]) -> BenchSettings:
     """:class:`BenchSettings` from command-line options (``option(name)`` is pytest's ``config.getoption``)."""
-    from pipelines.units import parse_bytes
-
-    budget = option("ram_budget")
-    return BenchSettings(
-        dataset=option("dataset"),
-        preset=option("preset"),
-        images=option("images"),
-        seed=option("seed"),
-        data_root=option("data_root"),
-        rounds=option("rounds"),
-        training_rounds=option("training_rounds"),
-        min_round_s=option("min_round_s"),
-        max_epochs_per_round=option("max_epochs_per_round"),
-        ram_budget=parse_bytes(budget) if budget else None,
-        paired_reference=option("paired_reference"),
-        alpha=option("alpha"),
-        weights=option("weights"),
-        accelerator=option("accelerator"),
-        data_service=option("data_service"),
-        service_workers=option("service_workers"),
-        extended=option("extended"),
-        gate_baseline=option("gate_baseline"),
-        gate=GateSettings(threshold=option("gate_threshold"), mismatch=option("gate_mismatch"),
-                          max_shared_cores=option("gate_max_shared_cores")),
-        limits=limit_settings(option("ram_limit"), option("read_bandwidth"), option("run_exceeding")),
-        contract=Contract(batch_size=option("batch_size"), parallelism=option("parallelism"),
-                          cache_dir=option("cache_dir")),
-    )
-
-
+    return settings_from(BenchSettings, option)

@@ -164,3 +164,10 @@ def _start_reaper(folders: Sequence[Path]) -> subprocess.Popen:
     return subprocess.Popen(module_command("pipelines.limits.reaper", args), env=child_environment(),
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
+
+
+def check_cgroup(limits: Limits) -> None:
+    """Whether a cgroup enforcing ``limits`` can be made here: one is made and removed at once, before a command
+    does any work that would need it; raises :class:`CgroupUnavailable` with the reason (nothing left behind)."""
+    cgroup = make_cgroup(limits, watch=False)
+    remove_folders(cgroup.folders)

@@ -10,19 +10,23 @@ benchmark session or the study, which may share a limit of their own -- is never
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import psutil
 
+from pipelines.caches.modes import CACHE
+from pipelines.datasets.options import DATASET
 from pipelines.limits.cgroup import Cgroup, Limits
 from pipelines.limits.make import make_cgroup
+from pipelines.loaders.contract import PLACEMENT
+from pipelines.loaders.registry import LOADER
+from pipelines.options import OUT, Option, add_options, command_parser
 from pipelines.units import format_bytes
 
 #: Run by the child's interpreter first: join the cgroup (``cgroup.procs`` of each folder), volunteer for the OOM
@@ -112,8 +116,8 @@ def probe_cache(loader: str, cache: str, placement: str, dataset: Path, contract
     try:
         with scratch_folder("probe") as folder:
             out = folder / "probe.json"
-            args = ["--loader", loader, "--cache", cache, "--placement", placement, "--dataset", str(dataset),
-                    "--contract", json.dumps(contract_fields, default=str), "--out", str(out)]
+            args = [LOADER.flag, loader, CACHE.flag, cache, PLACEMENT.flag, placement, DATASET.flag, str(dataset),
+                    CONTRACT.flag, json.dumps(contract_fields, default=str), OUT.flag, str(out)]
             done = subprocess.run(inside(cgroup, module_command("pipelines.limits.probe", args)),
                                   env=child_environment(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                   stderr=subprocess.PIPE, text=True, timeout=timeout_s)
@@ -129,6 +133,21 @@ def probe_cache(loader: str, cache: str, placement: str, dataset: Path, contract
         cgroup.remove()
 
 
+def contract_json(text: str) -> dict:
+    """``--contract``: the base contract's fields as a JSON object (:func:`contract_fields`)."""
+    try:
+        fields = json.loads(text)
+    except ValueError:
+        fields = None
+    if not isinstance(fields, dict):
+        raise ValueError(f"the contract's fields as a JSON object, e.g. {{\"batch_size\": 32}}, got {text!r}")
+    return fields
+
+
+CONTRACT = Option("--contract", "the base contract's fields, as a JSON object", parse=contract_json, metavar="JSON",
+                  required=True)
+
+
 def contract_fields(contract) -> dict:
     """A contract's fields as the child reads them back (``--contract``)."""
     return {k: v for k, v in asdict(contract).items() if v is not None}
@@ -136,22 +155,20 @@ def contract_fields(contract) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     """The child: one epoch filling the cache, one reading it back."""
-    parser = argparse.ArgumentParser(prog="python -m pipelines.limits.probe")
-    parser.add_argument("--loader", required=True)
-    parser.add_argument("--cache", required=True)
-    parser.add_argument("--placement", required=True)
-    parser.add_argument("--dataset", type=Path, required=True)
-    parser.add_argument("--contract", required=True, help="the base contract's fields, as JSON")
-    parser.add_argument("--out", type=Path, required=True)
+    parser = command_parser("python -m pipelines.limits.probe", __doc__)
+    add_options(parser.add_argument, *(replace(option, required=True, default=None, default_text="")
+                                       for option in (LOADER, CACHE, PLACEMENT, DATASET)), CONTRACT,
+                replace(OUT, help="the JSON file the child's baseline and epochs are written to", metavar="FILE",
+                        required=True))
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
     from pipelines.datasets.validate import index_dataset
-    from pipelines.harness.epoch import run_epoch
+    from pipelines.epoch.run import run_epoch
     from pipelines.loaders import open_pipeline
     from pipelines.loaders.contract import Contract
 
-    fields = json.loads(args.contract)
+    fields = args.contract
     fields["image_size"] = tuple(fields["image_size"])
     if "cache_dir" in fields:
         fields["cache_dir"] = Path(fields["cache_dir"])

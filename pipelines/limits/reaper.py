@@ -9,22 +9,29 @@ own processes are put there -- removes the folders, and exits.
 
 from __future__ import annotations
 
-import argparse
 import signal
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from pipelines.cleanup.scratch import process_running
 from pipelines.limits.cgroup import remove_folders
+from pipelines.options import Option, add_options, command_parser, count, non_negative, positive
+
+#: The process a child serves and exits with (the reaper's maker; a study's levels child's study).
+PARENT_PID = Option("--parent-pid", "the pid of the process this one serves: once it is gone, this one acts and "
+                    "exits", parse=count, metavar="PID", default_text="")
+PARENT_START = Option("--parent-start", "that process's start time (seconds since the epoch, as psutil gives it): a "
+                      "reused pid is not taken for it", parse=non_negative, metavar="SECONDS", required=True)
+POLL_S = Option("--poll-s", "seconds between checks", parse=positive, default=0.5, metavar="SECONDS")
+FOLDERS = Option("folders", "the cgroup folders to remove once the maker is gone", parse=Path, metavar="FOLDER",
+                 nargs="+", default_text="")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipelines.limits.reaper")
-    parser.add_argument("--parent-pid", type=int, required=True)
-    parser.add_argument("--parent-start", type=float, required=True)
-    parser.add_argument("--poll-s", type=float, default=0.5)
-    parser.add_argument("folders", nargs="+", type=Path)
+    parser = command_parser("python -m pipelines.limits.reaper", __doc__)
+    add_options(parser.add_argument, replace(PARENT_PID, required=True), PARENT_START, POLL_S, FOLDERS)
     args = parser.parse_args(argv)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C meant for the run must not end the clean-up
     while any(f.exists() for f in args.folders):

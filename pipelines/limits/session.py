@@ -2,7 +2,7 @@
 of ours for its duration, so that every case -- its heap, its children, the page cache of what it reads -- is
 held to ``--ram-limit`` and ``--read-bandwidth``, and moved out again before the cgroup is removed.
 
-:class:`LimitSettings` is the options' one definition; the benchmarks' and the study's settings hold one.
+:class:`LimitSettings` holds the options' one declaration; the benchmarks' and the study's settings hold one.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from pipelines.limits.cgroup import Cgroup, Limits
 from pipelines.limits.make import make_cgroup
+from pipelines.options import Option, rate, size
 from pipelines.units import format_bytes
 from pipelines.validation import require
 
@@ -22,26 +23,15 @@ if TYPE_CHECKING:  # types only: the probe's module is imported when a cache is 
     from pipelines.limits.probe import Outcome
 
 
-#: The command-line options, for the benchmarks' pytest options and the study's parser alike
-#: (``parser.add_argument(flag, **kwargs)`` / ``group.addoption(flag, **kwargs)``).
-LIMIT_OPTIONS: tuple[tuple[str, dict], ...] = (
-    ("--ram-limit", {"metavar": "SIZE", "help": "run as on a machine with this much RAM, page cache included, e.g. "
-                     "16GB: the run moves into a memory cgroup (Linux: root, or a delegated cgroup v2 subtree; "
-                     "docs/limits.md)"}),
-    ("--read-bandwidth", {"metavar": "RATE", "help": "throttle reads from the dataset's and the caches' disks to "
-                          "this rate, e.g. 150MB/s (a HDD) -- a cgroup too (docs/limits.md)"}),
-    ("--run-exceeding", {"action": "store_true", "help": "with --ram-limit: run a memory cache predicted not to fit "
-                         "anyway, in a child under the limit, and report whether it was OOM-killed beside the "
-                         "prediction"}),
-)
-
-
-def limit_settings(ram_limit: str | None, read_bandwidth: str | None, run_exceeding: bool) -> LimitSettings:
-    """:class:`LimitSettings` from the options' text (``16GB``, ``150MB/s``)."""
-    from pipelines.units import parse_bytes, parse_rate
-
-    return LimitSettings(parse_bytes(ram_limit) if ram_limit else None,
-                         parse_rate(read_bandwidth) if read_bandwidth else None, run_exceeding)
+RAM_LIMIT = Option("--ram-limit", "run as on a machine with this much RAM, page cache included, e.g. 16GB: the run "
+                   "moves into a memory cgroup (Linux: root, or a delegated cgroup v2 subtree; docs/limits.md)",
+                   parse=size, metavar="SIZE", default_text="this machine's")
+READ_BANDWIDTH = Option("--read-bandwidth", "throttle reads from the dataset's and the caches' disks to this rate, "
+                        "e.g. 150MB/s (a HDD) -- a cgroup too (docs/limits.md)", parse=rate, metavar="RATE",
+                        default_text="the disk's own")
+RUN_EXCEEDING = Option("--run-exceeding", "with --ram-limit: run a memory cache predicted not to fit anyway, in a "
+                       "child under the limit, and report whether it was OOM-killed beside the prediction",
+                       parse=None, default=False)
 
 
 @dataclass(frozen=True)
@@ -56,9 +46,9 @@ class LimitSettings:
             and record what happened (``--run-exceeding``; needs ``ram_limit``).
     """
 
-    ram_limit: int | None = None
-    read_bandwidth: int | None = None
-    run_exceeding: bool = False
+    ram_limit: int | None = RAM_LIMIT.field()
+    read_bandwidth: int | None = READ_BANDWIDTH.field()
+    run_exceeding: bool = RUN_EXCEEDING.field()
 
     def __post_init__(self) -> None:
         require(self.ram_limit is None or self.ram_limit > 0, "--ram-limit must be positive")

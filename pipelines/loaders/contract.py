@@ -9,6 +9,7 @@ from typing import Literal
 
 from pipelines.caches.modes import CACHE_MODES, CACHE_SPECS, CacheMode, CacheSpec
 from pipelines.machine import available_cores
+from pipelines.options import Option, count, writable_folder
 from pipelines.validation import require
 
 Placement = Literal["uint8", "float32"]
@@ -18,6 +19,29 @@ Interpolation = Literal["bilinear", "nearest"]
 PLACEMENTS: tuple[Placement, ...] = ("uint8", "float32")
 LABEL_MODES: tuple[LabelMode, ...] = ("int", "categorical")
 INTERPOLATIONS: tuple[Interpolation, ...] = ("bilinear", "nearest")
+
+def _square(text: str) -> tuple[int, int]:
+    """``224`` -> ``(224, 224)``; ``224,160`` -> ``(224, 160)`` (height, width)."""
+    parts = [part.strip() for part in str(text).split(",")]
+    try:
+        sides = tuple(int(part) for part in parts)
+    except ValueError:
+        sides = ()
+    if len(sides) not in (1, 2) or min(sides) < 1:
+        raise ValueError(f"a side in pixels (224) or height,width (224,160), got {text!r}")
+    return (sides[0], sides[-1])
+
+
+IMAGE_SIZE = Option("--image-size", "the size every image is resized to: a side, or height,width", parse=_square,
+                    default=(224, 224), metavar="PIXELS", default_text="224")
+PLACEMENT = Option("--placement", "what a cache holds: uint8 pixels (normalised after it) or float32 images",
+                   default="float32", choices=PLACEMENTS)
+BATCH_SIZE = Option("--batch-size", "images per batch", parse=count, default=32, metavar="N")
+PARALLELISM = Option("--parallelism", "parallel calls / worker threads instead of AUTOTUNE (steadier timings for a "
+                     "CI gate)", parse=count, metavar="N", default_text="AUTOTUNE; one worker a core for "
+                     "ImageDataGenerator")
+CACHE_DIR = Option("--cache-dir", "where file caches are written; put it on the disk you would train from",
+                   parse=writable_folder, metavar="FOLDER", default_text="the system's temporary folder")
 
 
 @dataclass(frozen=True)
@@ -47,7 +71,7 @@ class Contract:
     """
 
     image_size: tuple[int, int] = (224, 224)
-    batch_size: int = 32
+    batch_size: int = BATCH_SIZE.field()
     label_mode: LabelMode = "int"
     interpolation: Interpolation = "bilinear"
     shuffle: bool = True
@@ -55,8 +79,8 @@ class Contract:
     shuffle_buffer: int = 1024
     cache: CacheMode = "none"
     placement: Placement = "uint8"
-    cache_dir: Path | None = None
-    parallelism: int | None = None
+    cache_dir: Path | None = CACHE_DIR.field()
+    parallelism: int | None = PARALLELISM.field()
     service_address: str | None = None
 
     def __post_init__(self) -> None:

@@ -3,12 +3,13 @@ a new loader is its module plus one declaration here."""
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from pipelines.caches.modes import CACHE_MODES
+from pipelines.options import Option
+from pipelines.optional import install_hint, unusable
 
 
 @dataclass(frozen=True)
@@ -32,8 +33,8 @@ class LoaderSpec:
         on_service: its pipeline runs on a tf.data service (``Contract.service_address``); the suite starts a
             local one for its cases unless given an address.
         extended: its cases belong to the extended group (``--extended``), outside the default run's budget.
-        requires: the optional package it needs (``grain``), if any; where it is not installed, its cases are
-            skipped naming ``extra``, the project extra that installs it.
+        requires: the optional package it needs (``grain``), if any; where it is not installed or fails to
+            import, its cases are skipped naming ``extra``, the project extra that installs it.
         extra: the project extra (``pip install '.[grain]'``) that brings ``requires`` in.
         worker_processes: it loads in worker processes of its own, whose memory is sampled with the epochs
             (:mod:`pipelines.memory.workers`).
@@ -64,11 +65,16 @@ class LoaderSpec:
         return self.variant_of or self.name
 
     def missing(self) -> str | None:
-        """Why this loader cannot be built on this installation (its optional package is absent), or None."""
-        if self.requires is None or importlib.util.find_spec(self.requires) is not None:
+        """Why this loader cannot be built on this installation (its optional package is not installed, or
+        fails to import), naming the extra that installs it; None where it can.
+
+        The package is imported to tell (:func:`pipelines.optional.unusable`): ask where the loader is about to
+        be built or its cases to run, not while collecting them.
+        """
+        if self.requires is None or (cause := unusable(self.requires)) is None:
             return None
-        return (f"{self.label} needs the optional package {self.requires!r}, not installed: "
-                f"pip install '.[{self.extra}]' (or tox -e bench-{self.extra})")
+        return (f"{self.label} needs the optional package {self.requires!r}, {cause}: "
+                f"{install_hint(self.extra or self.requires)}")
 
     def build_function(self) -> Callable[..., Any]:
         return getattr(__import__(self.module, fromlist=[self.builder]), self.builder)
@@ -122,3 +128,5 @@ def base_loader(loader: str) -> str:
     """The loader a variant belongs to (``idg-processes`` -> ``idg``); unknown names are their own."""
     spec = LOADER_SPECS.get(loader)
     return spec.base if spec else loader
+
+LOADER = Option("--loader", "the loader that builds the pipeline", default="tfdata", choices=LOADERS)

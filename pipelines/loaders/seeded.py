@@ -19,8 +19,8 @@ from io import BytesIO
 import tensorflow as tf
 from PIL import Image
 
-from pipelines.gate.settings import REGRESSION_VARIABLE, seed_part
 from pipelines.loaders.contract import Contract
+from pipelines.loaders.seeds import REGRESSION_VARIABLE, seed_part
 
 Decode = Callable[[tf.Tensor, Contract], tf.Tensor]
 

@@ -35,7 +35,7 @@ def without_autotune(dataset: tf.data.Dataset) -> tf.data.Dataset:
 
     Destroying an iterator of an autotuned dataset waits for the autotuner's next wake-up, which comes 10 ms,
     30, 70, ... 630 ms, 1.27 s, ... 10.2 s, 20.5 s after the iterator started, each period twice the last; the
-    loaders' epochs hand their spent iterators to a thread off the clock (:mod:`pipelines.harness.teardown`), a
+    loaders' epochs hand their spent iterators to a thread off the clock (:mod:`pipelines.epoch.teardown`), a
     pass inside ``reduce`` cannot. Measured here: the decode limit's rounds on 250 images took either 0.33 s or
     0.64 s (±24-48% over 6 rounds), and 0.33-0.36 s (±3%) with autotuning off; the fill probe's fills ended at
     20.5 s where the same work took 10-13 s. The loaders themselves keep autotuning on, as their users do."""

@@ -1,6 +1,6 @@
 """What a fresh byte costs a tf.data memory cache: the same cache filled twice in a new process, first into memory
 the process never held, then into the memory the first fill freed -- the difference is the time the kernel spends
-handing out pages (:mod:`pipelines.memory.faults`), which a study's law, fitted on small fills, does not see.
+handing out pages (:mod:`pipelines.epoch.faults`), which a study's law, fitted on small fills, does not see.
 
 The cost is counted in the kernel's CPU seconds, spread over the cores: a loader epoch that decodes on every
 core loses that much of them, where the probe's own wall time, with nothing to decode, would say how fast the
@@ -23,7 +23,6 @@ Run as ``python -m pipelines.memory.fill_rate --bytes 7.2GB --placement float32`
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import statistics
@@ -33,10 +32,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 
+from pipelines.epoch.faults import FaultMeter, PageFaults
+from pipelines.loaders.contract import IMAGE_SIZE, PLACEMENT
 from pipelines.machine import available_cores
-from pipelines.memory.faults import FaultMeter, PageFaults
 from pipelines.memory.predict import DTYPE_BYTES
-from pipelines.units import format_bytes, nearest_in_size, one_per_group, parse_bytes
+from pipelines.options import Option, add_options, command_parser, size
+from pipelines.units import format_bytes, nearest_in_size, one_per_group
 
 
 #: Share of the first fill's page faults under which the second fill counts as reusing the memory it freed.
@@ -44,6 +45,10 @@ REUSED_FAULTS = 0.1
 
 #: Fills whose sizes are within this share of each other stand for the same cache size.
 SAME_SIZE = 0.25
+
+BYTES = Option("--bytes", "the cache's size, e.g. 7.2GB (whole images: rounded down to them)", parse=size,
+               metavar="SIZE", required=True)
+JSON = Option("--json", "print the record as JSON instead of the line", parse=None, default=False)
 
 
 @dataclass(frozen=True)
@@ -163,8 +168,8 @@ def measure_memory_fill(nbytes: int, placement: str, image_size: tuple[int, int]
                         timeout_s: float = 1800) -> MemoryFill:
     """:func:`fill_twice` in a child process (a new one: nothing this process holds serves its first fill),
     recorded as probed ``when``."""
-    command = [sys.executable, "-m", "pipelines.memory.fill_rate", "--bytes", str(nbytes), "--placement",
-               placement, "--image-size", f"{image_size[0]},{image_size[1]}", "--json"]
+    command = [sys.executable, "-m", "pipelines.memory.fill_rate", BYTES.flag, f"{nbytes}B", PLACEMENT.flag,
+               placement, IMAGE_SIZE.flag, f"{image_size[0]},{image_size[1]}", JSON.flag]
     done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s)
     if done.returncode != 0:
         raise RuntimeError(f"the memory fill probe failed ({done.returncode}): {done.stderr.strip()[-500:]}")
@@ -172,14 +177,11 @@ def measure_memory_fill(nbytes: int, placement: str, image_size: tuple[int, int]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipelines.memory.fill_rate", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--bytes", type=parse_bytes, required=True, help="the cache's size, e.g. 7.2GB")
-    parser.add_argument("--placement", choices=sorted(DTYPE_BYTES), default="float32")
-    parser.add_argument("--image-size", default="224,224", help="height,width (default %(default)s)")
-    parser.add_argument("--json", action="store_true", help="print the record as JSON instead of the line")
+    parser = command_parser("python -m pipelines.memory.fill_rate", __doc__)
+    add_options(parser.add_argument, BYTES, PLACEMENT, IMAGE_SIZE, JSON, defaults={"placement": "float32"})
     args = parser.parse_args(argv)
-    height, width = (int(v) for v in args.image_size.split(","))
-    fill = fill_twice(args.bytes, args.placement, (height, width))
+    height, width = args.image_size
+    fill = fill_twice(args.bytes, args.placement, (height, width))  # imports TensorFlow, once the options are read
     print(json.dumps(asdict(fill)) if args.json else fill.line())
     return 0
 

@@ -20,6 +20,7 @@ import psutil
 from pipelines.caches.modes import CACHE_SPECS, CacheMode, CacheSpec
 from pipelines.loaders.contract import Contract, Placement
 from pipelines.units import format_bytes
+from pipelines.options import Option, size
 
 DTYPE_BYTES: dict[str, int] = {"uint8": 1, "float32": 4}
 LABEL_BYTES = 4  # labels are cached as int32; one-hot encoding happens after the cache
@@ -30,6 +31,10 @@ WORKING_SET_BYTES = 256 * 10**6
 
 #: A memory cache case runs only when its cache x SAFETY_MARGIN + WORKING_SET_BYTES fits.
 SAFETY_MARGIN = 1.25
+
+
+RAM_BUDGET = Option("--ram-budget", "RAM an in-memory cache may use, e.g. 16GB; a cache predicted to need more is "
+                    "skipped with the reason", parse=size, metavar="SIZE", default_text="the RAM available now")
 
 
 @dataclass(frozen=True)

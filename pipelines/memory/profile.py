@@ -8,7 +8,7 @@ from pathlib import Path
 from pipelines.loaders.contract import Contract
 from pipelines.datasets import DatasetIndex
 from pipelines.loaders import open_pipeline
-from pipelines.harness.epoch import run_epoch
+from pipelines.epoch.run import run_epoch
 from pipelines.memory.measure import measure_memory
 from pipelines.memory.predict import predict_cache
 

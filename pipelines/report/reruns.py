@@ -15,7 +15,7 @@ their within-run spread. Runs compare only when they come from one kind of machi
 Produce the runs with the code unchanged, one after the other, then report::
 
     for i in 1 2 3; do pytest benchmarks --benchmark-json=run$i.json; done
-    python -m pipelines.report reruns run1.json run2.json run3.json --out reruns.md
+    python -m pipelines.report reruns run1.json run2.json run3.json --out reports   # also reports/reruns.md
 
 A case is one benchmark of the suite: its group (``throughput smoke-6-s0``: the kind and the dataset) and its
 id with the epoch kind (``tfdata-file-uint8-warm``), or a reference's name (``decode-limit``).
@@ -25,14 +25,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from pipelines.gate.runs import IDENTITY_KEYS, identity_of
-from pipelines.harness.cases import record_case
+from pipelines.options import OUT, Option, add_options, command_parser, existing_file, refuse
 from pipelines.units import relative_spread
 from pipelines.report.results import ReportError, load_results
 
@@ -81,12 +79,16 @@ class CaseReruns:
 
 def case_key(record: Mapping[str, Any]) -> CaseKey:
     """``("throughput smoke-6-s0", "tfdata-file-uint8-warm")``; a reference keeps its name (``decode-limit``)."""
+    from pipelines.harness.cases import record_case
+
     case = record.get("case") or record_case(record)
     return str(record.get("group") or ""), case if case == record.get("loader") else f"{case}-{record.get('epoch')}"
 
 
 def run_from_records(records: Sequence[Mapping[str, Any]], source: str) -> Run:
     """The records' rates by case (records without ``images_per_sec`` are left out) and their machine."""
+    from pipelines.gate.runs import identity_of
+
     rates: dict[CaseKey, float] = {}
     spreads: dict[CaseKey, float | None] = {}
     identity: dict[str, str] = {}
@@ -110,6 +112,8 @@ def load_runs(paths: Sequence[Path | str]) -> list[Run]:
 
 def machine_mismatch(runs: Sequence[Run]) -> list[str]:
     """``key: value (run) / value (run)`` for each comparable-machine field that differs between the runs."""
+    from pipelines.gate.runs import IDENTITY_KEYS
+
     return [f"{key}: " + " / ".join(f"{run.identity.get(key, '?')} ({run.source})" for run in runs)
             for key in IDENTITY_KEYS if len({run.identity.get(key) for run in runs}) > 1]
 
@@ -142,6 +146,8 @@ def summary_line(cases: Sequence[CaseReruns]) -> str:
 
 def markdown_report(runs: Sequence[Run], cases: Sequence[CaseReruns]) -> str:
     """A heading naming the runs, the machine, a table of the cases, and the summary line."""
+    from pipelines.gate.runs import IDENTITY_KEYS
+
     machine = ", ".join(f"{key} {runs[0].identity[key]}" for key in IDENTITY_KEYS if key in runs[0].identity)
     lines = [f"# Spread of unchanged reruns: {len(runs)} runs", "",
              "Runs: " + ", ".join(f"{i} `{run.source}`" for i, run in enumerate(runs, 1)),
@@ -162,21 +168,37 @@ def _pct(spread: float | None) -> str:
     return "-" if spread is None else f"±{100 * spread:.1f}%"
 
 
+PROG = "python -m pipelines.report reruns"
+#: The report's file in ``--out``.
+REPORT_NAME = "reruns.md"
+
+RUNS = Option("runs", "pytest-benchmark JSON of each run (two or more)", parse=existing_file, metavar="RUN.json",
+              nargs="+", default_text="")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = command_parser(PROG, None)
+    parser.description = __doc__
+    add_options(parser.add_argument, RUNS,
+                replace(OUT, default_text=f"none: the report is printed only (with --out, also written to "
+                                          f"FOLDER/{REPORT_NAME})"))
+    return parser
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipelines.report reruns", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("runs", type=Path, nargs="+", help="pytest-benchmark JSON of each run (two or more)")
-    parser.add_argument("--out", type=Path, help="also write the Markdown report to this file")
-    args = parser.parse_args(argv)
+    args = _parser().parse_args(argv)
     try:
         runs = load_runs(args.runs)
         text = markdown_report(runs, case_reruns(runs))
     except ReportError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return refuse(PROG, error)
+    if args.out:
+        try:
+            args.out.mkdir(parents=True, exist_ok=True)
+        except OSError as error:  # as root, /proc/x looks writable until made
+            return refuse(PROG, f"argument --out: cannot make {args.out}: {error.strerror or error}")
     print(text)
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
-        print(f"wrote {args.out}")
+        (args.out / REPORT_NAME).write_text(text + "\n")
+        print(f"wrote {args.out / REPORT_NAME}")
     return 0

@@ -1,6 +1,6 @@
 """``python -m pipelines.study``: the study's table for this machine and dataset shape, at full size.
 
-    python -m pipelines.study --preset coco2017 --sizes 250,500,1000 --held-out 2000 --ram-budget 16GB \\
+    python -m pipelines.study --preset coco2017 --sizes 250,500,1000 --held-out 2000 --machine-ram 16GB \\
         [--accelerator 2000 | --no-model] [--full-images N] [--out reports/study]
 
 Generates (or reuses) a dataset of the preset's shape at each size, times every study row's first and later
@@ -13,83 +13,40 @@ writes it.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported: its chatter hides the table
-
-from pipelines.datasets import DatasetError  # noqa: E402
-from pipelines.datasets.presets import PRESETS  # noqa: E402
-from pipelines.loaders.contract import Contract  # noqa: E402
-from pipelines.study.checkpoint import CHECKPOINT_NAME  # noqa: E402
-from pipelines.study.output import STUDY_FILES, load_points, write_study  # noqa: E402
-from pipelines.study.run import report_text, run_study  # noqa: E402
-from pipelines.study.settings import StudySettings  # noqa: E402
-from pipelines.limits.cgroup import CgroupUnavailable  # noqa: E402
-from pipelines.limits.session import LIMIT_OPTIONS, limit_settings  # noqa: E402
-from pipelines.units import format_bytes, parse_bytes, parse_list  # noqa: E402
+from pipelines.datasets.options import DATA_ROOT, PRESET, SEED
+from pipelines.harness.plan import MIN_ROUND_S, ROUNDS
+from pipelines.harness.settings import ACCELERATOR
+from pipelines.limits.session import LimitSettings
+from pipelines.loaders.contract import CACHE_DIR, Contract
+from pipelines.options import OUT, add_options, command_parser, refuse, settings_from
+from pipelines.study.settings import (CHECKPOINT_NAME, FULL_IMAGES, HELD_OUT, HELD_OUT_ROUNDS, HELD_OUT_ROWS, MACHINE_RAM, NO_LEVELS,
+                                      NO_MODEL, POINTS, RESUME, SIZES, TRAINING, StudySettings)
 
 #: Where the study writes its files unless ``--out`` says otherwise.
 DEFAULT_OUT = Path("reports/study")
 
+PROG = "python -m pipelines.study"
+
+#: The study's options, in the order ``--help`` lists them.
+STUDY_OPTIONS = (PRESET, SIZES, HELD_OUT, FULL_IMAGES, MACHINE_RAM, LimitSettings, ACCELERATOR, NO_MODEL, TRAINING,
+                 ROUNDS, MIN_ROUND_S, HELD_OUT_ROUNDS, HELD_OUT_ROWS, NO_LEVELS, SEED, DATA_ROOT, CACHE_DIR, POINTS,
+                 OUT, RESUME)
+
 
 def build_parser() -> argparse.ArgumentParser:
-    defaults = StudySettings()
-    parser = argparse.ArgumentParser(prog="python -m pipelines.study", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--preset", choices=sorted(PRESETS),
-                        help=f"dataset shape (default {defaults.preset}, or the one --points was measured on)")
-    sizes = ",".join(map(str, defaults.sizes))
-    parser.add_argument("--sizes", default=sizes,
-                        help=f"dataset sizes to measure and fit, comma-separated (default {sizes})")
-    parser.add_argument("--held-out", type=int, help="also measure this size, left out of the fit: the error")
-    parser.add_argument("--full-images", type=int, help="the size to predict (default: the preset's full size)")
-    budget = format_bytes(defaults.ram_budget)
-    parser.add_argument("--ram-budget",
-                        help=f"RAM for a memory cache and the page cache at full size (default {budget}, or "
-                             "--ram-limit's)")
-    for flag, kwargs in LIMIT_OPTIONS:
-        parser.add_argument(flag, **kwargs)
-    parser.add_argument("--accelerator", type=float, metavar="IMAGES_PER_SEC",
-                        help="an emulated accelerator's rate instead of the real model")
-    parser.add_argument("--no-model", action="store_true", help="loader epochs only: no model in the verdict")
-    parser.add_argument("--training", choices=("measured", "composed"),
-                        help="training columns from model.fit epochs timed at every size (default with "
-                             "--accelerator), or composed from loader and model epochs (default for the real model)")
-    parser.add_argument("--rounds", type=int, default=defaults.rounds,
-                        help=f"timed rounds per point (default {defaults.rounds})")
-    parser.add_argument("--min-round-s", type=float, default=defaults.min_round_s,
-                        help=f"a round at a fitted size runs whole epochs for at least this long (default "
-                             f"{defaults.min_round_s}; the --held-out size's are one epoch a round)")
-    parser.add_argument("--held-out-rounds", type=int,
-                        help="timed epochs at the --held-out size (default: --rounds; 1 for a full-size check)")
-    parser.add_argument("--held-out-rows", metavar="CASE,CASE",
-                        help="measure only these rows at the --held-out size (case ids, e.g. "
-                             "tfdata-none-uint8,tfdata-file-uint8; default: every row): a full-size check in parts")
-    parser.add_argument("--no-levels", action="store_true",
-                        help="skip the parallelism levels (every row on 1, 2, 4, ... cores) and the stage costs")
-    parser.add_argument("--seed", type=int, default=defaults.seed, help=f"dataset seed (default {defaults.seed})")
-    parser.add_argument("--data-root", type=Path)
-    parser.add_argument("--cache-dir", type=Path, help="where file caches are written (the disk you train from)")
-    parser.add_argument("--points", type=Path,
-                        help="predict again from a previous run's study.json, measuring nothing: its points, its "
-                             "MobileNet rate and its device (for another --ram-budget, --accelerator, --full-images, "
-                             "--held-out among its sizes; the measuring options are refused with it)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"where the files go (default {DEFAULT_OUT})")
-    parser.add_argument("--resume", action="store_true",
-                        help=f"go on from the points a stopped run with the same options kept in --out "
-                             f"({CHECKPOINT_NAME}; every measuring run keeps one until its study.json is written)")
+    parser = command_parser(PROG, __doc__)
+    add_options(parser.add_argument, *STUDY_OPTIONS,
+                defaults={"preset": None, "rounds": StudySettings.rounds, "out": DEFAULT_OUT})
     return parser
 
 
 #: Options that only say how to measure: ``--points`` measures nothing, so each would do nothing with it.
-MEASURING_OPTIONS = (("--sizes", "sizes"), ("--rounds", "rounds"), ("--min-round-s", "min_round_s"),
-                     ("--held-out-rounds", "held_out_rounds"),
-                     ("--held-out-rows", "held_out_rows"),
-                     ("--seed", "seed"), ("--data-root", "data_root"),
-                     ("--no-levels", "no_levels"), ("--ram-limit", "ram_limit"),
-                     ("--read-bandwidth", "read_bandwidth"), ("--run-exceeding", "run_exceeding"),
-                     ("--resume", "resume"))
+MEASURING_OPTIONS = (SIZES, ROUNDS, MIN_ROUND_S, HELD_OUT_ROUNDS, HELD_OUT_ROWS, SEED, DATA_ROOT, NO_LEVELS,
+                     *(option for option, _ in __import__("pipelines.options").options.options_of(LimitSettings)),
+                     RESUME)
 
 
 def settings_from_args(args: argparse.Namespace, measured_preset: str | None = None,
@@ -101,37 +58,51 @@ def settings_from_args(args: argparse.Namespace, measured_preset: str | None = N
         raise ValueError(f"--points were measured on {measured_preset}, not --preset {args.preset}")
     if args.points:
         defaults = build_parser().parse_args([])
-        given = [option for option, name in MEASURING_OPTIONS if getattr(args, name) != getattr(defaults, name)]
+        given = [option.flag for option in MEASURING_OPTIONS
+                 if getattr(args, option.dest) != getattr(defaults, option.dest)]
         if given:
             raise ValueError(f"--points measures nothing, so {', '.join(given)} would do nothing with it: leave "
                              f"{'it' if len(given) == 1 else 'them'} out")
-    sizes = parse_list(args.sizes, int, "--sizes", "250,500,1000: comma-separated image counts")
+    sizes = args.sizes
     if measured_sizes:  # --points: fitted on what they hold
         sizes = tuple(n for n in measured_sizes if n != args.held_out)
-    limits = limit_settings(args.ram_limit, args.read_bandwidth, args.run_exceeding)
-    budget = parse_bytes(args.ram_budget) if args.ram_budget else limits.ram_limit or StudySettings.ram_budget
+    limits = settings_from(LimitSettings, args)
     return StudySettings(preset=args.preset or measured_preset or StudySettings.preset, sizes=sizes,
                          held_out=args.held_out, full_images=args.full_images,
-                         ram_budget=budget, accelerator=args.accelerator, limits=limits,
+                         ram_budget=args.machine_ram or limits.ram_limit or StudySettings.ram_budget,
+                         accelerator=args.accelerator, limits=limits,
                          model=not args.no_model, training=args.training, rounds=args.rounds,
                          min_round_s=args.min_round_s, held_out_rounds=args.held_out_rounds,
-                         held_out_rows=tuple(args.held_out_rows.split(",")) if args.held_out_rows else None,
-                         levels=not args.no_levels, seed=args.seed,
-                         data_root=args.data_root,
-                         contract=Contract(cache_dir=args.cache_dir),
+                         held_out_rows=args.held_out_rows, levels=not args.no_levels, seed=args.seed,
+                         data_root=args.data_root, contract=Contract(cache_dir=args.cache_dir),
                          checkpoint=None if args.points else args.out / CHECKPOINT_NAME, resume=args.resume)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from pipelines.quiet_start import import_tensorflow
+
+    preset, measured, held = None, None, ()
     try:
-        preset, measured = load_points(args.points) if args.points else (None, None)
-        held = tuple(sorted({p.images for p in measured.points if p.cores is None})) if measured else ()
+        if args.points:  # its reader sits beside the measuring code, which imports TensorFlow
+            import_tensorflow()
+            from pipelines.study.output import load_points
+
+            preset, measured = load_points(args.points)
+            held = tuple(sorted({p.images for p in measured.points if p.cores is None}))
         settings = settings_from_args(args, preset, held)
+    except ValueError as error:
+        return refuse(PROG, error)
+    import_tensorflow()  # after the arguments are checked: --help and a refusal return at once
+    from pipelines.datasets import DatasetError
+    from pipelines.limits.cgroup import CgroupUnavailable
+    from pipelines.study.output import STUDY_FILES, write_study
+    from pipelines.study.run import report_text, run_study
+
+    try:
         result = run_study(settings, measured)
     except (ValueError, DatasetError, CgroupUnavailable) as error:
-        print(f"study: {error}", file=sys.stderr)
-        return 2
+        return refuse(PROG, error)
     write_study(args.out, result)
     if settings.checkpoint:  # every point is in study.json now
         settings.checkpoint.unlink(missing_ok=True)

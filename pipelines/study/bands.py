@@ -22,7 +22,7 @@ from pipelines.study.bounds import served_from_a_cache
 from pipelines.study.table import held_out_errors
 
 if TYPE_CHECKING:
-    from pipelines.study.run import Predictor
+    from pipelines.study.predictor import Predictor
     from pipelines.study.scaling import Point
 
 #: A band: the lowest and highest held-out error of each (case id, epoch kind).
@@ -76,7 +76,7 @@ def kernel_bands(predictor: Predictor, errors: dict[tuple[str, str], float], cor
     measured it: the law fitted to the fitted sizes' time outside the kernel (each round less its kernel CPU
     seconds spread over the ``cores``), plus that round's own kernel seconds over the cores, against the round
     (and still bounded below by the storage's traffic). Only from fitted epochs that counted their kernel time
-    (:mod:`pipelines.memory.faults`; a study.json that predates it has none), at two sizes at least, and where
+    (:mod:`pipelines.epoch.faults`; a study.json that predates it has none), at two sizes at least, and where
     every held-out round counted it too."""
     held_out = predictor.settings.held_out
     outside = [replace(p, seconds=tuple(s - f.kernel_s / cores for s, f in zip(p.seconds, p.faults)), faults=())

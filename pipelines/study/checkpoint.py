@@ -19,10 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.study.scaling import Point
-from pipelines.study.settings import StudySettings
+from pipelines.study.settings import CHECKPOINT_NAME, StudySettings
 
-#: The file in ``--out`` that holds a measuring study's points until its ``study.json`` is written.
-CHECKPOINT_NAME = "study.partial.json"
+__all__ = ["CHECKPOINT_NAME"]  # kept here too: the checkpoint's own module names its file
 
 
 def measured_as(settings: StudySettings) -> dict[str, Any]:

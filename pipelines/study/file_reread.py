@@ -22,21 +22,24 @@ also when the run is stopped.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pipelines.caches.bandwidth import read_through
 from pipelines.caches.diskstats import StorageMeter, StorageTraffic
 from pipelines.caches.pagecache import evict
 from pipelines.cleanup.scratch import scratch_folder
+from pipelines.datasets.options import IMAGES
 from pipelines.limits.cgroup import CgroupUnavailable, Limits
+from pipelines.limits.session import RAM_LIMIT
+from pipelines.loaders.contract import CACHE_DIR
 from pipelines.memory.predict import free_disk
-from pipelines.units import format_bytes, parse_bytes
+from pipelines.options import Option, add_options, command_parser, count
+from pipelines.units import format_bytes
 
 #: Classes the synthetic labels cycle through (coco2017's count: the labels' bytes are a rounding error).
 CLASSES = 80
@@ -161,19 +164,21 @@ def reread(settings: RereadSettings, progress: Callable[[str], None] = lambda li
                     release(cgroup)
 
 
+TURNS = Option("--turns", "limited passes, each followed by an unlimited one (and a last limited one to close)",
+               parse=count, default=RereadSettings.turns, metavar="N")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipelines.study.file_reread",
-                                     description=__doc__.split("\n\n")[0])
-    defaults = RereadSettings()
-    parser.add_argument("--images", type=int, default=defaults.images, help="images in the cache")
-    parser.add_argument("--ram-limit", help="the limit of the limited passes, e.g. 16GB (default: none)")
-    parser.add_argument("--turns", type=int, default=defaults.turns, help="limited passes beside unlimited ones")
-    parser.add_argument("--cache-dir", type=Path, help="where the cache is written (default: the temporary folder)")
+    parser = command_parser("python -m pipelines.study.file_reread", __doc__)
+    add_options(parser.add_argument,
+                replace(IMAGES, help="images in the cache (117,266: coco2017's full size, a 17.7 GB uint8 cache)"),
+                replace(RAM_LIMIT, help="the limit of the limited passes, e.g. 16GB",
+                        default_text="none: unlimited passes only"),
+                TURNS, CACHE_DIR, defaults={"images": RereadSettings.images})
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
-        settings = RereadSettings(args.images, parse_bytes(args.ram_limit) if args.ram_limit else None,
-                                  args.turns, cache_dir=args.cache_dir)
+        settings = RereadSettings(args.images, args.ram_limit, args.turns, cache_dir=args.cache_dir)
     except ValueError as error:
         parser.error(str(error))
     print(f"a uint8 file cache of {settings.images:,} images ({format_bytes(settings.cache_bytes)}), read back "

@@ -6,7 +6,7 @@ epochs for every dataset shape x RAM budget x model.
 
 A shape ``PRESET:N`` and a model make one measuring study, ``python -m pipelines.study --preset PRESET
 --held-out N --full-images N [--accelerator RATE | --no-model]`` at the first budget; every other budget is
-re-checked from its ``study.json`` with ``--points FILE --ram-budget B``, measuring nothing. Each study runs as
+re-checked from its ``study.json`` with ``--points FILE --machine-ram B``, measuring nothing. Each study runs as
 a child process that dies with this one (:func:`pipelines.cleanup.children.dying_with_parent`) and keeps its
 files (and what it printed, ``study.txt``) in ``OUT/run-R/PRESET-N/MODEL/BUDGET/``. A ``study.json`` already
 there is kept, not measured again: an interrupted grid resumes where it stopped (remove OUT to start afresh).
@@ -24,10 +24,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.cleanup.children import child_environment, dying_with_parent, module_command
+from pipelines.datasets.options import DATA_ROOT, PRESET, SEED
 from pipelines.datasets.presets import PRESETS
+from pipelines.harness.plan import MIN_ROUND_S, ROUNDS
+from pipelines.harness.settings import ACCELERATOR
+from pipelines.loaders.contract import CACHE_DIR
+from pipelines.options import (JUDGE, OUT, CommandParser, Option, add_options, command_parser, count, names, positive,
+                               size, writable_folder)
 from pipelines.study.grid_report import error_lines, grid_lines, read_scenarios
-from pipelines.study.settings import StudySettings
-from pipelines.units import format_bytes, parse_bytes, parse_list
+from pipelines.study.settings import (FULL_IMAGES, HELD_OUT, MACHINE_RAM, NO_LEVELS, NO_MODEL, POINTS, SIZES,
+                                      StudySettings)
+from pipelines.units import format_bytes
 from pipelines.validation import require
 
 
@@ -57,16 +64,16 @@ class GridModel:
 
     def __post_init__(self) -> None:
         require(self.kind in ("accelerator", "mobilenet", "none"),
-                f"--models: accelerator=RATE, mobilenet or none, got {self.kind!r}")
+                f"a model is accelerator=RATE, mobilenet or none, got {self.kind!r}")
         require((self.kind == "accelerator") == (self.rate is not None and self.rate > 0),
-                f"--models: an accelerator needs a positive rate (accelerator=1000), got {self}")
+                f"an accelerator needs a positive rate (accelerator=1000), got {self}")
 
     @property
     def options(self) -> list[str]:
         """The study's options for this model."""
         if self.kind == "accelerator":
-            return ["--accelerator", f"{self.rate:g}"]
-        return ["--no-model"] if self.kind == "none" else []
+            return [ACCELERATOR.flag, f"{self.rate:g}"]
+        return [NO_MODEL.flag] if self.kind == "none" else []
 
     @property
     def spec(self) -> str:
@@ -130,20 +137,20 @@ def plan(settings: GridSettings, out: Path) -> list[StudyCommand]:
     """Every study of the grid, each measuring study before the re-checks of its points."""
     commands = []
     first, *others = settings.budgets
-    cache = ["--cache-dir", str(settings.cache_dir)] if settings.cache_dir else []
+    cache = [CACHE_DIR.flag, str(settings.cache_dir)] if settings.cache_dir else []
     for run in range(1, settings.runs + 1):
         for shape in settings.shapes:
             for model in settings.models:
                 where = out / f"run-{run}" / shape.folder / model.folder
-                scenario = ["--held-out", str(shape.images), "--full-images", str(shape.images), *model.options,
+                scenario = [HELD_OUT.flag, str(shape.images), FULL_IMAGES.flag, str(shape.images), *model.options,
                             *cache]
                 measuring = where / budget_folder(first)
-                commands.append(StudyCommand(measuring, ("--preset", shape.preset, *scenario, "--ram-budget",
-                                                         str(first), *settings.measuring, "--out", str(measuring))))
+                commands.append(StudyCommand(measuring, (PRESET.flag, shape.preset, *scenario, MACHINE_RAM.flag,
+                                                         f"{first}B", *settings.measuring, OUT.flag, str(measuring))))
                 points = measuring / "study.json"
                 commands += [StudyCommand(where / budget_folder(budget),
-                                          ("--points", str(points), *scenario, "--ram-budget", str(budget), "--out",
-                                           str(where / budget_folder(budget))), points)
+                                          (POINTS.flag, str(points), *scenario, MACHINE_RAM.flag, f"{budget}B",
+                                           OUT.flag, str(where / budget_folder(budget))), points)
                              for budget in others]
     return commands
 
@@ -184,45 +191,63 @@ def parse_shape(text: str) -> Shape:
 
 def parse_model(text: str) -> GridModel:
     kind, _, rate = text.partition("=")
-    return GridModel(kind, float(rate) if rate else None)
+    try:
+        speed = positive(rate) if rate else None
+    except ValueError:
+        raise ValueError(f"an accelerator's rate is a number above 0 (accelerator=1000), got {text!r}") from None
+    return GridModel(kind, speed)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    defaults = GridSettings()
-    parser = argparse.ArgumentParser(prog="python -m pipelines.study.grid", description=__doc__.split("\n\n")[0])
-    parser.add_argument("out", type=Path, metavar="OUT", help="the grid's folder: every study's files, by run")
-    parser.add_argument("--shapes", default=",".join(s.spec for s in defaults.shapes),
-                        help="PRESET:IMAGES, comma-separated: each scenario's dataset shape and its size, held out "
-                             "and predicted (default %(default)s)")
-    parser.add_argument("--budgets", default=",".join(budget_folder(b) for b in defaults.budgets),
-                        help="RAM budgets, comma-separated; the first is measured, the others re-checked from its "
-                             "points (default %(default)s)")
-    parser.add_argument("--models", default=",".join(m.spec for m in defaults.models),
-                        help="accelerator=RATE, mobilenet or none, comma-separated (default %(default)s)")
-    parser.add_argument("--runs", type=int, default=defaults.runs,
-                        help="times the grid is measured (default %(default)s)")
-    parser.add_argument("--judge", action="store_true", help="measure nothing: print the table of what OUT holds")
-    parser.add_argument("--cache-dir", type=Path, help="where the studies write file caches")
+def shapes(text: str) -> tuple[Shape, ...]:
+    """``--shapes``: comma-separated ``PRESET:IMAGES`` (which presets exist is the settings' check)."""
+    return tuple(parse_shape(item) for item in names(text))
+
+
+def budgets(text: str) -> tuple[int, ...]:
+    """``--budgets``: comma-separated sizes (``16GB,1GB``), each read as every size option reads one."""
+    return tuple(size(item) for item in names(text))
+
+
+def models(text: str) -> tuple[GridModel, ...]:
+    """``--models``: comma-separated ``accelerator=RATE``, ``mobilenet``, ``none``."""
+    return tuple(parse_model(item) for item in names(text))
+
+
+OUT_FOLDER = Option("out", "the grid's folder: every study's files, by run", parse=writable_folder, metavar="OUT")
+SHAPES = Option("--shapes", "PRESET:IMAGES, comma-separated: each scenario's dataset shape and its size, held out and "
+                "predicted", parse=shapes, default=",".join(s.spec for s in GridSettings.shapes),
+                metavar="PRESET:N,...")
+BUDGETS = Option("--budgets", "RAM budgets, comma-separated; the first is measured, the others re-checked from its "
+                 "points", parse=budgets, default=",".join(budget_folder(b) for b in GridSettings.budgets),
+                 metavar="SIZE,SIZE,...")
+MODELS = Option("--models", "accelerator=RATE, mobilenet or none, comma-separated", parse=models,
+                default=",".join(m.spec for m in GridSettings.models), metavar="MODEL,...")
+RUNS = Option("--runs", "times the grid is measured", parse=count, default=GridSettings.runs, metavar="N")
+
+#: The study's options the grid forwards, as typed, to its measuring studies (the re-checks measure nothing).
+FORWARDED = (SIZES, ROUNDS, MIN_ROUND_S, SEED, DATA_ROOT)
+
+
+def build_parser() -> CommandParser:
+    parser = command_parser("python -m pipelines.study.grid", __doc__)
+    add_options(parser.add_argument, OUT_FOLDER, SHAPES, BUDGETS, MODELS, RUNS, JUDGE, CACHE_DIR)
     measuring = parser.add_argument_group("forwarded to the measuring studies (the study's defaults otherwise)")
-    measuring.add_argument("--sizes")
-    measuring.add_argument("--rounds")
-    measuring.add_argument("--min-round-s")
-    measuring.add_argument("--seed")
-    measuring.add_argument("--data-root")
-    measuring.add_argument("--no-levels", action="store_true")
+    # No defaults here: an option left out is left to the study.
+    add_options(measuring.add_argument, *FORWARDED, NO_LEVELS, defaults={o.dest: None for o in FORWARDED})
     return parser
 
 
+def _as_typed(value: object) -> str:
+    """A parsed value as the study reads it again (``(6, 9)`` -> ``6,9``)."""
+    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+
 def settings_from_args(args: argparse.Namespace) -> GridSettings:
-    forwarded = [(f"--{name.replace('_', '-')}", value)
-                 for name in ("sizes", "rounds", "min_round_s", "seed", "data_root")
-                 if (value := getattr(args, name)) is not None]
-    return GridSettings(shapes=parse_list(args.shapes, parse_shape, "--shapes", "coco2017:12000,dogs-vs-cats:3000"),
-                        budgets=parse_list(args.budgets, parse_bytes, "--budgets", "16GB,8GB"),
-                        models=parse_list(args.models, parse_model, "--models", "accelerator=2000,mobilenet"),
-                        runs=args.runs,
+    forwarded = [(option.flag, _as_typed(value)) for option in FORWARDED
+                 if (value := getattr(args, option.dest)) is not None]
+    return GridSettings(shapes=args.shapes, budgets=args.budgets, models=args.models, runs=args.runs,
                         measuring=tuple(item for pair in forwarded for item in pair)
-                        + (("--no-levels",) if args.no_levels else ()),
+                        + ((NO_LEVELS.flag,) if args.no_levels else ()),
                         cache_dir=args.cache_dir)
 
 

@@ -15,7 +15,6 @@ folder) are swept by the next scratch folder made there (:mod:`pipelines.cleanup
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -26,10 +25,16 @@ from pathlib import Path
 
 from pipelines.cleanup.children import child_environment, exit_with_parent, module_command
 from pipelines.cleanup.scratch import scratch_folder
-from pipelines.harness.plan import RoundPlan
-from pipelines.loaders.contract import Contract
+from pipelines.datasets.options import DATA_ROOT, IMAGES, PRESET, SEED
+from pipelines.harness.plan import MIN_ROUND_S, ROUNDS, RoundPlan
+from pipelines.limits.reaper import PARENT_PID
+from pipelines.loaders.contract import CACHE_DIR, Contract
+from pipelines.options import OUT, Option, add_options, command_parser, count
 from pipelines.study.pinning import fewer_cores, pin
 from pipelines.study.stages import STAGE_ROUNDS, STAGE_SAMPLE, StageCost, measure_stages
+
+CORES = Option("--cores", "pin to this many cores", parse=count, metavar="N", default_text="do not pin")
+STAGES = Option("--stages", "measure the stage costs on one thread instead", parse=None, default=False)
 
 
 @dataclass(frozen=True)
@@ -86,21 +91,19 @@ def _child(preset: str, images: int, seed: int, data_root: Path | None, contract
                   tuple(StageCost(s["stage"], tuple(s["seconds"])) for s in saved["stages"]))
 
 
+def _required(option: Option) -> Option:
+    """``option`` as this child takes it: always given by the study that starts it, so no default to show."""
+    return replace(option, required=True, default=None, default_text="")
+
+
 def main(argv: list[str] | None = None) -> int:
     """The child: pin first, then import TensorFlow (through the measuring modules) and measure."""
-    parser = argparse.ArgumentParser(prog="python -m pipelines.study.levels")
-    parser.add_argument("--cores", type=int, help="pin to this many cores (default: do not pin)")
-    parser.add_argument("--preset", required=True)
-    parser.add_argument("--images", type=int, required=True)
-    parser.add_argument("--seed", type=int, required=True)
-    parser.add_argument("--rounds", type=int, required=True)
-    parser.add_argument("--min-round-s", type=float, default=0.0)
-    parser.add_argument("--stages", action="store_true", help="measure the stage costs on one thread instead")
-    parser.add_argument("--data-root", type=Path)
-    parser.add_argument("--cache-dir", type=Path)
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--parent-pid", type=int,
-                        help="exit as soon as this process (the study that started this one) is gone")
+    parser = command_parser("python -m pipelines.study.levels", __doc__)
+    add_options(parser.add_argument, CORES, *map(_required, (PRESET, IMAGES, SEED, ROUNDS)), MIN_ROUND_S, STAGES,
+                DATA_ROOT, CACHE_DIR, _required(replace(OUT, help="the JSON file the answer is written to",
+                                                        metavar="FILE")),
+                replace(PARENT_PID, help="exit as soon as this process (the study that started this one) is gone"),
+                defaults={"min_round_s": 0.0})
     args = parser.parse_args(argv)
     if args.cores:
         pin(args.cores)

@@ -15,7 +15,7 @@ from pipelines.datasets import prepare_dataset
 from pipelines.datasets.presets import PRESETS, default_data_root
 from pipelines.caches.bandwidth import Bandwidth, measure_bandwidth, measure_file_reads
 from pipelines.harness.cases import Case
-from pipelines.harness.teardown import drain
+from pipelines.epoch.teardown import drain
 from pipelines.limits.session import LimitedRun
 from pipelines.memory.fill_rate import MemoryFill, measure_memory_fill, sizes_to_fill
 from pipelines.memory.predict import available_ram, exceeds_budget, exceeds_disk, free_disk, predict_cache

@@ -17,11 +17,9 @@ epochs measured at ``N`` next to the study's minutes.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, replace
 
 #: The study's epochs, minutes (ImageDataGenerator; tf.data without a cache; with a memory cache; with a file
 #: cache, first and later), on its 16 GB machine with COCO 2017's 117,266 images.
@@ -103,17 +101,23 @@ def shape_line(points: dict, unmeasured: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from pipelines.units import format_bytes, parse_bytes, parse_rate
+    from pipelines.datasets.options import IMAGES
+    from pipelines.harness.settings import ACCELERATOR
+    from pipelines.limits.session import RAM_LIMIT, READ_BANDWIDTH
+    from pipelines.options import OUT, add_options, command_parser
+    from pipelines.units import format_bytes
 
     defaults = MiniatureSettings()
-    parser = argparse.ArgumentParser(prog="python -m pipelines.study.miniature", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--images", type=int, default=defaults.images)
-    parser.add_argument("--ram-limit", default=format_bytes(defaults.ram_limit),
-                        help="the miniature machine's RAM, page cache included (default %(default)s)")
-    parser.add_argument("--read-bandwidth", default=format_bytes(defaults.read_bandwidth) + "/s",
-                        help="its storage's read rate (default %(default)s)")
-    parser.add_argument("--accelerator", type=float, default=defaults.accelerator)
-    parser.add_argument("--out", type=Path, default=Path("reports/miniature"))
+    parser = command_parser("python -m pipelines.study.miniature", __doc__)
+    add_options(parser.add_argument, replace(IMAGES, help="the dataset's size (coco2017's shape, scaled)"),
+                replace(RAM_LIMIT, help="the miniature machine's RAM, page cache included: under the JPEGs plus the "
+                        "run's own memory, and under the float32 cache"),
+                replace(READ_BANDWIDTH, help="its storage's read rate"),
+                replace(ACCELERATOR, help="its accelerator's speed (emulated: a step sleeps batch / rate seconds)"),
+                OUT,
+                defaults={"images": defaults.images, "ram_limit": format_bytes(defaults.ram_limit).replace(" ", ""),
+                          "read_bandwidth": format_bytes(defaults.read_bandwidth).replace(" ", "") + "/s",
+                          "accelerator": defaults.accelerator, "out": "reports/miniature"})
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -122,8 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     from pipelines.study.run import report_text, run_study
 
     try:
-        mini = MiniatureSettings(args.images, parse_bytes(args.ram_limit), parse_rate(args.read_bandwidth),
-                                 args.accelerator)
+        mini = MiniatureSettings(args.images, args.ram_limit, args.read_bandwidth, args.accelerator)
         result = run_study(study_settings(mini))
     except (ValueError, CgroupUnavailable) as error:
         print(f"miniature: {error}", file=sys.stderr)

@@ -12,7 +12,7 @@ from pathlib import Path
 from pipelines.caches.bandwidth import Bandwidth
 from pipelines.machine import available_cores
 from pipelines.study.measuring import Measured, Unmeasured
-from pipelines.study.run import StudyResult
+from pipelines.study.result import StudyResult
 from pipelines.study.storage_lines import storage_lines
 from pipelines.study.scaling import Point
 from pipelines.study.stages import StageCost

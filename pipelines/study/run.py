@@ -7,125 +7,27 @@ table predicted at full size, the recommendation, and that recommendation checke
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import replace
 
-from pipelines.caches.bandwidth import Bandwidth
 from pipelines.datasets.presets import PRESETS
 from pipelines.loaders.contract import Contract
 from pipelines.machine import machine_info
-from pipelines.memory.fill_rate import MemoryFill
 from pipelines.memory.predict import WORKING_SET_BYTES, free_disk, predict_cache
-from pipelines.study.check import Check, check_recommendation
+from pipelines.study.check import check_recommendation
 from pipelines.study.in_line import off_line_line
 from pipelines.study.measuring import Measured, measure, model_rate, saved_model_rate
 from pipelines.study.recommend import recommend
-from pipelines.study.bands import Bands, error_bands, errors_of, fill_bands, kernel_bands, round_bands
-from pipelines.study.bounds import CACHED_REQUEST_RATIO, fill_s, served_from_a_cache, reread_share
+from pipelines.study.bands import error_bands, errors_of, fill_bands, kernel_bands, round_bands
+from pipelines.study.bounds import CACHED_REQUEST_RATIO, served_from_a_cache, reread_share
+from pipelines.study.predictor import Predictor
+from pipelines.study.result import StudyResult
 from pipelines.study.scaling import STUDY_CASES, Point
-from pipelines.study.settings import CASES_BY_ID, StudySettings
+from pipelines.study.settings import StudySettings
 from pipelines.study.storage_lines import storage_lines
-from pipelines.study.table import (StudyRow, epoch_traffic, error_pair, held_out_errors,
-                                   later_epochs_read_storage, laws, levels_lines, page_cache_room, study_rows,
-                                   table_lines, with_training)
+from pipelines.study.table import error_pair, held_out_errors, levels_lines, page_cache_room, table_lines
 from pipelines.training import ModelSpec, model_name
 from pipelines.units import format_bytes
-
-
-@dataclass(frozen=True)
-class StudyResult:
-    """What a study run produced.
-
-    Attributes:
-        settings: what it ran with.
-        measured: its measurements, ``device`` set (the machine that measured them).
-        rows: the table at full size.
-        errors: each law's held-out error by (case id, epoch kind); empty without ``held_out``.
-        head: the lines above the table (shape, budget, model, where it was measured, cache bytes check...).
-        recommendation: the recommendation's reason (a sentence).
-        model_s: the model's epoch alone at full size; ``None`` without a model.
-        shares_cpu: the model runs on the loader's CPU cores (their work adds up).
-        levels: the parallelism levels' and stage costs' lines (empty when not measured).
-        check: the recommendation at the held-out size against the epochs measured there, if it could be made.
-        checked_epochs: which epochs the check compared (``training epochs`` or ``loader epochs``).
-        predicted_reads: ``(bytes, bytes a second)`` each (case id, epoch kind) measured at the held-out size was
-            predicted to read from storage an epoch, to set beside the disks' counters (:func:`~pipelines.study.storage_lines.storage_lines`).
-        bands: the lowest and highest held-out error of each (case id, epoch kind) with one thing that moves it
-            taken at a time (:mod:`pipelines.study.bands`), by what: ``each JPEG read rate probed`` (before and
-            after the epochs), ``each fill's cost probed``, ``each round`` (the held-out size's own spread),
-            ``each round's own kernel time``.
-    """
-
-    settings: StudySettings
-    measured: Measured
-    rows: list[StudyRow]
-    errors: dict[tuple[str, str], float]
-    head: list[str]
-    recommendation: str
-    model_s: float | None
-    shares_cpu: bool
-    levels: list[str]
-    check: Check | None
-    checked_epochs: str
-    predicted_reads: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
-    bands: dict[str, Bands] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Predictor:
-    """The table's rows at any size from a study's points: the loaders' laws (fitted without the held-out size),
-    those of ``trained``'s measured training epochs where they are used, the storage's rates that bound
-    epochs moving bytes (:mod:`pipelines.study.bounds`), what a fresh byte costs a memory cache's fill
-    (:mod:`pipelines.memory.fill_rate`), and the budget and disk rules (the process's ``resident_bytes`` taking
-    their part of the budget from the page cache)."""
-
-    settings: StudySettings
-    points: Sequence[Point]
-    trained: str | None
-    per_image_bytes: float
-    disk: int
-    bandwidths: Sequence[Bandwidth] = ()
-    resident_bytes: int = 0
-    memory_fills: Sequence[MemoryFill] = ()
-
-    def cache_bytes(self, images: int, case_id: str) -> int:
-        contract = CASES_BY_ID[case_id].contract(self.settings.contract)
-        return predict_cache(images, contract).total_bytes if contract.cache_spec.caches else 0
-
-    def traffic(self, images: int, case_id: str, kind: str) -> tuple[float, float, float]:
-        """``(seconds, bytes read, their read rate)`` of storage traffic of a (case id, epoch kind) at ``images`` images
-        (:func:`~pipelines.study.table.epoch_traffic`)."""
-        return epoch_traffic(CASES_BY_ID[case_id], kind, self.per_image_bytes * images,
-                             self.cache_bytes(images, case_id), self.settings.ram_budget, self.resident_bytes,
-                             self.bandwidths)
-
-    def io(self, images: int) -> Callable[[str, str], float]:
-        """Seconds of storage traffic alone of a (case id, epoch kind) at ``images`` images."""
-        return lambda case_id, kind: self.traffic(images, case_id, kind)[0]
-
-    def fill(self, images: int) -> Callable[[str, str], float]:
-        """Seconds a (case id, epoch kind) adds to its law at ``images`` images for fresh pages (:func:`fill_s`)."""
-        return lambda case_id, kind: fill_s(CASES_BY_ID[case_id], kind, self.cache_bytes(images, case_id),
-                                            self.memory_fills)
-
-    def later_kind(self, images: int) -> Callable[[str], str]:
-        """The law a later epoch of a case id follows at ``images`` images, as the table's rules pick it."""
-        jpeg_bytes = self.per_image_bytes * images
-        return lambda case_id: ("cold" if later_epochs_read_storage(CASES_BY_ID[case_id], jpeg_bytes,
-                                                                   self.settings.ram_budget, self.resident_bytes)
-                                else "warm")
-
-    def rows(self, images: int) -> list[StudyRow]:
-        settings = self.settings
-        jpeg_bytes = int(self.per_image_bytes * images)
-
-        def rows_of(model: str | None) -> list[StudyRow]:
-            return study_rows(STUDY_CASES, laws(self.points, settings.held_out, model), images, jpeg_bytes,
-                              settings.contract, settings.ram_budget, self.disk, self.bandwidths,
-                              self.resident_bytes, self.memory_fills)
-
-        loaders = rows_of(None)
-        return with_training(loaders, rows_of(self.trained)) if self.trained else loaders
 
 
 def run_study(settings: StudySettings, measured: Measured | None = None) -> StudyResult:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipelines.caches.diskstats import StorageTraffic
-from pipelines.memory.faults import PageFaults
+from pipelines.epoch.faults import PageFaults
 from pipelines.harness.cases import Case
 from pipelines.harness.plan import RoundPlan
 from pipelines.loaders.contract import Contract
@@ -26,7 +26,7 @@ from pipelines.harness.rounds import OffRecordBenchmark
 from pipelines.units import relative_spread
 from pipelines.loaders import open_pipeline
 from pipelines.loaders.registry import LOADER_SPECS
-from pipelines.harness.epoch import EpochRun, run_epoch
+from pipelines.epoch.run import EpochRun, run_epoch
 from pipelines.training import fit_epoch
 from pipelines.study.settings import STUDY_CASES  # the study's rows, declared with its settings
 
@@ -46,7 +46,7 @@ class Point:
             alone.
         storage: what the disks did over its timed epochs (:mod:`pipelines.caches.diskstats`), where measured:
             the measurement that says whether a missed prediction was the storage's doing.
-        faults: this process's page faults an epoch in each round (:mod:`pipelines.memory.faults`): what
+        faults: this process's page faults an epoch in each round (:mod:`pipelines.epoch.faults`): what
             filling memory cost the kernel, which says whether a round filled fresh pages or reused memory, and
             the kernel's share of its time.
     """

@@ -11,6 +11,8 @@ from pipelines.harness.cases import Case
 from pipelines.harness.plan import RoundPlan
 from pipelines.limits.session import LimitSettings
 from pipelines.loaders.contract import Contract
+from pipelines.datasets.options import SIZES
+from pipelines.options import Option, count, existing_file, names, size
 from pipelines.validation import require
 
 #: The study's rows: ImageDataGenerator, tf.data without a cache, with a memory cache and with a file cache --
@@ -27,8 +29,37 @@ STUDY_CASES: tuple[Case, ...] = (
     Case("grain", "none", "uint8"),
 )
 
+#: The file in ``--out`` that keeps a measuring run's points until its study.json is written.
+CHECKPOINT_NAME = "study.partial.json"
+
 #: The study's rows by case id, as its points name them.
 CASES_BY_ID = {case.id: case for case in STUDY_CASES}
+
+HELD_OUT = Option("--held-out", "also measure this size, left out of the fit: the prediction's error", parse=count,
+                  metavar="N", default_text="none")
+FULL_IMAGES = Option("--full-images", "the size to predict", parse=count, metavar="N",
+                     default_text="the preset's full size")
+MACHINE_RAM = Option("--machine-ram", "RAM of the machine predicted for, page cache included: what a memory cache "
+                     "and the page cache may use at full size", parse=size, metavar="SIZE",
+                     default_text="16 GB, or --ram-limit's")
+NO_MODEL = Option("--no-model", "loader epochs only: no model in the verdict", parse=None, default=False)
+TRAINING = Option("--training", "training columns from model.fit epochs timed at every size (the default with "
+                  "--accelerator), or composed from loader and model epochs (the default for the real model)",
+                  choices=("measured", "composed"), default_text="")
+HELD_OUT_ROUNDS = Option("--held-out-rounds", "timed epochs at the --held-out size (1 for a full-size check)",
+                         parse=count, metavar="N", default_text="--rounds")
+HELD_OUT_ROWS = Option("--held-out-rows", "measure only these rows at the --held-out size (case ids, e.g. "
+                       "tfdata-none-uint8,tfdata-file-uint8): a full-size check in parts", parse=names,
+                       metavar="CASE,CASE", default_text="every row")
+NO_LEVELS = Option("--no-levels", "skip the parallelism levels (every row on 1, 2, 4, ... cores) and the stage costs",
+                   parse=None, default=False)
+POINTS = Option("--points", "predict again from a previous run's study.json, measuring nothing: its points, its "
+                "MobileNet rate and its device (for another --machine-ram, --accelerator, --full-images, --held-out "
+                "among its sizes; the measuring options are refused with it)", parse=existing_file,
+                metavar="study.json", default_text="measure")
+RESUME = Option("--resume", "go on from the points a stopped run with the same options kept in --out "
+                "(study.partial.json; every measuring run keeps one until its study.json is written)", parse=None,
+                default=False)
 
 
 @dataclass(frozen=True)
@@ -74,7 +105,7 @@ class StudySettings:
     """
 
     preset: str = "coco2017"
-    sizes: tuple[int, ...] = (250, 500, 1000)
+    sizes: tuple[int, ...] = SIZES.field()
     held_out: int | None = None
     full_images: int | None = None
     ram_budget: int = 16 * 10**9
@@ -112,7 +143,7 @@ class StudySettings:
         require(self.held_out_rows is None or set(self.held_out_rows) <= set(rows),
                 f"--held-out-rows: case ids among {', '.join(rows)}, got {','.join(self.held_out_rows or ())}")
         require(not self.resume or self.checkpoint is not None, "--resume needs the checkpoint a run keeps in --out")
-        require(self.ram_budget > 0, "--ram-budget must be positive")
+        require(self.ram_budget > 0, "--machine-ram must be positive")
         require(self.accelerator is None or self.accelerator > 0,
                  f"--accelerator must be a positive rate in images/s, got {self.accelerator}")
         require(self.full_images is None or self.full_images >= 1, "--full-images must be positive")

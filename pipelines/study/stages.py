@@ -100,7 +100,7 @@ def measure_stages(paths: Sequence[Path], contract: Contract, rounds: int, scrat
     import tensorflow as tf
 
     from pipelines.loaders.tfops import decoded, normalise, resized
-    from pipelines.harness.epoch import on_threads
+    from pipelines.epoch.run import on_threads
 
     # Each pass is one map doing every stage up to its own, as the loaders' one parallel map does, with the
     # loaders' own ops.

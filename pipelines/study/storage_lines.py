@@ -20,7 +20,7 @@ from pipelines.study.table import laws
 from pipelines.units import format_bytes
 
 if TYPE_CHECKING:
-    from pipelines.study.run import StudyResult
+    from pipelines.study.result import StudyResult
 
 
 def storage_lines(result: StudyResult) -> list[str]:

@@ -6,7 +6,7 @@ dataset from the page cache (cold rounds), evicting a file cache (warm file roun
 tf.data iterator (which can wait for the autotuner's next wake-up), and ``model.fit``'s set-up and tear-down
 (measured at 1.7-2.2 s in about half the fit calls of an earlier version, which timed the whole call).
 Running that work inside :func:`paused` keeps it out of the stored time without leaving pytest-benchmark:
-the suite passes ``--benchmark-timer=pipelines.harness.clock.now`` (``pyproject.toml``), so rounds, iterations,
+the suite passes ``--benchmark-timer=pipelines.epoch.clock.now`` (``pyproject.toml``), so rounds, iterations,
 storage and ``--benchmark-compare`` all stay pytest-benchmark's own.
 
 Pauses nest, and they cost what two ``perf_counter`` calls cost. Outside a pause the clock is
@@ -26,7 +26,7 @@ _paused_since: float | None = None
 _depth = 0
 
 #: What ``--benchmark-timer`` must name for pauses to be honoured (checked by the benchmarks' conftest).
-TIMER_NAME = "pipelines.harness.clock.now"
+TIMER_NAME = "pipelines.epoch.clock.now"
 
 
 def now() -> float:

@@ -60,13 +60,12 @@ def drain() -> None:
     _PENDING.join()
 
 
-def drain_if_ram_is_short(share: float = 0.5) -> None:
+def drain_if_ram_is_short(room: tuple[int, int] | None, share: float = 0.5) -> None:
     """:func:`drain` when less than ``share`` of the machine's RAM is available -- or of the ``--ram-limit`` this
-    process runs under: a spent pipeline's memory cache freed a second late costs nothing while RAM is
-    plentiful, and is waited for when it is not."""
-    from pipelines.limits.cgroup import memory_room
-
+    process runs under, ``room`` (``(available, limit)`` bytes, :func:`pipelines.limits.cgroup.memory_room`, read by
+    the caller: the limits are a floor above this one; ``None``: no limit): a spent pipeline's memory cache freed a
+    second late costs nothing while RAM is plentiful, and is waited for when it is not."""
     memory = psutil.virtual_memory()
-    available, total = memory_room() or (memory.available, memory.total)
+    available, total = room or (memory.available, memory.total)
     if available < share * total:
         drain()

@@ -13,7 +13,7 @@ from typing import Any
 import tensorflow as tf
 
 from pipelines.caches.diskstats import StorageTraffic
-from pipelines.memory.faults import PageFaults
+from pipelines.epoch.faults import PageFaults
 from pipelines.loaders.contract import Contract
 from pipelines.datasets import DatasetIndex
 from pipelines.loaders import Pipeline
@@ -34,7 +34,7 @@ class EpochRun:
         overhead_s: time spent around the epoch but not in it (``model.fit``'s set-up and tear-down).
         storage: what the machine's disks did during the epoch (:mod:`pipelines.caches.diskstats`), where the
             harness measured it (cold and warm epochs of a case) and the kernel shows it.
-        faults: this process's page faults and time in the kernel during the epoch (:mod:`pipelines.memory.faults`),
+        faults: this process's page faults and time in the kernel during the epoch (:mod:`pipelines.epoch.faults`),
             where the harness measured them: what filling a memory cache cost beyond the loader's own work.
     """
 
@@ -45,7 +45,7 @@ class EpochRun:
     overhead_s: float = 0.0
     storage: StorageTraffic | None = None
     faults: PageFaults | None = None
-    # The exhausted iterator, in a list that pipelines.harness.teardown.release_later empties: destroyed
+    # The exhausted iterator, in a list that pipelines.epoch.teardown.release_later empties: destroyed
     # after the timer stops and off the main thread (see run_epoch).
     spent: list[Any] = field(default_factory=list, repr=False, compare=False)
 
@@ -63,7 +63,7 @@ def run_epoch(pipeline: Pipeline) -> EpochRun:
 
     The epoch ends with its last batch. The exhausted iterator is returned inside the result (``spent``)
     rather than destroyed here: in TensorFlow 2.21 destroying a tf.data iterator can block until the
-    autotuner's next wake-up, a tear-down cost that is not part of an epoch (:mod:`pipelines.harness.teardown`).
+    autotuner's next wake-up, a tear-down cost that is not part of an epoch (:mod:`pipelines.epoch.teardown`).
     """
     start = time.perf_counter()
     first_batch_s = None

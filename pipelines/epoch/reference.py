@@ -17,7 +17,7 @@ from PIL import Image
 
 from pipelines.loaders.contract import Contract
 from pipelines.datasets import DatasetIndex
-from pipelines.harness.epoch import EpochRun
+from pipelines.epoch.run import EpochRun
 from pipelines.machine import available_cores
 
 #: Images the probe decodes per pass: enough for a pass of tens of milliseconds, the same for every dataset size.

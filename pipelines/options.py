@@ -1,0 +1,357 @@
+"""Each setting declared once: an :class:`Option` carries its flag, help, parser, unit and default; a settings
+dataclass's field holds it (``seed: int = SEED.field()``), and both pytest's options and every command's argparse
+options are generated from those fields (:func:`add_options`) and read back into the dataclass
+(:func:`settings_from`). One flag has one name, one parser and one error wording everywhere.
+
+Values are checked by the parser as they are read (``--images -5``: ``argument --images: a whole number of at
+least 1, got '-5'``); combinations that mean nothing are refused by the settings' own ``__post_init__``. Both
+happen before a command does any work. This module imports nothing heavier than the standard library, so that
+``--help`` and a refusal return at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import re
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipelines.units import format_bytes, parse_bytes, parse_rate
+
+#: The smallest size typed without a unit that is taken as meant: below it (``--ram-budget 16``) a unit was
+#: almost certainly left out.
+SMALLEST_BARE_SIZE = 10**6
+
+
+@dataclass(frozen=True)
+class Option:
+    """One command-line setting, declared once.
+
+    Attributes:
+        flag: its long name (``--ram-budget``); a name without dashes is a positional argument.
+        help: what it does, in one line; the default is appended (``default_text`` or ``default``).
+        parse: text -> value, raising ``ValueError`` with what is accepted; ``None``: a switch (present or not).
+        default: its value when not given.
+        metavar: the value's name in ``--help`` (``SIZE``).
+        choices: the names it accepts, where it is one of a list.
+        default_text: the default in words, where ``default`` is ``None`` but means something (``available
+            RAM``); ``""``: say nothing about a default.
+        nargs: argparse's ``nargs`` for a positional argument (``"?"``, ``"+"``).
+        required: the command cannot run without it (an internal command's child arguments).
+    """
+
+    flag: str
+    help: str
+    parse: Callable[[str], Any] | None = str
+    default: Any = None
+    metavar: str | None = None
+    choices: tuple[str, ...] | None = None
+    default_text: str | None = None
+    nargs: str | None = None
+    required: bool = False
+
+    @property
+    def dest(self) -> str:
+        """The settings field and namespace attribute it is read into (``--ram-budget`` -> ``ram_budget``)."""
+        return self.flag.lstrip("-").replace("-", "_")
+
+    @property
+    def switch(self) -> bool:
+        return self.parse is None
+
+    def field(self, default: Any = dataclasses.MISSING) -> Any:
+        """A dataclass field holding this option (``default``: the field's own, else the option's)."""
+        value = self.default if default is dataclasses.MISSING else default
+        return dataclasses.field(default=value, metadata={"option": self})
+
+    def help_line(self, default: Any) -> str:
+        if self.switch or self.default_text == "":
+            return self.help
+        shown = self.default_text if self.default_text is not None and default in (None, self.default) else default
+        if shown is None:
+            return self.help
+        if isinstance(shown, int) and not isinstance(shown, bool) and self.metavar == "SIZE":
+            shown = format_bytes(shown)
+        return f"{self.help} (default: {shown})"
+
+    def argparse_kwargs(self, default: Any) -> dict[str, Any]:
+        """Keyword arguments for ``parser.add_argument`` and pytest's ``group.addoption`` alike."""
+        kwargs: dict[str, Any] = {"help": self.help_line(default).replace("%", "%%")}
+        if self.switch:
+            return {**kwargs, "action": "store_true", "dest": self.dest}
+        kwargs.update(type=_checked(self.flag, self.parse), default=default)
+        if self.flag.startswith("-"):
+            kwargs["dest"] = self.dest
+        if self.metavar:
+            kwargs["metavar"] = self.metavar
+        if self.choices:
+            kwargs["choices"] = self.choices
+        if self.nargs:
+            kwargs["nargs"] = self.nargs
+        if self.required:
+            kwargs["required"] = True
+        return kwargs
+
+
+def _checked(flag: str, parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``parse`` as argparse's ``type``: its ``ValueError`` becomes argparse's one-line refusal with our
+    wording (argparse would print ``invalid parse value``)."""
+
+    def checked(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    checked.__name__ = flag.lstrip("-")
+    checked.parse = parse  # type: ignore[attr-defined]  # what it checks, for the refusal tests
+    return checked
+
+
+# --- what a value may be: each parser says what it accepts, with the text it got ------------------------------
+
+
+def count(text: str) -> int:
+    """A whole number of at least 1 (images, rounds, workers)."""
+    return _whole(text, 1, "a whole number of at least 1")
+
+
+def natural(text: str) -> int:
+    """A whole number of at least 0 (a seed)."""
+    return _whole(text, 0, "a whole number of at least 0")
+
+
+def _whole(text: str, least: int, accepted: str) -> int:
+    try:
+        value = int(str(text).strip())
+    except ValueError:
+        value = least - 1
+    if value < least:
+        raise ValueError(f"{accepted}, got {text!r}")
+    return value
+
+
+def positive(text: str) -> float:
+    """A number above 0 (a rate, a width multiplier)."""
+    value = _number(text)
+    if not value > 0:
+        raise ValueError(f"a number above 0, got {text!r}")
+    return value
+
+
+def non_negative(text: str) -> float:
+    """A number of at least 0 (seconds, cores)."""
+    value = _number(text)
+    if not value >= 0:
+        raise ValueError(f"a number of at least 0, got {text!r}")
+    return value
+
+
+def fraction(text: str) -> float:
+    """A share in [0, 1) (``0.10`` = 10%)."""
+    value = _number(text)
+    if not 0 <= value < 1:
+        raise ValueError(f"a share from 0 up to (not including) 1, e.g. 0.10 for 10%, got {text!r}")
+    return value
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(str(text).strip())
+    except ValueError:
+        raise ValueError(f"a number, got {text!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(f"a finite number, got {text!r}")
+    return value
+
+
+def size(text: str) -> int:
+    """Bytes typed with a unit (``16GB``, ``512MiB``); a bare number below :data:`SMALLEST_BARE_SIZE` is refused
+    as a unit left out (``16`` would be 16 bytes)."""
+    value = parse_bytes(text)
+    if value <= 0:
+        raise ValueError(f"a size above 0, e.g. 16GB, got {text!r}")
+    if re.fullmatch(r"\s*[0-9.]+\s*", str(text)) and value < SMALLEST_BARE_SIZE:
+        raise ValueError(f"a size with its unit, e.g. {text.strip()}GB: {text.strip()!r} would be "
+                         f"{value} bytes")
+    return value
+
+
+def rate(text: str) -> int:
+    """Bytes a second (``150MB/s``)."""
+    value = parse_rate(text)
+    if value <= 0:
+        raise ValueError(f"a rate above 0, e.g. 150MB/s, got {text!r}")
+    return value
+
+
+def counts(text: str) -> tuple[int, ...]:
+    """Comma-separated whole numbers of at least 1 (``250,500,1000``)."""
+    items = [item.strip() for item in str(text).split(",") if item.strip()]
+    if not items:
+        raise ValueError(f"comma-separated whole numbers, e.g. 250,500,1000, got {text!r}")
+    try:
+        return tuple(count(item) for item in items)
+    except ValueError:
+        raise ValueError(f"comma-separated whole numbers of at least 1, e.g. 250,500,1000, got {text!r}") from None
+
+
+def names(text: str) -> tuple[str, ...]:
+    """Comma-separated names (``tfdata-none-uint8,tfdata-file-uint8``); which names exist is the settings'
+    check."""
+    items = tuple(item.strip() for item in str(text).split(",") if item.strip())
+    if not items:
+        raise ValueError(f"comma-separated names, got {text!r}")
+    return items
+
+
+def _path(text: str) -> Path:
+    if not str(text).strip():
+        raise ValueError("an empty path: give a folder or file")
+    return Path(str(text)).expanduser()
+
+
+def existing_folder(text: str) -> Path:
+    """A folder that exists (a dataset to read)."""
+    path = _path(text)
+    if not path.exists():
+        raise ValueError(f"no such folder: {path}")
+    if not path.is_dir():
+        raise ValueError(f"{path} is a file, not a folder")
+    return path
+
+
+def existing_file(text: str) -> Path:
+    """A file that exists (a run's JSON, weights)."""
+    path = _path(text)
+    if not path.exists():
+        raise ValueError(f"no such file: {path}")
+    if not path.is_file():
+        raise ValueError(f"{path} is not a file")
+    return path
+
+
+def writable_folder(text: str) -> Path:
+    """A folder to write into: one that exists, or one that can be made under the nearest folder that does."""
+    path = _path(text)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{path} is a file, not a folder")
+    nearest = next(parent for parent in (path, *path.absolute().parents) if parent.exists())
+    if not nearest.is_dir() or not _can_make_in(nearest):
+        raise ValueError(f"cannot write under {nearest}: choose a folder you can write to")
+    return path
+
+
+def _can_make_in(folder: Path) -> bool:
+    """Whether a folder can be made in ``folder``, without making one (a user's folder is never touched, not
+    even by a probe): permission, a read-only mount, and the kernel's own file systems, where ``os.access``
+    says yes to root but making a folder fails."""
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return False
+    if os.statvfs(folder).f_flag & os.ST_RDONLY:
+        return False
+    resolved = folder.resolve()
+    return not any(resolved == Path(kernel) or Path(kernel) in resolved.parents for kernel in ("/proc", "/sys"))
+
+
+#: Where a command writes its files; each command gives its own default (``defaults={"out": ...}``).
+OUT = Option("--out", "folder this command writes its files to", parse=writable_folder, metavar="FOLDER")
+#: A command that measures into a folder, asked only to read back what the folder holds (the gate's campaign, the
+#: study's grid).
+JUDGE = Option("--judge", "measure nothing: print the table of what OUT already holds", parse=None, default=False)
+
+
+# --- generating parsers and reading settings back --------------------------------------------------------------
+
+
+def options_of(cls: type) -> Iterator[tuple[Option, Any]]:
+    """Every option a settings dataclass holds, with the field's default (a nested settings dataclass's options
+    are its holder's too: ``BenchSettings.limits`` brings ``--ram-limit``)."""
+    for field in dataclasses.fields(cls):
+        option = field.metadata.get("option")
+        if option is not None:
+            yield option, field.default
+        elif (nested := _dataclass_type(field)) is not None:
+            yield from options_of(nested)
+
+
+def _dataclass_type(field: dataclasses.Field) -> type | None:
+    """The dataclass a field holds, where its annotation (a string under ``from __future__ import annotations``)
+    names one: read from its default, which every nested settings field has."""
+    default = field.default
+    if default is not dataclasses.MISSING and dataclasses.is_dataclass(default) and not isinstance(default, type):
+        return type(default)
+    return None
+
+
+def add_options(add: Callable[..., Any], *sources: type | Option, defaults: Mapping[str, Any] | None = None,
+                leave_out: Sequence[str] = ()) -> None:
+    """Declare on a parser (``add`` is ``parser.add_argument`` or pytest's ``group.addoption``) the options of
+    each source: a settings dataclass (all its options, nested ones included) or a lone :class:`Option`.
+    ``defaults`` overrides a default by dest for this command (shown in its help); ``leave_out`` names dests
+    this command does not take."""
+    defaults = defaults or {}
+    seen: set[str] = set()
+    for option, default in _flatten(sources):
+        if option.dest in seen or option.dest in leave_out:
+            continue
+        seen.add(option.dest)
+        add(option.flag, **option.argparse_kwargs(defaults.get(option.dest, default)))
+
+
+def _flatten(sources: Sequence[type | Option]) -> Iterator[tuple[Option, Any]]:
+    for source in sources:
+        yield from [(source, source.default)] if isinstance(source, Option) else options_of(source)
+
+
+def settings_from(cls: type, values: Mapping[str, Any] | Callable[[str], Any] | argparse.Namespace,
+                  **fixed: Any) -> Any:
+    """A settings dataclass from parsed options (a namespace, a mapping, or pytest's ``config.getoption``):
+    each option field from its dest, nested settings built alike, ``fixed`` fields as given. Raises the
+    settings' own ``ValueError`` for a combination that means nothing."""
+    if isinstance(values, argparse.Namespace):
+        values = vars(values)
+    get = values.get if isinstance(values, Mapping) else values
+    kwargs: dict[str, Any] = {}
+    for field in dataclasses.fields(cls):
+        if field.name in fixed:
+            kwargs[field.name] = fixed[field.name]
+            continue
+        option = field.metadata.get("option")
+        if option is not None:
+            value = get(option.dest)
+            if value is not None or option.switch:
+                kwargs[field.name] = bool(value) if option.switch else value
+        elif (nested := _dataclass_type(field)) is not None and any(True for _ in options_of(nested)):
+            kwargs[field.name] = settings_from(nested, get)
+    return cls(**kwargs)
+
+
+class CommandParser(argparse.ArgumentParser):
+    """argparse with a refusal in one line (``prog: error: argument --images: ...``, exit 2, no usage block),
+    and a value that starts with ``-`` read as a value (``--ram-budget -5GB`` is refused as a size, not as a
+    missing argument)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = re.compile(r"^-[0-9.]")
+
+    def error(self, message: str) -> Any:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def command_parser(prog: str, doc: str | None) -> CommandParser:
+    """A command's parser, described by the first paragraph of its module's docstring."""
+    return CommandParser(prog=prog, description=(doc or "").split("\n\n")[0],
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def refuse(prog: str, error: BaseException | str) -> int:
+    """A command's refusal: one line on standard error, exit status 2 (argparse's for a usage error)."""
+    print(f"{prog}: error: {error}", file=sys.stderr)
+    return 2
