@@ -4,9 +4,12 @@ case's ``extra_info`` and print the summary table at the end."""
 
 from __future__ import annotations
 
+import signal
+import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import asdict
+from typing import Any
 
 import psutil
 import pytest
@@ -22,7 +25,7 @@ from pipelines.datasets import DatasetError, count_images
 from pipelines.gate.judge import compare_runs, format_result
 from pipelines.gate.runs import (GateError, RunRounds, load_run, planned_mismatch, refuse_other_work,
                                  rounds_from_records, workload_of)
-from pipelines.harness.interrupt import FinishedCasesOnly
+from pipelines.harness.interrupt import drop_unfinished, raise_interrupt
 from pipelines.harness.records import planned_info
 from pipelines.options import settings_from
 from pipelines.harness.rounds import OffRecordBenchmark, time_rounds
@@ -328,3 +331,30 @@ def pytest_benchmark_compare_machine_info(config: pytest.Config, benchmarksessio
         benchmarksession.logger.warning(
             "the compared baseline ran on another machine (" + "; ".join(differences) + "): its times may not "
             "apply here; the loaderbench gate (--gate-baseline) refuses such a baseline unless --gate-mismatch warn")
+
+
+class FinishedCasesOnly:
+    """A pytest plugin (registered by ``benchmarks/conftest.py``): SIGTERM raises ``KeyboardInterrupt`` during
+    the session, and only finished cases reach pytest-benchmark's JSON and tables."""
+
+    def __init__(self) -> None:
+        self.previous: Any = None
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:  # someone else's handler is left alone
+            self.previous = signal.signal(signal.SIGTERM, raise_interrupt)
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGTERM, self.previous)
+            self.previous = None
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)  # around pytest-benchmark's, which writes the JSON before it yields
+    def pytest_sessionfinish(self, session: pytest.Session) -> Generator[None, Any, Any]:
+        benchmark_session = getattr(session.config, "_benchmarksession", None)
+        if benchmark_session is not None:
+            dropped = drop_unfinished(benchmark_session.benchmarks)
+            if dropped:
+                print("loaderbench: left out of the results, not finished (interrupted or failed): "
+                      + ", ".join(dropped), file=sys.stderr)
+        return (yield)

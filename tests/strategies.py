@@ -45,6 +45,8 @@ def bad_values(parse, choices: tuple[str, ...] | None, here) -> st.SearchStrateg
     """Values an option parsed by ``parse`` (one of :mod:`pipelines.options`' parsers) or limited to ``choices``
     must refuse; ``here`` is a folder holding a file ``a-file`` and no ``missing/``."""
     from pipelines import options
+    from pipelines.gate.settings import baseline_file
+    from pipelines.loaders.contract import IMAGE_SIZE
 
     if choices:
         return st.text(alphabet="abcxyz-_0", min_size=1, max_size=8).filter(lambda text: text not in choices)
@@ -62,6 +64,8 @@ def bad_values(parse, choices: tuple[str, ...] | None, here) -> st.SearchStrateg
         options.names: st.sampled_from(["", ",", " , "]),
         options.existing_folder: st.sampled_from(["", str(here / "missing"), str(here / "a-file")]),
         options.existing_file: st.sampled_from(["", str(here / "missing.json"), str(here)]),
+        baseline_file: st.sampled_from(["", str(here / "missing.json"), str(here)]),
+        IMAGE_SIZE.parse: st.sampled_from(["", "0", "-3", "224,0", "1,2,3", "big"]),
         options.writable_folder: st.sampled_from(["", str(here / "a-file"), str(here / "a-file" / "below"),
                                                   "/proc/loaderbench-nowhere"]),
     }

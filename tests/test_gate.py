@@ -505,7 +505,7 @@ def test_gate_fails_a_seeded_regression_and_passes_an_unchanged_rerun(tmp_path):
     assert_judged(_bench(tmp_path, gate, seed=PROOF_SEED), 1, f"REGRESSED {CASE}: ")
 
     missing = _bench(tmp_path, [f"--gate-baseline={tmp_path / 'none.json'}"])
-    assert missing.returncode == 4 and "save one first with `tox -e bench-baseline`" in missing.stdout
+    assert missing.returncode == 4 and "save one first with `tox -e bench-baseline`" in missing.stderr
 
 
 # --- the CI recipe, as copied -----------------------------------------------------------------------------------

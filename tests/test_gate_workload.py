@@ -142,7 +142,7 @@ def _baseline_of(tmp_path: Path, text: str) -> Path:
     ('{"hello": 1}', "{path}: not a pytest-benchmark JSON file (no 'benchmarks' in it)"),
     ('{"benchmarks": []}', "{path}: holds no case at all (a run stopped before its first case finished?): save "
                            "a new baseline with `tox -e bench-baseline`"),
-])
+], ids=["not-json", "not-a-run", "no-case"])
 def test_a_bad_baseline_file_stops_the_run_at_start_naming_option_and_path(tmp_path, text, line):
     path = _baseline_of(tmp_path, text)
     done = bench_run(tmp_path, "--gate-baseline", str(path), "--images", "12")

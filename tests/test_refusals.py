@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
-import os
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipelines import options
+from pipelines.gate.settings import baseline_file
+from pipelines.loaders.contract import IMAGE_SIZE
 from tests.strategies import bad_values
 
 #: Every command a user runs, with the arguments it needs besides the one under test (``None``: none).
@@ -70,7 +71,7 @@ def _checked_options(module: str, prefix: tuple[str, ...]) -> list[argparse.Acti
 
 _KNOWN = {options.count, options.natural, options.positive, options.non_negative, options.fraction, options.size,
           options.rate, options.counts, options.names, options.existing_folder, options.existing_file,
-          options.writable_folder}
+          options.writable_folder, baseline_file, IMAGE_SIZE.parse}
 
 
 def _tree(*folders: Path) -> list[str]:
@@ -86,11 +87,26 @@ def here(tmp_path, monkeypatch):
     return tmp_path
 
 
+class _WorkStarted(Exception):
+    """A command went past its checks: it asked for TensorFlow, which it does only to start its work."""
+
+
+def _no_work(*args, **kwargs):
+    raise _WorkStarted("the command accepted its arguments and started its work")
+
+
 def _run(module: str, argv: list[str], capsys) -> tuple[int, str]:
+    """The command's exit status and standard error; a command that gets past its checks (it asks for
+    TensorFlow to start its work) raises :class:`_WorkStarted` instead of working."""
+    from pipelines import quiet_start
+
+    original, quiet_start.import_tensorflow = quiet_start.import_tensorflow, _no_work
     try:
         status = _main_of(module)(argv)
     except SystemExit as exit_:
         status = exit_.code
+    finally:
+        quiet_start.import_tensorflow = original
     return status, capsys.readouterr().err
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import sys
 from dataclasses import replace
-from pathlib import Path
 
+from pipelines.cleanup.new_folders import folders_to_make, remove_empty
 from pipelines.datasets.options import IMAGES, PRESET, SEED, WORKERS, DatasetChoice
 from pipelines.datasets.presets import PRESETS, default_data_root
 from pipelines.options import OUT, Option, add_options, command_parser, existing_folder, refuse, settings_from
@@ -72,29 +72,20 @@ def _generate(prog: str, args) -> int:
         return refuse(prog, error)
     shape = PRESETS[choice.preset].scaled(choice.images)
     folder = args.out or default_data_root() / dataset_folder_name(shape, choice.seed)
-    made_here = [parent for parent in (folder, *folder.absolute().parents) if not parent.exists()]
+    made_here = folders_to_make(folder)
     try:
         made = generate(shape, folder, seed=choice.seed, workers=args.workers)
     except (DatasetError, ValueError, OSError) as error:
         if isinstance(error, OSError) and not folder.is_dir():  # as root, /proc/x looks writable until made
             named = "argument --out: " if args.out else "the default data root ($LOADERBENCH_DATA): "
             error = f"{named}cannot make {folder}: {error.strerror or error}"
-        _remove_empty(made_here)
+        remove_empty(made_here)
         return refuse(prog, error)
     m = made.manifest
     verb = "reused" if made.reused else f"wrote {made.written:,} images to"
     print(f"{verb} {made.path}: {m.images:,} images in {len(m.class_names)} classes, "
           f"{format_bytes(m.bytes)} ({format_bytes(m.bytes / m.images)}/image, JPEG quality {m.jpeg_quality})")
     return 0
-
-
-def _remove_empty(folders: list[Path]) -> None:
-    """The folders this command made, removed where a refusal left them empty (innermost first)."""
-    for folder in folders:
-        try:
-            folder.rmdir()
-        except OSError:
-            return
 
 
 if __name__ == "__main__":

@@ -9,8 +9,18 @@ from typing import Literal
 from pipelines.options import Option, existing_file, fraction, non_negative
 from pipelines.validation import require
 
+def baseline_file(text: str) -> Path:
+    """A baseline run's JSON that exists; where none does, how to save one."""
+    try:
+        return existing_file(text)
+    except ValueError as error:
+        if not str(text).strip() or Path(text).expanduser().exists():
+            raise
+        raise ValueError(f"no baseline at {text}: save one first with `tox -e bench-baseline`") from error
+
+
 GATE_BASELINE = Option("--gate-baseline", "judge this run against a baseline run's JSON (--benchmark-json) with the "
-                       "loaderbench gate; a regressed case fails the session (docs/gate.md)", parse=existing_file,
+                       "loaderbench gate; a regressed case fails the session (docs/gate.md)", parse=baseline_file,
                        metavar="RUN.json", default_text="no gate")
 GATE_THRESHOLD = Option("--gate-threshold", "gate: smallest slowdown that fails, as a share (0.10 = 10%)",
                         parse=fraction, default=0.10, metavar="SHARE")

@@ -65,6 +65,11 @@ class IdgBatches(keras.utils.PyDataset):
                 interpolation=contract.interpolation,
                 follow_links=False,
             )
+        # The epoch's order drawn now, before any worker: Keras' iterator draws it lazily in the first
+        # __getitem__, and two threads arriving together each drew one (seeded by a batch count they race on),
+        # so that the first epoch's batches came from two orders, an image twice and another never.
+        np.random.seed(self.iterator.seed + self.iterator.total_batches_seen)  # as Keras seeds that draw
+        self.iterator._set_index_array()
         # Images in each batch as it is handed out, in memory shared with forked workers: a benchmark checks
         # that a whole epoch was served. Per batch index, because model.fit also loads a batch or two to learn
         # the data's shapes.

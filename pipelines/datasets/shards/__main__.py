@@ -8,8 +8,8 @@ inside the dataset, more shards than images): a refusal is one line, exit 2, and
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
+from pipelines.cleanup.new_folders import folders_to_make, remove_empty
 from pipelines.datasets.presets import default_data_root
 from pipelines.datasets.shards.format import MAX_SHARDS, MIN_SHARDS, SHARD_TARGET_BYTES
 from pipelines.options import Option, add_options, command_parser, count, existing_folder, refuse, writable_folder
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
                                 "it (the suite never writes into a dataset folder)")
     except DatasetError as error:
         return refuse(PROG, error)
-    made_here = [parent for parent in (folder, *folder.absolute().parents) if not parent.exists()]
+    made_here = folders_to_make(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:  # as root, /proc/x looks writable until made
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         made = convert(index, folder, shards=args.shards, progress=not args.no_progress)
     except (DatasetError, ValueError, OSError) as error:
-        _remove_empty(made_here)
+        remove_empty(made_here)
         return refuse(PROG, error)
     if made.rewritten:
         print(rewritten_line(made))
@@ -77,15 +77,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{verb}: {made.images:,} images in {len(made.class_names)} classes, {format_bytes(made.bytes)} of "
           f"TFRecords for {format_bytes(index.bytes)} of image files, in {made.folder}")
     return 0
-
-
-def _remove_empty(folders: list[Path]) -> None:
-    """The folders this command made, removed where a refusal left them empty (innermost first)."""
-    for folder in folders:
-        try:
-            folder.rmdir()
-        except OSError:
-            return
 
 
 if __name__ == "__main__":
