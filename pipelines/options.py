@@ -289,16 +289,15 @@ def _dataclass_type(field: dataclasses.Field) -> type | None:
     return None
 
 
-def add_options(add: Callable[..., Any], *sources: type | Option, defaults: Mapping[str, Any] | None = None,
-                leave_out: Sequence[str] = ()) -> None:
+def add_options(add: Callable[..., Any], *sources: type | Option,
+                defaults: Mapping[str, Any] | None = None) -> None:
     """Declare on a parser (``add`` is ``parser.add_argument`` or pytest's ``group.addoption``) the options of
     each source: a settings dataclass (all its options, nested ones included) or a lone :class:`Option`.
-    ``defaults`` overrides a default by dest for this command (shown in its help); ``leave_out`` names dests
-    this command does not take."""
+    ``defaults`` overrides a default by dest for this command (shown in its help)."""
     defaults = defaults or {}
     seen: set[str] = set()
     for option, default in _flatten(sources):
-        if option.dest in seen or option.dest in leave_out:
+        if option.dest in seen:
             continue
         seen.add(option.dest)
         add(option.flag, **option.argparse_kwargs(defaults.get(option.dest, default)))
