@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from pipelines.datasets.options import DATA_ROOT, PRESET, SEED
@@ -21,18 +22,23 @@ from pipelines.harness.plan import MIN_ROUND_S, ROUNDS
 from pipelines.harness.settings import ACCELERATOR
 from pipelines.limits.session import LimitSettings
 from pipelines.loaders.contract import CACHE_DIR, Contract
-from pipelines.options import OUT, add_options, command_parser, refuse, settings_from
-from pipelines.study.settings import (CHECKPOINT_NAME, FULL_IMAGES, HELD_OUT, HELD_OUT_ROUNDS, HELD_OUT_ROWS, MACHINE_RAM, NO_LEVELS,
-                                      NO_MODEL, POINTS, RESUME, SIZES, TRAINING, StudySettings)
+from pipelines.options import OUT, add_options, command_parser, options_of, refuse, settings_from
+from pipelines.study.settings import (CHECKPOINT_NAME, FULL_IMAGES, HELD_OUT, HELD_OUT_ROUNDS, HELD_OUT_ROWS,
+                                      MACHINE_RAM, NO_LEVELS, NO_MODEL, POINTS, RESUME, SIZES, TRAINING,
+                                      StudySettings)
 
 #: Where the study writes its files unless ``--out`` says otherwise.
 DEFAULT_OUT = Path("reports/study")
 
 PROG = "python -m pipelines.study"
 
+#: The study's --preset: the shape measured and predicted (no --dataset here), coco2017 unless --points says.
+STUDY_PRESET = replace(PRESET, help="dataset shape measured and predicted",
+                       default_text=f"{StudySettings.preset}, or the one --points was measured on")
+
 #: The study's options, in the order ``--help`` lists them.
-STUDY_OPTIONS = (PRESET, SIZES, HELD_OUT, FULL_IMAGES, MACHINE_RAM, LimitSettings, ACCELERATOR, NO_MODEL, TRAINING,
-                 ROUNDS, MIN_ROUND_S, HELD_OUT_ROUNDS, HELD_OUT_ROWS, NO_LEVELS, SEED, DATA_ROOT, CACHE_DIR, POINTS,
+STUDY_OPTIONS = (STUDY_PRESET, SIZES, HELD_OUT, FULL_IMAGES, MACHINE_RAM, LimitSettings, ACCELERATOR, NO_MODEL,
+                 TRAINING, ROUNDS, MIN_ROUND_S, HELD_OUT_ROUNDS, HELD_OUT_ROWS, NO_LEVELS, SEED, DATA_ROOT, CACHE_DIR, POINTS,
                  OUT, RESUME)
 
 
@@ -45,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 #: Options that only say how to measure: ``--points`` measures nothing, so each would do nothing with it.
 MEASURING_OPTIONS = (SIZES, ROUNDS, MIN_ROUND_S, HELD_OUT_ROUNDS, HELD_OUT_ROWS, SEED, DATA_ROOT, NO_LEVELS,
-                     *(option for option, _ in __import__("pipelines.options").options.options_of(LimitSettings)),
+                     *(option for option, _ in options_of(LimitSettings)),
                      RESUME)
 
 

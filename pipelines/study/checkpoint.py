@@ -19,9 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.study.scaling import Point
-from pipelines.study.settings import CHECKPOINT_NAME, StudySettings
-
-__all__ = ["CHECKPOINT_NAME"]  # kept here too: the checkpoint's own module names its file
+from pipelines.study.settings import StudySettings
 
 
 def measured_as(settings: StudySettings) -> dict[str, Any]:
