@@ -42,6 +42,7 @@ GATE_REPORT = pytest.StashKey[str]()
 WALL_S = pytest.StashKey[float]()
 LIMITED = pytest.StashKey[LimitedRun]()
 BASELINE = pytest.StashKey[tuple[RunRounds, GateSettings]]()
+SETTINGS = pytest.StashKey[BenchSettings]()  # read from the options once, at configure (_check_options)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -108,9 +109,9 @@ def _check_options(config: pytest.Config) -> BenchSettings:
     """Every loaderbench option and combination, checked before anything is collected or measured: a bad value,
     a combination that would do nothing (:class:`~pipelines.harness.settings.BenchSettings` says which), or a
     ``--data-service`` that does not answer stops the run now, with one line naming the option (exit 4), not
-    minutes in when the first case that reads it runs. Returns the settings."""
+    minutes in when the first case that reads it runs. Returns the settings, kept for the hooks after it."""
     try:
-        settings = settings_from_options(config.getoption)
+        settings = config.stash[SETTINGS] = settings_from_options(config.getoption)
     except ValueError as error:
         pytest.exit(f"options: {error}", returncode=4)
     if settings.data_service:
@@ -147,11 +148,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
               if case is not None and CACHE_SPECS[case.cache].caches]
     if not cached:
         return
+    settings = config.stash[SETTINGS]  # checked at configure
     try:
-        settings = settings_from_options(config.getoption)
         images = count_images(settings.dataset, settings.preset, settings.images)
     except (ValueError, DatasetError):
-        return  # the session fixtures report a bad option or dataset with its own message
+        return  # the session fixtures report a bad dataset with its own message
     budget = settings.ram_budget or available_ram()
     if LIMITED in config.stash:
         budget = config.stash[LIMITED].budget(budget)
@@ -198,7 +199,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function):
         case = _case_of(pyfuncitem)
         if case is None or not CACHE_SPECS[case.cache].on_disk or not disk_full(error):
             raise
-        cache_dir = settings_from_options(pyfuncitem.config.getoption).contract.cache_dir
+        cache_dir = pyfuncitem.config.stash[SETTINGS].contract.cache_dir
         raise pytest.fail.Exception(disk_full_line(cache_dir, free_disk(cache_dir)), pytrace=False) from None
 
 

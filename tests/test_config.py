@@ -65,6 +65,7 @@ def test_bench_settings_refuse_combinations_that_would_do_nothing(changes, messa
     (GateSettings(threshold=0.2),
      "--gate-threshold configures the loaderbench gate, which runs only with --gate-baseline: add --gate-baseline"),
     (GateSettings(mismatch="warn"), "--gate-mismatch configures the loaderbench gate"),
+    (GateSettings(alpha=0.05), "--gate-alpha configures the loaderbench gate"),
     (GateSettings(max_shared_cores=0.5), "--gate-max-shared-cores configures the loaderbench gate"),
 ])
 def test_gate_options_without_a_baseline_are_refused(gate, message):

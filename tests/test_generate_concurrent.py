@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from pipelines.datasets import generate, read_manifest, validate_dataset
-from pipelines.datasets.generate import generation_lock
+from pipelines.datasets.generation_lock import generation_lock
 from pipelines.datasets.manifest import WRITER_NAME
 from pipelines.datasets.presets import PRESETS
 from tests.conftest import TINY

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import options
+from pipelines import options, values
 from pipelines.harness.settings import BenchSettings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,10 +39,10 @@ def test_each_long_option_is_declared_in_one_place():
 
 def test_a_size_without_a_unit_below_a_megabyte_is_refused_as_a_unit_left_out():
     with pytest.raises(ValueError, match=r"a size with its unit, e.g. 16GB: '16' would be 16 bytes"):
-        options.size("16")
-    assert options.size("16GB") == 16 * 10**9 and options.size("2000000") == 2_000_000
+        values.size("16")
+    assert values.size("16GB") == 16 * 10**9 and values.size("2000000") == 2_000_000
     with pytest.raises(ValueError, match=r"not a size: '16QB' \(examples: 16GB, 512MiB, 2000000\)"):
-        options.size("16QB")
+        values.size("16QB")
 
 
 def test_a_refusal_is_one_line_with_exit_2_and_a_dash_value_is_read_as_a_value(capsys):

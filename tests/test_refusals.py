@@ -14,8 +14,8 @@ from _pytest.config.argparsing import Parser
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipelines import options
-from pipelines.gate.settings import baseline_file
+from pipelines import values
+from pipelines.gate.settings import GATE_ALPHA, baseline_file
 from pipelines.loaders.contract import IMAGE_SIZE
 from tests.strategies import bad_values
 
@@ -69,9 +69,9 @@ def _checked_options(module: str, prefix: tuple[str, ...]) -> list[argparse.Acti
             if action.option_strings and (action.choices or getattr(action.type, "parse", None) in _KNOWN)]
 
 
-_KNOWN = {options.count, options.natural, options.positive, options.non_negative, options.fraction, options.size,
-          options.rate, options.counts, options.names, options.existing_folder, options.existing_file,
-          options.writable_folder, baseline_file, IMAGE_SIZE.parse}
+_KNOWN = {values.count, values.natural, values.positive, values.non_negative, values.fraction, values.size,
+          values.rate, values.counts, values.names, values.existing_folder, values.existing_file,
+          values.writable_folder, baseline_file, IMAGE_SIZE.parse, GATE_ALPHA.parse}
 
 
 def _tree(*folders: Path) -> list[str]:

@@ -25,7 +25,7 @@ RUN = str(Path(__file__).parent / "data" / "tiny-run.json")
 PROBES = [
     (datasets_cli, ["generate", "--preset", "smoke", "--images", "20", "--out", "/proc/x"], "argument --out"),
     (datasets_cli, ["generate", "--preset", "photos", "--images", "3", "--out", "{tmp}/photos"],
-     "--images 3: at least one image a class, 9 for --preset photos"),
+     "--images 3: preset 'photos': need at least one image per class (3 images for 9 classes)"),
     (datasets_cli, ["generate", "--seed", "-1", "--out", "{tmp}/d"], "argument --seed: a whole number of at least 0"),
     (datasets_cli, ["generate", "--workers", "0", "--out", "{tmp}/d"], "argument --workers: a whole number"),
     (datasets_cli, ["generate", "--workers", "-3", "--out", "{tmp}/d"], "argument --workers: a whole number"),

@@ -22,7 +22,8 @@ from pathlib import Path
 
 from pipelines.caches.bandwidth import Bandwidth, measure_file_reads
 from pipelines.datasets.validate import DatasetError, index_dataset
-from pipelines.options import Option, add_options, command_parser, count, counts, existing_folder, natural
+from pipelines.options import Option, add_options, command_parser
+from pipelines.values import count, counts, existing_folder, natural
 from pipelines.units import format_bytes, relative_spread
 
 

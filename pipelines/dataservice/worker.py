@@ -19,7 +19,8 @@ from collections.abc import Sequence
 
 from pipelines.cleanup.children import exit_with_parent
 from pipelines.dataservice.address import Address, ServiceError, parse_address
-from pipelines.options import CommandParser, Option, add_options, command_parser, natural
+from pipelines.options import CommandParser, Option, add_options, command_parser
+from pipelines.values import natural
 
 #: How a child learns whose child it is (see :func:`_watch_parent`).
 PARENT_ENV = "LOADERBENCH_SERVICE_PARENT"

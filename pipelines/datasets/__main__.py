@@ -13,7 +13,8 @@ from dataclasses import replace
 from pipelines.cleanup.new_folders import folders_to_make, remove_empty
 from pipelines.datasets.options import IMAGES, PRESET, SEED, WORKERS, DatasetChoice
 from pipelines.datasets.presets import PRESETS, default_data_root
-from pipelines.options import OUT, Option, add_options, command_parser, existing_folder, refuse, settings_from
+from pipelines.options import OUT, Option, add_options, command_parser, refuse, settings_from
+from pipelines.values import existing_folder
 
 PROG = "python -m pipelines.datasets"
 

@@ -22,7 +22,7 @@ from pipelines.cleanup.ownership import TOOL, Claim
 
 MANIFEST_NAME = "manifest.json"
 #: Beside the manifest while a generation runs: ``loaderbench writer`` and the generating process's pid
-#: (:func:`pipelines.datasets.generate.generation_lock`), for a second generation to say whom it waits for.
+#: (:func:`pipelines.datasets.generation_lock.generation_lock`), for a second generation to say whom it waits for.
 WRITER_NAME = ".loaderbench-writer"
 WRITER_KIND = "writer"
 #: Bumped when the manifest's fields change meaning. Written as ``format``, beside ``"tool": "loaderbench"``.

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.datasets.presets import DEFAULT_PRESET, PRESETS
-from pipelines.options import Option, count, counts, existing_folder, natural, writable_folder
+from pipelines.options import Option
+from pipelines.values import count, counts, existing_folder, natural, writable_folder
 from pipelines.validation import require
 
 DATASET = Option("--dataset", "your own class-per-folder image tree, checked before anything is timed (nothing in "
@@ -45,9 +46,10 @@ class DatasetChoice:
 
     def __post_init__(self) -> None:
         require(self.preset in PRESETS, f"--preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
-        require(self.images is None or self.images >= PRESETS[self.preset].classes,
-                f"--images {self.images}: at least one image a class, {PRESETS[self.preset].classes} for "
-                f"--preset {self.preset}")
+        try:
+            PRESETS[self.preset].scaled(self.images)  # the preset's own check: one image a class at least
+        except ValueError as error:
+            raise ValueError(f"--images {self.images}: {error}") from None
         # Combinations that would do nothing (an option read by nothing this run does): refused, not ignored.
         require(self.dataset is None or self.images is None,
                 "--images scales a generated preset; it cannot be combined with --dataset")

@@ -29,10 +29,10 @@ from pathlib import Path
 
 from pipelines.cleanup.children import dying_with_parent
 from pipelines.gate.settings import GATE_PYTEST_ARGS, GateSettings
-from pipelines.gate.judge import gate_settings_parser, settings_from_args
 from pipelines.gate.runs import GateError
 from pipelines.cleanup.scratch import PREFIX, scratch_folder
-from pipelines.options import OUT, Option, add_options, command_parser, count, existing_folder, refuse
+from pipelines.options import OUT, Option, add_options, command_parser, defaults_of, refuse, settings_from
+from pipelines.values import count, existing_folder
 
 #: The scratch folders' kind: ``loaderbench-ab-*`` holds a revision's worktree (in ``tree``).
 _WORKTREE = "ab"
@@ -193,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_options(parser.add_argument, rev, python)
         add_options(_repeatable(parser), env)
     add_options(parser.add_argument, TREE, PAIRS, replace(OUT, default_text="a temporary folder, removed afterwards"))
-    gate_settings_parser(parser, AB_GATE)
+    add_options(parser.add_argument, GateSettings, defaults=defaults_of(AB_GATE))
     add_options(parser.add_argument, PYTEST_ARGS)
     return parser
 
@@ -220,7 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     pytest_args = [a for a in args.pytest_args if a != "--"]
     tree = args.tree or Path.cwd()
-    settings = settings_from_args(args)
+    settings = settings_from(GateSettings, args)
     wrong = check_revisions(tree, ((BASE_REV, args.base_rev), (HEAD_REV, args.head_rev)))
     if wrong:
         return refuse(PROG, wrong)

@@ -34,12 +34,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipelines.cleanup.children import child_environment, dying_with_parent, module_command
-from pipelines.gate.judge import gate_settings_parser, settings_from_args
 from pipelines.gate.runs import GateError
 from pipelines.gate.settings import GATE_PYTEST_ARGS, GateSettings
 from pipelines.loaders.seeds import REGRESSION_VARIABLE
 from pipelines.gate.tally import Scenario, format_tally, judge_folder, run_files
-from pipelines.options import JUDGE, Option, add_options, command_parser, count, non_negative, refuse, writable_folder
+from pipelines.options import JUDGE, Option, add_options, command_parser, refuse, settings_from
+from pipelines.values import count, non_negative, writable_folder
 from pipelines.validation import require
 
 def suite_root() -> Path:
@@ -197,16 +197,16 @@ def build_parser() -> argparse.ArgumentParser:
                                   "behind the gate's threshold.")
     parser.epilog = "\n\n".join(part for part in __doc__.split("\n\n") if part.startswith("    python"))
     add_options(parser.add_argument, CAMPAIGN_OUT, CYCLES, SCENARIOS, BUSY, JUDGE, MIN_MARGIN)
-    gate_settings_parser(parser)
+    add_options(parser.add_argument, GateSettings)
     return parser
 
 
-def settings_from(args: argparse.Namespace) -> CampaignSettings:
+def campaign_settings(args: argparse.Namespace) -> CampaignSettings:
     """The campaign's settings; ``ValueError`` for options that mean nothing together (``--judge --cycles``)."""
     require(not (args.judge and args.cycles is not None),
             "argument --cycles: --judge measures nothing, so it runs no cycles: leave --cycles out")
     return CampaignSettings(args.out, args.cycles or DEFAULT_CYCLES, parse_scenarios(args.scenarios, args.busy),
-                            args.judge, settings_from_args(args), args.min_margin)
+                            args.judge, settings_from(GateSettings, args), args.min_margin)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -214,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     why), 130 interrupted."""
     args = build_parser().parse_args(argv)
     try:
-        settings = settings_from(args)
+        settings = campaign_settings(args)
     except ValueError as error:
         return refuse(PROG, error)
     try:

@@ -52,8 +52,9 @@ from pipelines.gate.runs import (
     refuse_other_work,
     workload_mismatch,
 )
-from pipelines.gate.settings import GATE_MAX_SHARED_CORES, GATE_MISMATCH, GATE_THRESHOLD, GateSettings
-from pipelines.options import Option, add_options, command_parser, existing_file, fraction
+from pipelines.gate.settings import GateSettings
+from pipelines.options import Option, add_options, command_parser, settings_from
+from pipelines.values import existing_file
 
 #: Exit status of a gate that could not judge (the machine was shared): not 0 (a pass), not 1 (a regression),
 #: and none of pytest's own (0-5), so a CI step can tell "rerun" from "fix".
@@ -265,38 +266,9 @@ def format_result(result: GateResult, settings: GateSettings, base_source: str) 
     return "\n".join(lines)
 
 
-def _false_alarm_rate(text: str) -> float:
-    """A share above 0 and below 1 (``0.01``)."""
-    try:
-        value = fraction(text)
-    except ValueError:
-        value = 0.0
-    if value <= 0:
-        raise ValueError(f"a share above 0 and below 1, e.g. 0.01 for 1%, got {text!r}")
-    return value
-
-
-#: The rank test's false-alarm rate (``--alpha`` is MobileNet's width multiplier): the gate's commands take it.
-GATE_ALPHA = Option("--gate-alpha", "gate: false-alarm rate of the rank test over all cases", parse=_false_alarm_rate,
-                    default=GateSettings.alpha, metavar="SHARE")
-#: The gate's options on its commands (judge, A/B, campaign), in the order --help lists them.
-GATE_OPTIONS = (GATE_THRESHOLD, GATE_ALPHA, GATE_MAX_SHARED_CORES, GATE_MISMATCH)
 BASELINE = Option("baseline", "the baseline run's JSON (--benchmark-json)", parse=existing_file,
                   metavar="BASELINE.json", default_text="")
 RUN = Option("run", "the run to judge, same format", parse=existing_file, metavar="RUN.json", default_text="")
-
-
-def gate_settings_parser(parser, default: GateSettings = GateSettings()) -> None:
-    """The gate's options (:data:`GATE_OPTIONS`), shared by the judge, A/B and campaign commands; ``default``: the
-    command's own defaults."""
-    add_options(parser.add_argument, *GATE_OPTIONS,
-                defaults={GATE_THRESHOLD.dest: default.threshold, GATE_ALPHA.dest: default.alpha,
-                          GATE_MAX_SHARED_CORES.dest: default.max_shared_cores, GATE_MISMATCH.dest: default.mismatch})
-
-
-def settings_from_args(args) -> GateSettings:
-    return GateSettings(threshold=args.gate_threshold, alpha=args.gate_alpha, mismatch=args.gate_mismatch,
-                        max_shared_cores=args.gate_max_shared_cores)
 
 
 PROG = "python -m pipelines.gate.judge"
@@ -307,10 +279,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     :data:`INCONCLUSIVE_EXIT` no case regressed but one could not be judged."""
     parser = command_parser(PROG, __doc__)
     add_options(parser.add_argument, BASELINE, RUN)
-    gate_settings_parser(parser)
+    add_options(parser.add_argument, GateSettings)
     args = parser.parse_args(argv)
     try:
-        settings = settings_from_args(args)
+        settings = settings_from(GateSettings, args)
         result = compare_runs(load_run(args.baseline), load_run(args.run), settings)
     except (GateError, ValueError) as error:  # the gate's own refusal, on its output as its verdicts are
         print(f"gate: {error}")

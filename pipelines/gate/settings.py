@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Literal
 
-from pipelines.options import Option, existing_file, fraction, non_negative
+from pipelines.options import Option
+from pipelines.values import existing_file, fraction, non_negative
 from pipelines.validation import require
 
 def baseline_file(text: str) -> Path:
@@ -29,6 +30,22 @@ GATE_MISMATCH = Option("--gate-mismatch", "gate: a baseline from another CPU, co
 GATE_MAX_SHARED_CORES = Option("--gate-max-shared-cores", "gate: cores' worth of CPU other processes may take during "
                                "a case's rounds before the case is inconclusive", parse=non_negative, default=0.25,
                                metavar="CORES")
+
+
+def _false_alarm_rate(text: str) -> float:
+    """A share above 0 and below 1 (``0.01``)."""
+    try:
+        value = fraction(text)
+    except ValueError:
+        value = 0.0
+    if value <= 0:
+        raise ValueError(f"a share above 0 and below 1, e.g. 0.01 for 1%, got {text!r}")
+    return value
+
+
+#: The rank test's false-alarm rate (``--alpha`` is MobileNet's width multiplier).
+GATE_ALPHA = Option("--gate-alpha", "gate: false-alarm rate of the rank test over all cases", parse=_false_alarm_rate,
+                    default=0.01, metavar="SHARE")
 
 @dataclass(frozen=True)
 class GateSettings:
@@ -62,7 +79,7 @@ class GateSettings:
     """
 
     threshold: float = GATE_THRESHOLD.field()
-    alpha: float = 0.01
+    alpha: float = GATE_ALPHA.field()
     confidence: float = 0.95
     resamples: int = 2000
     mismatch: Literal["fail", "warn"] = GATE_MISMATCH.field()
@@ -92,10 +109,11 @@ class GateRun:
     gate: GateSettings = GateSettings()
 
     def __post_init__(self) -> None:
-        for option, changed in ((GATE_THRESHOLD, self.gate.threshold != GateSettings.threshold),
-                                (GATE_MISMATCH, self.gate.mismatch != GateSettings.mismatch),
-                                (GATE_MAX_SHARED_CORES, self.gate.max_shared_cores != GateSettings.max_shared_cores)):
-            require(self.gate_baseline is not None or not changed,
+        for field in fields(GateSettings):
+            option = field.metadata.get("option")
+            if option is None:  # not an option of the command line: set in code only
+                continue
+            require(self.gate_baseline is not None or getattr(self.gate, field.name) == field.default,
                     f"{option.flag} configures the loaderbench gate, which runs only with --gate-baseline: "
                     f"add --gate-baseline PATH (or leave {option.flag} out)")
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from pipelines.options import Option, count, non_negative
+from pipelines.options import Option
+from pipelines.values import count, non_negative
 
 ROUNDS = Option("--rounds", "timed rounds a case; their spread is printed next to each figure", parse=count,
                 default=3, metavar="N")

@@ -12,7 +12,8 @@ from pipelines.harness.plan import MAX_EPOCHS_PER_ROUND, MIN_ROUND_S, ROUNDS, Ro
 from pipelines.limits.session import LimitSettings
 from pipelines.loaders.contract import Contract
 from pipelines.memory.predict import RAM_BUDGET
-from pipelines.options import Option, count, positive, settings_from
+from pipelines.options import Option, settings_from
+from pipelines.values import count, positive
 from pipelines.validation import require
 
 TRAINING_ROUNDS = Option("--training-rounds", "timed rounds a training case", parse=count, default=2, metavar="N")

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from pipelines.cleanup.scratch import process_running
 from pipelines.limits.cgroup import remove_folders
-from pipelines.options import Option, add_options, command_parser, count, non_negative, positive
+from pipelines.options import Option, add_options, command_parser
+from pipelines.values import count, non_negative, positive
 
 #: The process a child serves and exits with (the reaper's maker; a study's levels child's study).
 PARENT_PID = Option("--parent-pid", "the pid of the process this one serves: once it is gone, this one acts and "

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 
 from pipelines.limits.cgroup import Cgroup, Limits
 from pipelines.limits.make import make_cgroup
-from pipelines.options import Option, rate, size
+from pipelines.options import Option
+from pipelines.values import rate, size
 from pipelines.units import format_bytes
 from pipelines.validation import require
 

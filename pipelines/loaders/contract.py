@@ -9,7 +9,8 @@ from typing import Literal
 
 from pipelines.caches.modes import CACHE_MODES, CACHE_SPECS, CacheMode, CacheSpec
 from pipelines.machine import available_cores
-from pipelines.options import Option, count, writable_folder
+from pipelines.options import Option
+from pipelines.values import count, writable_folder
 from pipelines.validation import require
 
 Placement = Literal["uint8", "float32"]

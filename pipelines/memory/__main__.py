@@ -10,7 +10,8 @@ from pipelines.datasets.options import DATASET, IMAGES, PRESET, DatasetChoice
 from pipelines.loaders.contract import BATCH_SIZE, IMAGE_SIZE, PLACEMENT, Contract
 from pipelines.loaders.registry import LOADER
 from pipelines.memory.predict import RAM_BUDGET
-from pipelines.options import OUT, Option, add_options, command_parser, count, refuse
+from pipelines.options import OUT, Option, add_options, command_parser, refuse
+from pipelines.values import count
 
 PROG = "python -m pipelines.memory"
 EPOCHS = Option("--epochs", "epochs to run while memory is sampled", parse=count, default=2, metavar="N")

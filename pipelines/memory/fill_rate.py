@@ -36,7 +36,8 @@ from pipelines.epoch.faults import FaultMeter, PageFaults
 from pipelines.loaders.contract import IMAGE_SIZE, PLACEMENT
 from pipelines.machine import available_cores
 from pipelines.memory.predict import DTYPE_BYTES
-from pipelines.options import Option, add_options, command_parser, size
+from pipelines.options import Option, add_options, command_parser
+from pipelines.values import size
 from pipelines.units import format_bytes, nearest_in_size, one_per_group
 
 

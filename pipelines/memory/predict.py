@@ -20,7 +20,8 @@ import psutil
 from pipelines.caches.modes import CACHE_SPECS, CacheMode, CacheSpec
 from pipelines.loaders.contract import Contract, Placement
 from pipelines.units import format_bytes
-from pipelines.options import Option, size
+from pipelines.options import Option
+from pipelines.values import size
 
 DTYPE_BYTES: dict[str, int] = {"uint8": 1, "float32": 4}
 LABEL_BYTES = 4  # labels are cached as int32; one-hot encoding happens after the cache

@@ -9,7 +9,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from pipelines.options import OUT, Option, add_options, command_parser, existing_file, refuse
+from pipelines.options import OUT, Option, add_options, command_parser, refuse
+from pipelines.values import existing_file
 
 PROG = "python -m pipelines.report"
 

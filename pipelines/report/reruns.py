@@ -30,7 +30,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from pipelines.options import OUT, Option, add_options, command_parser, existing_file, refuse
+from pipelines.options import OUT, Option, add_options, command_parser, refuse
+from pipelines.values import existing_file
 from pipelines.units import relative_spread
 from pipelines.report.results import ReportError, load_results
 

@@ -38,7 +38,8 @@ from pipelines.limits.cgroup import CgroupUnavailable, Limits
 from pipelines.limits.session import RAM_LIMIT
 from pipelines.loaders.contract import CACHE_DIR
 from pipelines.memory.predict import free_disk
-from pipelines.options import Option, add_options, command_parser, count
+from pipelines.options import Option, add_options, command_parser
+from pipelines.values import count
 from pipelines.units import format_bytes
 
 #: Classes the synthetic labels cycle through (coco2017's count: the labels' bytes are a rounding error).

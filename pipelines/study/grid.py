@@ -29,8 +29,8 @@ from pipelines.datasets.presets import PRESETS
 from pipelines.harness.plan import MIN_ROUND_S, ROUNDS
 from pipelines.harness.settings import ACCELERATOR
 from pipelines.loaders.contract import CACHE_DIR
-from pipelines.options import (JUDGE, OUT, CommandParser, Option, add_options, command_parser, count, names, positive,
-                               size, writable_folder)
+from pipelines.options import JUDGE, OUT, CommandParser, Option, add_options, command_parser
+from pipelines.values import count, names, positive, size, writable_folder
 from pipelines.study.grid_report import error_lines, grid_lines, read_scenarios
 from pipelines.study.settings import (FULL_IMAGES, HELD_OUT, MACHINE_RAM, NO_LEVELS, NO_MODEL, POINTS, SIZES,
                                       StudySettings)

@@ -29,7 +29,8 @@ from pipelines.datasets.options import DATA_ROOT, IMAGES, PRESET, SEED
 from pipelines.harness.plan import MIN_ROUND_S, ROUNDS, RoundPlan
 from pipelines.limits.reaper import PARENT_PID
 from pipelines.loaders.contract import CACHE_DIR, Contract
-from pipelines.options import OUT, Option, add_options, command_parser, count
+from pipelines.options import OUT, Option, add_options, command_parser
+from pipelines.values import count
 from pipelines.study.pinning import fewer_cores, pin
 from pipelines.study.stages import STAGE_ROUNDS, STAGE_SAMPLE, StageCost, measure_stages
 

@@ -12,7 +12,8 @@ from pipelines.harness.plan import RoundPlan
 from pipelines.limits.session import LimitSettings
 from pipelines.loaders.contract import Contract
 from pipelines.datasets.options import SIZES
-from pipelines.options import Option, count, existing_file, names, size
+from pipelines.options import Option
+from pipelines.values import count, existing_file, names, size
 from pipelines.validation import require
 
 #: The study's rows: ImageDataGenerator, tf.data without a cache, with a memory cache and with a file cache --

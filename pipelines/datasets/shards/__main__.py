@@ -12,7 +12,8 @@ import sys
 from pipelines.cleanup.new_folders import folders_to_make, remove_empty
 from pipelines.datasets.presets import default_data_root
 from pipelines.datasets.shards.format import MAX_SHARDS, MIN_SHARDS, SHARD_TARGET_BYTES
-from pipelines.options import Option, add_options, command_parser, count, existing_folder, refuse, writable_folder
+from pipelines.options import Option, add_options, command_parser, refuse
+from pipelines.values import count, existing_folder, writable_folder
 from pipelines.units import format_bytes
 
 PROG = "python -m pipelines.datasets.shards"
