@@ -109,8 +109,7 @@ def _checked(flag: str, parse: Callable[[str], Any]) -> Callable[[str], Any]:
 
 #: Where a command writes its files; each command gives its own default (``defaults={"out": ...}``).
 OUT = Option("--out", "folder this command writes its files to", parse=writable_folder, metavar="FOLDER")
-#: A command that measures into a folder, asked only to read back what the folder holds (the gate's campaign, the
-#: study's grid).
+#: A command that measures into a folder, asked only to read back what the folder holds (the gate's campaign).
 JUDGE = Option("--judge", "measure nothing: print the table of what OUT already holds", parse=None, default=False)
 
 

@@ -86,8 +86,8 @@ class _EpochClock(keras.callbacks.Callback):
     """The epochs as Keras reports them, and the benchmark clock running only inside them.
 
     ``fit`` is called with :mod:`pipelines.epoch.clock` paused; this callback resumes it at each epoch's start and
-    pauses it at each epoch's end, so ``fit``'s set-up and tear-down (an earlier version measured a 1.7-2.2 s
-    stall after the epoch in about half the calls) are kept out of the stored time.
+    pauses it at each epoch's end, so ``fit``'s set-up and tear-down (which can stall for seconds after the
+    epoch) are kept out of the stored time.
     """
 
     def __init__(self) -> None:
@@ -117,7 +117,7 @@ class _EpochClock(keras.callbacks.Callback):
 def _fit_iterators() -> list:
     """The iterators of the running ``model.fit`` (its local ``epoch_iterator``, and ``iterator``), so that
     they outlive the call and are destroyed on :mod:`pipelines.epoch.teardown`'s thread: ``fit`` destroys
-    them before returning, which waits for the tf.data autotuner (2.1-2.4 s a call, measured on 3 s epochs).
+    them before returning, which waits for the tf.data autotuner (up to about an epoch's length a call).
     Keras' local names are an implementation detail: if they are not found, nothing is held and ``fit``
     destroys its iterators itself, as before (slower, the same figures)."""
     frame = sys._getframe(2)

@@ -22,6 +22,17 @@ def bench_run(tmp_path: Path, *options: str, env: dict[str, str] | None = None) 
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
 
+def bench_in_process(pytester, monkeypatch, tmp_path: Path, *options: str) -> subprocess.CompletedProcess:
+    """:func:`bench_run` in this process (``pytester``), for a run that stops at start or only collects: the same
+    conftests, options and checks as the child's, without the child's own TensorFlow import (seconds each on 2
+    cores). Its exit status, standard output and standard error, as :func:`bench_run` returns them."""
+    monkeypatch.setenv("LOADERBENCH_DATA", str(tmp_path / "data"))
+    monkeypatch.chdir(ROOT)  # node ids and paths as the child prints them
+    done = pytester.runpytest_inprocess("benchmarks", "-p", "no:cacheprovider", "-q", *options)
+    return subprocess.CompletedProcess(["pytest", "benchmarks", *options], int(done.ret), done.stdout.str() + "\n",
+                                       done.stderr.str() + "\n")
+
+
 def assert_refused_at_start(done: subprocess.CompletedProcess, tmp_path: Path, line: str) -> None:
     """Exit 4 (a usage error), the one line naming the option, nothing collected and no dataset generated."""
     assert done.returncode == 4, done.stdout[-2000:] + done.stderr[-2000:]

@@ -9,14 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import bench_run
+from tests.helpers import bench_in_process
+
+#: ``pytester``: the benchmark runs that stop at start or only collect run in this process (tests/helpers.py).
+pytest_plugins = ("pytester",)
 
 DATA = Path(__file__).parent / "data"
 
 
 @pytest.mark.parametrize(("group", "options"), [("default", ()), ("extended", ("--extended",))])
-def test_collected_case_ids_are_the_saved_ones(tmp_path: Path, group: str, options: tuple[str, ...]):
-    done = bench_run(tmp_path, "--collect-only", *options)
+def test_collected_case_ids_are_the_saved_ones(pytester, monkeypatch, tmp_path: Path, group: str,
+                                               options: tuple[str, ...]):
+    done = bench_in_process(pytester, monkeypatch, tmp_path, "--collect-only", *options)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     collected = [line for line in done.stdout.splitlines() if "::" in line]
     saved = (DATA / f"case_ids_{group}.txt").read_text().split()

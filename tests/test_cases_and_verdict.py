@@ -17,6 +17,10 @@ from pipelines.epoch.run import EpochRun, Rate
 from pipelines.harness.records import training_info
 from pipelines.report.summary import format_summary, summary_rows
 from pipelines.harness.verdict import COMPUTE_BOUND_AT, noise_band, utilisation, verdict
+from tests.helpers import bench_in_process
+
+#: ``pytester``: the benchmark collections run in this process (tests/helpers.py).
+pytest_plugins = ("pytester",)
 
 
 def test_case_ids_read_as_loader_cache_placement_epoch():
@@ -45,16 +49,12 @@ def test_the_extended_group_is_tfrecord_the_service_the_persistent_caches_grain_
 
 
 @pytest.mark.slow
-def test_extended_cases_are_collected_only_with_the_option():
+def test_extended_cases_are_collected_only_with_the_option(pytester, monkeypatch, tmp_path):
     """``--extended`` adds the group to the run, ``-m extended`` narrows to it; the default run is unchanged"""
-    import subprocess
-    import sys
-
     def collected(*args: str) -> set[str]:
-        out = subprocess.run([sys.executable, "-m", "pytest", "benchmarks", "--collect-only", "-q",
-                              "-p", "no:cacheprovider", "-k", "throughput", *args],
-                             capture_output=True, text=True, check=True).stdout
-        return {line.split("[", 1)[1].rstrip("]") for line in out.splitlines() if "test_throughput[" in line}
+        done = bench_in_process(pytester, monkeypatch, tmp_path, "--collect-only", "-k", "throughput", *args)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+        return {line.split("[", 1)[1].rstrip("]") for line in done.stdout.splitlines() if "test_throughput[" in line}
 
     extended = {case_id(c, e) for c in THROUGHPUT_CASES if c.extended for e in EPOCH_KINDS}
     everything = {case_id(c, e) for c in THROUGHPUT_CASES for e in EPOCH_KINDS}
@@ -131,6 +131,27 @@ def test_verdict_edge_cases():
 
 def _timed(epoch_times: list[float], images: int = 300) -> TimedEpochs:
     return TimedEpochs(runs=[EpochRun(images, 10, t, 0.01) for t in epoch_times], round_seconds=epoch_times)
+
+
+@pytest.mark.parametrize(("rounds", "median"), [
+    ([4.0, 1.0, 2.0], 2.0),       # odd count, unsorted: neither the first, the fastest nor the slowest round
+    ([8.0, 1.0, 4.0, 2.0], 3.0),  # even count: the mean of the middle two, a value no round took
+])
+def test_images_per_sec_is_images_over_the_median_round(rounds, median):
+    """rounds of different lengths: the reported rate is images / median seconds per epoch, not the fastest
+    round's (min) nor the mean's; every figure a record carries is built from it"""
+    from pipelines.harness.records import reference_info
+
+    timed = _timed(rounds, images=300)
+    assert timed.median_seconds() == median
+    assert timed.images_per_sec() == pytest.approx(300 / median)
+    rate = Rate.of(timed)
+    assert rate.epoch_s == median and rate.images_per_sec == pytest.approx(300 / median)
+    assert reference_info("decode-limit", timed)["images_per_sec"] == round(300 / median, 2)
+    assert reference_info("machine-limit", timed, cores=2)["images_per_sec"] == round(2 * 300 / median, 2)
+    # without pytest-benchmark's per-round figures, the timed epochs' own times are the rounds
+    untimed = TimedEpochs(runs=[EpochRun(300, 10, t, 0.01) for t in rounds])
+    assert untimed.images_per_sec() == pytest.approx(300 / median)
 
 
 def test_training_verdicts_agree_with_their_own_utilisation_and_speedup():

@@ -13,7 +13,10 @@ from pipelines.gate.settings import GateRun, GateSettings
 from pipelines.harness.settings import BenchSettings
 from pipelines.loaders.contract import Contract
 from pipelines.units import format_bytes, parse_bytes, parse_list
-from tests.helpers import assert_refused_at_start, bench_run
+from tests.helpers import assert_refused_at_start, bench_in_process
+
+#: ``pytester``: the benchmark runs that stop at start run in this process (tests/helpers.py).
+pytest_plugins = ("pytester",)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -90,8 +93,8 @@ def test_combinations_that_have_an_effect_are_accepted():
     (["--gate-threshold", "0.2"], "options: --gate-threshold configures the loaderbench gate, which runs only with "
                                   "--gate-baseline: add --gate-baseline PATH (or leave --gate-threshold out)"),
 ])
-def test_a_run_with_options_that_would_do_nothing_stops_at_start(tmp_path, options, line):
-    assert_refused_at_start(bench_run(tmp_path, *options), tmp_path, line)
+def test_a_run_with_options_that_would_do_nothing_stops_at_start(pytester, monkeypatch, tmp_path, options, line):
+    assert_refused_at_start(bench_in_process(pytester, monkeypatch, tmp_path, *options), tmp_path, line)
 
 
 @pytest.mark.parametrize(("text", "value"), [("16GB", 16 * 10**9), ("512MiB", 512 * 2**20), ("1000", 1000),

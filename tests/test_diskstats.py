@@ -1,6 +1,6 @@
 """What the disks did during an epoch (:mod:`pipelines.caches.diskstats`): counters read as the kernel writes
-them, differences of whole disks only, a storage-bound epoch told from one that is not, and the record kept by
-a study's points."""
+them, differences of whole disks only, a storage-bound epoch told from one that is not, and the record kept in
+JSON."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from dataclasses import asdict
 import pytest
 
 from pipelines.caches.diskstats import SECTOR, StorageMeter, StorageTraffic, parse_diskstats
-from pipelines.study.scaling import Point
 
 # Two readings of /proc/diskstats a second apart: vda read 2,000 requests (4,000 sectors) taking 25,000 ms of
 # request time and was busy 950 ms; its partition vda1 repeats the same requests; loop0 did nothing.
@@ -81,13 +80,6 @@ def test_epochs_add_up_to_the_busy_share_of_their_time_together():
     assert together.busy == pytest.approx(0.5) and together.reads == 100 and together.devices == ("vda",)
 
 
-def test_a_points_storage_survives_study_json():
-    traffic = StorageTraffic(("vda",), 100, 10**6, 1000, 2, 4096, 900, 1.5)
-    point = Point("idg-none-float32", "cold", 1000, (1.5,), 0, 160_000_000, storage=traffic)
-    saved = json.loads(json.dumps(asdict(point)))
-    assert Point(**{**saved, "seconds": tuple(saved["seconds"])}) == point
-
-
 def _counting_disk():
     """A /proc/diskstats whose vda has read 100 more requests (200 sectors, 500 ms) at every reading."""
     calls = iter(range(1, 10**6))
@@ -101,7 +93,7 @@ def _counting_disk():
 
 def test_a_long_epoch_is_also_counted_a_window_at_a_time_and_the_windows_are_kept():
     """a thread takes the counters every window meanwhile: each whole window's reads, bytes and request time,
-    in order (the last part window left out); the windows survive study.json and two rounds' add up in order"""
+    in order (the last part window left out); the windows survive JSON and two rounds' add up in order"""
     import time
 
     meter = StorageMeter(read=_counting_disk(), disks=lambda: frozenset({"vda"}), window_s=0.02)
@@ -113,9 +105,8 @@ def test_a_long_epoch_is_also_counted_a_window_at_a_time_and_the_windows_are_kep
     assert traffic.window_read_bytes == (200 * SECTOR,) * windows and traffic.window_reads == (100,) * windows
     assert traffic.window_read_bps == [pytest.approx(200 * SECTOR / 0.02)] * windows
     assert traffic.reads == 100 * (windows + 1)  # the whole epoch: every reading after the first, the last too
-    point = Point("tfdata-none-uint8", "cold", 1000, (0.5,), 0, 160_000_000, storage=traffic)
-    saved = json.loads(json.dumps(asdict(point)))
-    assert Point(**{**saved, "seconds": tuple(saved["seconds"])}) == point
+    saved = json.loads(json.dumps(asdict(traffic)))
+    assert StorageTraffic(**saved) == traffic
     assert len((traffic + traffic).window_reads) == 2 * windows
     plain = StorageMeter(read=_counting_disk(), disks=lambda: frozenset({"vda"}))  # no window_s: no windows
     plain.start()
@@ -171,15 +162,3 @@ def test_the_harness_meters_every_timed_epoch_and_the_loaders_memory(tiny_datase
         assert timed.process_peak_rss_bytes > 0 and timed.workers_peak_rss_bytes is None
         assert all(run.faults is not None and run.faults.seconds > 0 for run in timed.runs)  # and the kernel's
 
-
-def test_a_storage_bound_miss_is_taken_apart_at_the_epochs_own_minute_rate():
-    """predicted 18.4 GB at the probes' 25.1 MB/s (733 s) against an epoch of 1,602.8 s whose minutes read at a
-    median 10.6 MB/s: at that rate the same bytes take 1,736 s, +8% -- the rest of the miss was the volume's"""
-    from pipelines.study.storage_lines import own_rate_line
-
-    minute = 60.0
-    rates = (12.9e6, 10.6e6, 6.3e6, 18.2e6, 10.0e6)
-    traffic = StorageTraffic(("vda",), 5, int(sum(rates) * minute), 5, 0, 0, 1, 1602.8, minute,
-                             tuple(int(r * minute) for r in rates), (1,) * 5, (1,) * 5)
-    point = Point("idg-none-float32", "cold", 117_266, (1602.8,), 0, 18_400_000_000, storage=traffic)
-    assert own_rate_line(18.4e9, point) == "at its median minute's rate, the predicted reads take 1736 s (+8%)"

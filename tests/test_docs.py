@@ -27,7 +27,7 @@ SUMMARY_START = "<!-- summary:start -->"
 SUMMARY_END = "<!-- summary:end -->"
 
 #: Commands the pages cite that must exist whether or not a page names them at the moment.
-EXPECTED_MODULES = ("pipelines.gate.campaign", "pipelines.study.grid")
+EXPECTED_MODULES = ("pipelines.gate.campaign", "pipelines.study")
 
 FENCED = re.compile(r"^(```|~~~).*?^\1", re.S | re.M)
 INLINE_CODE = re.compile(r"`[^`\n]*`")

@@ -33,7 +33,10 @@ from pipelines.loaders.seeds import REGRESSION_VARIABLE
 from pipelines.loaders.seeded import extra_pass_flags, seeded_fraction
 from pipelines.epoch.run import DecodeLimit, run_epoch
 from tests.conftest import SMALL_CONTRACT
-from tests.helpers import epoch_arrays
+from tests.helpers import bench_in_process, epoch_arrays
+
+#: ``pytester``: the benchmark run that stops at start runs in this process (tests/helpers.py).
+pytest_plugins = ("pytester",)
 
 ROOT = Path(__file__).resolve().parents[1]
 IDENTITY = {"cpu_model": "AMD EPYC", "cpu_count": "2", "tensorflow": "2.21.0", "python": "3.11"}
@@ -466,15 +469,25 @@ CASE = "tfdata-none-uint8-warm"
 PROOF_SEED = "tfdata=1.0"
 
 
+_BENCH_ARGS = ("-k", CASE, "--images", "96", "--rounds", "7", "--min-round-s", "0.3", "--batch-size", "8",
+               "--paired-reference")
+
+
 def _bench(tmp_path: Path, extra: list[str], seed: str | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "LOADERBENCH_DATA": str(tmp_path / "data")}
     env.pop(REGRESSION_VARIABLE, None)
     if seed:
         env[REGRESSION_VARIABLE] = seed
     command = [sys.executable, "-m", "pytest", "benchmarks/test_throughput.py", "-p", "no:cacheprovider",
-               "-k", CASE, "--images", "96", "--rounds", "7", "--min-round-s", "0.3", "--batch-size", "8",
-               "--paired-reference", f"--benchmark-storage=file://{tmp_path / 'storage'}", *extra]
+               *_BENCH_ARGS, f"--benchmark-storage=file://{tmp_path / 'storage'}", *extra]
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+
+
+def _refused_in_process(pytester, monkeypatch, tmp_path: Path, *extra: str) -> subprocess.CompletedProcess:
+    """:func:`_bench`'s run in this process, for one that stops at start (no TensorFlow import of its own)."""
+    monkeypatch.delenv(REGRESSION_VARIABLE, raising=False)
+    return bench_in_process(pytester, monkeypatch, tmp_path, "--ignore=benchmarks/test_training.py", *_BENCH_ARGS,
+                            f"--benchmark-storage=file://{tmp_path / 'storage'}", *extra)
 
 
 def assert_judged(run: subprocess.CompletedProcess, verdict: int, line: str) -> str:
@@ -492,7 +505,7 @@ def assert_judged(run: subprocess.CompletedProcess, verdict: int, line: str) -> 
 
 
 @pytest.mark.slow
-def test_gate_fails_a_seeded_regression_and_passes_an_unchanged_rerun(tmp_path):
+def test_gate_fails_a_seeded_regression_and_passes_an_unchanged_rerun(pytester, monkeypatch, tmp_path):
     """The gate's own proof: an unchanged rerun passes, a seeded regression fails naming the case -- each of
     them inconclusive instead only when the recorded contention says the machine was shared."""
     baseline = tmp_path / "baseline.json"
@@ -504,7 +517,7 @@ def test_gate_fails_a_seeded_regression_and_passes_an_unchanged_rerun(tmp_path):
     assert "Comparing against benchmarks from" in unchanged  # pytest-benchmark's compare found its baseline
     assert_judged(_bench(tmp_path, gate, seed=PROOF_SEED), 1, f"REGRESSED {CASE}: ")
 
-    missing = _bench(tmp_path, [f"--gate-baseline={tmp_path / 'none.json'}"])
+    missing = _refused_in_process(pytester, monkeypatch, tmp_path, f"--gate-baseline={tmp_path / 'none.json'}")
     assert missing.returncode == 4 and "save one first with `tox -e bench-baseline`" in missing.stderr
 
 

@@ -13,7 +13,10 @@ import pytest
 from pipelines.gate.judge import compare_runs, format_result, main as judge_main
 from pipelines.gate.runs import CaseRounds, GateError, RunRounds, load_run, pooled
 from pipelines.gate.settings import GateSettings
-from tests.helpers import assert_refused_at_start, bench_run
+from tests.helpers import assert_refused_at_start, bench_in_process, bench_run
+
+#: ``pytester``: the benchmark runs that stop at start or only collect run in this process (tests/helpers.py).
+pytest_plugins = ("pytester",)
 
 FAST = GateSettings(resamples=200)
 IDENTITY = {"cpu_model": "AMD EPYC", "cpu_count": 2, "tensorflow": "2.21.0", "python": "3.11.7"}
@@ -143,18 +146,19 @@ def _baseline_of(tmp_path: Path, text: str) -> Path:
     ('{"benchmarks": []}', "{path}: holds no case at all (a run stopped before its first case finished?): save "
                            "a new baseline with `tox -e bench-baseline`"),
 ], ids=["not-json", "not-a-run", "no-case"])
-def test_a_bad_baseline_file_stops_the_run_at_start_naming_option_and_path(tmp_path, text, line):
+def test_a_bad_baseline_file_stops_the_run_at_start_naming_option_and_path(pytester, monkeypatch, tmp_path, text,
+                                                                          line):
     path = _baseline_of(tmp_path, text)
-    done = bench_run(tmp_path, "--gate-baseline", str(path), "--images", "12")
+    done = bench_in_process(pytester, monkeypatch, tmp_path, "--gate-baseline", str(path), "--images", "12")
     assert_refused_at_start(done, tmp_path, "--gate-baseline: " + line.format(path=path))
 
 
-def test_a_baseline_of_another_dataset_stops_the_run_before_anything_is_measured(tmp_path):
+def test_a_baseline_of_another_dataset_stops_the_run_before_anything_is_measured(pytester, monkeypatch, tmp_path):
     """the dataset is known from the options: smoke at 300 images against a baseline of 60 is refused at start"""
     path = write_run(tmp_path / "baseline.json",
                      [record("tfdata-none-uint8-warm", 0.1, np.random.default_rng(0), **dataset(60),
                              contract=CONTRACT)])
-    done = bench_run(tmp_path, "--gate-baseline", str(path), "--images", "300")
+    done = bench_in_process(pytester, monkeypatch, tmp_path, "--gate-baseline", str(path), "--images", "300")
     assert_refused_at_start(done, tmp_path, f"--gate-baseline: the baseline {path} and this run differ in dataset: "
                             "smoke-60-s0, 60 images, 3 classes (baseline) vs smoke-300-s0, 300 images, 3 classes "
                             "(this run): their cases timed other work, so no ratio between them measures a change "

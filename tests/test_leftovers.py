@@ -270,26 +270,35 @@ _STUDY_LEVELS = """
 import sys
 from pathlib import Path
 from pipelines.loaders.contract import Contract
-from pipelines.study.levels import measure_levels
+from pipelines.study.children import measure_levels
+from pipelines.study.settings import StudySettings
 print("ready", flush=True)
-measure_levels("smoke", 24, 0, Path(sys.argv[1]), Contract(cache_dir=Path(sys.argv[2])), 1)
+measure_levels(StudySettings(preset="smoke", sizes=(12, 24, 36), rounds=1, data_root=Path(sys.argv[1]),
+                             contract=Contract(cache_dir=Path(sys.argv[2]))))
 """
+
+
+def _levels_settings(data: Path, caches: Path):
+    from pipelines.loaders.contract import Contract
+    from pipelines.study.settings import StudySettings
+
+    return StudySettings(preset="smoke", sizes=(12, 24, 36), rounds=1, data_root=data,
+                         contract=Contract(cache_dir=caches))
 
 
 @pytest.mark.slow
 def test_a_killed_study_leaves_no_child_and_the_next_run_sweeps_its_scratch(tmp_path, killed_runs, capsys,
                                                                               monkeypatch):
-    """the study killed while its stage-cost child measures: the child exits on its own (it is frozen from just
-    before the kill until after it, so it cannot simply have finished), leaving its stage folder and the study's
-    own folder; the next study's first child removes both and names them"""
-    from pipelines.loaders.contract import Contract
-    from pipelines.study import levels as cores
+    """the study killed while its one-core child measures: the child exits on its own (it is frozen from just
+    before the kill until after it, so it cannot simply have finished), leaving the study's scratch folder; the
+    next study's first child removes it and names it"""
+    from pipelines.study import children as cores
 
     caches = tmp_path / "caches"
     run = Run(_STUDY_LEVELS, [tmp_path / "data", caches], tmp_path)
     killed_runs.append(run)
     run.ready()
-    wait_until(lambda: scratch_folders(caches, "stages-"), READY_S, "the stage-cost child's scratch folder")
+    wait_until(lambda: scratch_folders(caches, "child-") and run.descendants(), READY_S, "the one-core child")
     children = run.descendants()
     assert children
     for pid in children:
@@ -307,22 +316,22 @@ def test_a_killed_study_leaves_no_child_and_the_next_run_sweeps_its_scratch(tmp_
     # init takes up to seconds); the next run comes later than that.
     wait_until(lambda: not any(psutil.pid_exists(pid) for pid in children), GONE_S, "init reaping the children")
     left = scratch_folders(caches)
-    assert sorted(f.name.split("-")[1] for f in left) == ["cores", "stages"]
+    assert [f.name.split("-")[1] for f in left] == ["child"]
 
     real_run = subprocess.run
 
     def child(command, *args, **kwargs):  # the next study's children, without TensorFlow: they report no points
-        if "pipelines.study.levels" not in command:
+        if "pipelines.study.children" not in command:
             return real_run(command, *args, **kwargs)
         out = Path(command[command.index("--out") + 1])
-        out.write_text('{"points": [], "stages": []}')
+        out.write_text('{"points": []}')
         return subprocess.CompletedProcess(command, 0, "", "")
 
     monkeypatch.setattr(cores.subprocess, "run", child)
     capsys.readouterr()
-    cores.measure_levels("smoke", 24, 0, tmp_path / "data", Contract(cache_dir=caches), 1)
+    cores.measure_levels(_levels_settings(tmp_path / "data", caches))
     err = capsys.readouterr().err
-    assert f"removed 2 {SWEPT}" in err and all(str(f) in err for f in left)
+    assert f"removed 1 {SWEPT}" in err and all(str(f) in err for f in left)
     assert scratch_folders(caches) == []
 
 

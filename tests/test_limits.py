@@ -27,6 +27,10 @@ from pipelines.limits.probe import contract_fields, inside, probe_cache
 from pipelines.limits.session import LimitSettings
 from pipelines.memory.predict import predict_cache, ram_needed
 from tests.conftest import SMALL_CONTRACT
+from tests.helpers import bench_in_process
+
+#: ``pytester``: the benchmark run that stops at start runs in this process (tests/helpers.py).
+pytest_plugins = ("pytester",)
 
 MB = 10**6
 
@@ -152,12 +156,9 @@ def test_reads_on_no_block_device_cannot_be_throttled() -> None:
         cg.block_device(Path("/proc/self"))
 
 
-def test_benchmarks_refuse_limits_they_cannot_enforce_in_one_line() -> None:
-    root = Path(__file__).resolve().parent.parent
-    no_cgroups = ("import sys, pytest\nimport pipelines.limits.cgroup as cg\ncg.mounts = lambda: {}\n"
-                  "sys.exit(pytest.main(sys.argv[1:]))")
-    done = subprocess.run([sys.executable, "-c", no_cgroups, "benchmarks", "--collect-only", "-q", "-p",
-                           "no:cacheprovider", "--ram-limit", "4GB"], cwd=root, capture_output=True, text=True)
+def test_benchmarks_refuse_limits_they_cannot_enforce_in_one_line(pytester, monkeypatch, tmp_path) -> None:
+    monkeypatch.setattr(cg, "mounts", lambda: {})  # no cgroup file system mounted
+    done = bench_in_process(pytester, monkeypatch, tmp_path, "--collect-only", "--ram-limit", "4GB")
     assert done.returncode == 4, done.stdout + done.stderr
     reason = [line for line in (done.stdout + done.stderr).splitlines() if "--ram-limit" in line]
     assert len(reason) == 1 and "root" in reason[0] and "Delegate=yes" in reason[0], reason

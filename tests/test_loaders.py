@@ -240,6 +240,31 @@ def test_shuffled_epochs_are_permutations_that_change(tiny_dataset, loader, cach
     assert len(orders) > 1
 
 
+#: The tf.data builders whose every parallel step (decode map, batch, finishing map) follows
+#: ``Contract.parallelism``, with the shuffle each one draws a new order from every epoch: over the file names
+#: without a cache, after the cache with one (pipelines/loaders/tfops.py).
+RESHUFFLED_BY_TFDATA = [("tfdata", "none"), ("tfdata", "memory"), ("tfdata-fast", "none")]
+
+
+@pytest.mark.parametrize(("loader", "cache"), RESHUFFLED_BY_TFDATA)
+def test_every_epoch_is_a_new_draw_of_the_shuffle_not_decode_jitter(tiny_dataset, loader, cache):
+    """the shuffle reshuffles every epoch: no epoch comes in the order of the one before
+
+    With AUTOTUNE the non-deterministic parallel steps reorder images a little on their own, so a shuffle that
+    drew one order for every epoch (``reshuffle_each_iteration=False``) still shows epochs that differ (the test
+    above). With one call at a time nothing but the shuffle orders the images, so each epoch's order is exactly
+    the shuffle's draw: a shuffle that does not reshuffle repeats it exactly, every time, and a seeded one that
+    does gives the same four distinct orders on every run (no timing enters; 11 images: 11! orders).
+    """
+    contract = SMALL_CONTRACT.with_(shuffle=True, cache=cache, seed=5, parallelism=1)
+    epochs = epoch_arrays(loader, tiny_dataset, contract, epochs=4)
+    fingerprints = [tuple(np.round(x.reshape(len(x), -1).mean(axis=1), 5)) for x, _ in epochs]
+    assert len(set(fingerprints[0])) == tiny_dataset.images  # each image told apart by its mean pixel
+    for epoch, (before, after) in enumerate(zip(fingerprints, fingerprints[1:]), start=2):
+        assert sorted(after) == sorted(before)  # the same images
+        assert after != before, f"epoch {epoch} came in the order of epoch {epoch - 1}: the shuffle drew no new order"
+
+
 @given(preset=tiny_presets(max_images=9), contract=equality_contracts(), cached=st.sampled_from([None] + CACHED))
 def test_property_loaders_agree_on_any_small_dataset(tmp_path_factory, preset, contract, cached):
     """any dataset shape and batch size: same count, labels and order; tf loaders bit-equal; caches equal"""

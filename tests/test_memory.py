@@ -23,6 +23,10 @@ from pipelines.memory.__main__ import main as memory_cli
 from pipelines.memory.predict import SAFETY_MARGIN, WORKING_SET_BYTES
 from pipelines.memory.profile import profile_case
 from tests.conftest import SMALL_CONTRACT
+from tests.helpers import bench_in_process
+
+#: ``pytester``: the benchmark collections run in this process (tests/helpers.py).
+pytest_plugins = ("pytester",)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -91,13 +95,28 @@ if __name__ == "__main__":
 """
 
 
+@pytest.fixture(scope="module")
+def measured_growth(tmp_path_factory):
+    """``measured_growth(shuffle)``: :func:`_measured_growth`'s figures, each measured once for the module (the
+    in-order fill is read by two tests; every measurement is still a fresh process of its own)."""
+    folder = tmp_path_factory.mktemp("measured")
+    figures: dict[bool, dict] = {}
+
+    def growth(shuffle: bool) -> dict:
+        if shuffle not in figures:
+            figures[shuffle] = _measured_growth(folder, shuffle)
+        return figures[shuffle]
+
+    return growth
+
+
 @pytest.mark.slow
-def test_measured_rss_growth_agrees_with_the_prediction(tmp_path):
+def test_measured_rss_growth_agrees_with_the_prediction(measured_growth):
     """filling a 241 MB float32 memory cache grows RSS by the prediction, plus at most 15% and 128 MB of working set
 
     Run in a fresh process so that memory freed by earlier tests cannot be reused and hide the growth.
     """
-    figures = _measured_growth(tmp_path, shuffle=False)
+    figures = measured_growth(False)
 
     def agrees(predicted: int) -> bool:
         return 0.9 * predicted <= figures["growth"] <= 1.15 * predicted + 128 * 2**20
@@ -117,16 +136,21 @@ def _measured_growth(tmp_path: Path, shuffle: bool) -> dict:
 
 
 @pytest.mark.slow
-def test_a_shuffle_over_a_memory_cache_holds_no_ram_of_its_own(tmp_path):
+def test_a_shuffle_over_a_memory_cache_holds_no_ram_of_its_own(measured_growth):
     """the 241 MB buffer (the whole dataset) shuffles the cache's own tensors: RSS grows as without it, and the
     predictor counts the cache alone"""
-    in_order, shuffled = _measured_growth(tmp_path, shuffle=False), _measured_growth(tmp_path, shuffle=True)
+    in_order, shuffled = measured_growth(False), measured_growth(True)
     assert shuffled["buffer"] > 200 * 10**6
     assert shuffled["growth"] < in_order["growth"] + shuffled["buffer"] / 2, (in_order, shuffled)
     p = predict_cache(400, Contract(cache="memory", placement="float32"))
     assert p.shuffle_buffer_bytes > 0 and p.ram_bytes == p.total_bytes
     read_back = predict_cache(400, Contract(cache="file"))  # elements read back from disk: the buffer is RAM
     assert read_back.ram_bytes == read_back.shuffle_buffer_bytes > 0
+
+
+#: What :func:`_pytest_benchmarks` selects and sets, for the collections run in this process instead (which adds
+#: its ``-q``).
+_SELECTION = ("--ignore=benchmarks/test_training.py", "--images", "6", "--benchmark-disable", "-rs")
 
 
 def _pytest_benchmarks(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
@@ -137,23 +161,25 @@ def _pytest_benchmarks(args: list[str], tmp_path: Path) -> subprocess.CompletedP
 
 
 @pytest.mark.slow
-def test_tiny_ram_budget_skips_exactly_the_memory_cache_cases(tmp_path):
+def test_tiny_ram_budget_skips_exactly_the_memory_cache_cases(pytester, monkeypatch, tmp_path):
     run = _pytest_benchmarks(["-k", "tfdata-memory or tfdata-none", "--ram-budget", "100MB"], tmp_path)
     assert run.returncode == 0, run.stdout[-3000:]
     assert "2 passed, 4 skipped" in run.stdout
     # -rs groups equal reasons: one line per placement, each for its cold and warm case
     assert run.stdout.count("exceeds RAM: the") == 2 and run.stdout.count("SKIPPED [2]") == 2
     assert "100,000,000 bytes) is available" in run.stdout
-    selected = _pytest_benchmarks(["-m", "exceeds_ram", "--ram-budget", "100MB", "--collect-only", "-q"], tmp_path)
+    selected = bench_in_process(pytester, monkeypatch, tmp_path, *_SELECTION, "-m", "exceeds_ram", "--ram-budget",
+                                "100MB", "--collect-only")
     ids = [line for line in selected.stdout.splitlines() if "::" in line]
     assert len(ids) == 8 and all("-memory-" in i for i in ids)  # tfdata and kerasdir, 2 placements, cold/warm
 
 
 @pytest.mark.slow
-def test_file_caches_beyond_the_free_disk_are_marked_before_anything_is_generated(tmp_path):
+def test_file_caches_beyond_the_free_disk_are_marked_before_anything_is_generated(pytester, monkeypatch, tmp_path):
     """two million coco2017-shaped images: every file cache exceeds this disk, on paper, at collection"""
-    selected = _pytest_benchmarks(["-m", "exceeds_disk", "--preset", "coco2017", "--images", "2000000",
-                                   "--cache-dir", str(tmp_path / "caches"), "--collect-only", "-q"], tmp_path)
+    selected = bench_in_process(pytester, monkeypatch, tmp_path, *_SELECTION, "-m", "exceeds_disk", "--preset",
+                                "coco2017", "--images", "2000000", "--cache-dir", str(tmp_path / "caches"),
+                                "--collect-only")
     ids = [line for line in selected.stdout.splitlines() if "::" in line]
     assert len(ids) == 8 and all("-file-" in i for i in ids), selected.stdout[-2000:]
     assert not (tmp_path / "data").exists()  # nothing generated to find that out

@@ -31,7 +31,6 @@ COMMANDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("pipelines.gate.judge", ()),
     ("pipelines.gate.ab", ()),
     ("pipelines.gate.campaign", ()),
-    ("pipelines.study.grid", ("grid-out",)),
 )
 
 

@@ -25,7 +25,10 @@ from pipelines.dataservice.address import ServiceError, check_service
 from pipelines.dataservice.local import LocalService
 from tests.conftest import SMALL_CONTRACT
 from tests.helpers import epoch_arrays
-from tests.helpers import assert_refused_at_start, bench_run, gone
+from tests.helpers import assert_refused_at_start, bench_in_process, gone
+
+#: ``pytester``: the benchmark runs that stop at start or only collect run in this process (tests/helpers.py).
+pytest_plugins = ("pytester",)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -275,22 +278,23 @@ def test_the_service_loader_needs_an_address():
 # --- --data-service, checked when a benchmark run starts --------------------------------------------------------
 
 
-def test_a_data_service_without_extended_is_refused_at_start(tmp_path):
+def test_a_data_service_without_extended_is_refused_at_start(pytester, monkeypatch, tmp_path):
     """the service cases run only with --extended: the option alone would be ignored, so the run stops at once"""
-    done = bench_run(tmp_path, "--data-service", "grpc://localhost:1")
+    done = bench_in_process(pytester, monkeypatch, tmp_path, "--data-service", "grpc://localhost:1")
     assert_refused_at_start(done, tmp_path, "options: --data-service is used by the tf.data service cases, which run "
                                             "only with --extended: add --extended (or leave --data-service out)")
 
 
-def test_a_data_service_that_does_not_answer_stops_the_run_at_start(tmp_path):
+def test_a_data_service_that_does_not_answer_stops_the_run_at_start(pytester, monkeypatch, tmp_path):
     """checked before anything is collected or measured, not when the first service case runs, minutes in"""
-    done = bench_run(tmp_path, "--extended", "--data-service", "grpc://localhost:1")
+    done = bench_in_process(pytester, monkeypatch, tmp_path, "--extended", "--data-service", "grpc://localhost:1")
     assert_refused_at_start(done, tmp_path, "--data-service: no tf.data service dispatcher answers at "
                                             "grpc://localhost:1: connection refused; start one or leave "
                                             "--data-service out to let the suite start a local one")
 
 
-def test_a_data_service_that_answers_passes_the_start_check(tmp_path, service):
-    done = bench_run(tmp_path, "--extended", "--data-service", service.address, "--collect-only", "-k", "service")
+def test_a_data_service_that_answers_passes_the_start_check(pytester, monkeypatch, tmp_path, service):
+    done = bench_in_process(pytester, monkeypatch, tmp_path, "--extended", "--data-service", service.address,
+                            "--collect-only", "-k", "service")
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "tfdata-service-none-uint8" in done.stdout and not (tmp_path / "data").exists()

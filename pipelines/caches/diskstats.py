@@ -8,8 +8,8 @@ few threads (ImageDataGenerator's workers) is bound by that time, not by bytes p
 device's counters over the epoch itself says, by measurement, whether a missed prediction was the storage: the
 device busy for most of the epoch, each read taking many times what it took when the rate was measured.
 
-Over a long epoch the counters are also taken a window at a time (:data:`WINDOW_S`): a storage-bound epoch of
-25 minutes averages a volume whose rate can move several-fold from one minute to the next, and its read rate
+Over a long epoch the counters are also taken a window at a time (:data:`WINDOW_S`): a long storage-bound epoch
+averages a volume whose rate can move several-fold from one minute to the next, and its read rate
 window by window tells a volume that was slower all along from one that slowed as it was read.
 
 Counters are those of the machine's whole disks, whichever folder the epoch reads and writes (the dataset and

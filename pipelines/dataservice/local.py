@@ -33,8 +33,8 @@ CHILD_MODULE = "pipelines.dataservice.worker"
 READY_TIMEOUT_S = 120.0
 #: Seconds a child gets to exit after SIGTERM before it is killed.
 STOP_GRACE_S = 5.0
-#: Resident memory of an idle worker (or dispatcher) process: a Python interpreter with TensorFlow imported,
-#: measured at 570 MiB on TensorFlow 2.21 (Linux, x86-64).
+#: Resident memory of an idle worker (or dispatcher) process: a Python interpreter with TensorFlow imported, as
+#: measured on TensorFlow 2.21 (Linux, x86-64), rounded up.
 WORKER_RSS = 600 * 2**20
 
 

@@ -4,7 +4,7 @@ pytest-benchmark times whatever happens between two readings of its timer. A rou
 more whole epochs, and between them sits work that is not an epoch: opening a fresh pipeline and evicting the
 dataset from the page cache (cold rounds), evicting a file cache (warm file rounds), destroying an exhausted
 tf.data iterator (which can wait for the autotuner's next wake-up), and ``model.fit``'s set-up and tear-down
-(measured at 1.7-2.2 s in about half the fit calls of an earlier version, which timed the whole call).
+(seconds in some calls).
 Running that work inside :func:`paused` keeps it out of the stored time without leaving pytest-benchmark:
 the suite passes ``--benchmark-timer=pipelines.epoch.clock.now`` (``pyproject.toml``), so rounds, iterations,
 storage and ``--benchmark-compare`` all stay pytest-benchmark's own.

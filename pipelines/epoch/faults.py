@@ -8,9 +8,8 @@ guest can touch it. That work is the cores' (time in the kernel, not in the load
 than overlapping with it. A later round into memory the allocator kept from the round before pays almost nothing
 (the page-fault counts say which rounds did). A per-image law fitted on fills of a few hundred megabytes, measured
 through the median of rounds that mostly reuse memory, does not see the cost; at the full size, where every byte of
-a cache is a fresh page, it is most of the fill. So the study counts each timed epoch's faults
-(:class:`FaultMeter`) and prints them beside its error; :mod:`pipelines.memory.fill_rate` measures what a fresh
-byte costs.
+a cache is a fresh page, it is most of the fill. So every timed epoch counts its faults (:class:`FaultMeter`),
+and the harness records them beside the epoch's time.
 
 Counters are this process's (every thread of it); a loader's worker processes fault in their own.
 """

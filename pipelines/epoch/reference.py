@@ -1,6 +1,7 @@
 """A reference workload timed beside every round of a case, so that a gate can divide the machine's drift out.
 
-On a shared VM the whole machine runs 10-30% slower for minutes at a time (docs/gate.md). A case's
+On a shared VM the whole machine runs slower for minutes at a time, by more than a regression worth catching
+(docs/gate.md). A case's
 round divided by a reference round measured right after it, in the same process, cancels what slowed both. The
 reference must not run the code under test, or a regression in that code would slow both and cancel too: it
 decodes and resizes the dataset's JPEGs with Pillow (libjpeg, the same kind of work), on every core, with no

@@ -1,11 +1,11 @@
 """Tear-downs that only wait, moved off the benchmark's path: a background thread lets go of spent iterators.
 
 In TensorFlow 2.21 destroying a tf.data iterator whose pipeline is autotuned blocks until the autotuner's
-next wake-up: up to about 1 s on a 1 s epoch and 2.4 s on a 3 s one (``model.fit`` destroys its iterator before
-it returns, so every ``fit`` call paid it). The wait holds neither a core nor the GIL, so it need not hold up
-the run: :func:`release_later` hands the last reference to a daemon thread that drops it there, while the
-main thread goes on with the next epoch. Nothing is skipped -- the iterator is still destroyed, only not on
-the main thread's time.
+next wake-up, which comes at doubling intervals: up to about the epoch's own length (``model.fit`` destroys
+its iterator before it returns, so every ``fit`` call paid it). The wait holds neither a core nor the GIL, so it
+need not hold up the run: :func:`release_later` hands the last reference to a daemon thread that drops it there,
+while the main thread goes on with the next epoch. Nothing is skipped -- the iterator is still destroyed, only
+not on the main thread's time.
 
 :func:`drain` waits for every handed-over tear-down: before a cache's filling epoch is measured (no earlier
 pipeline's memory is freed inside the measurement), and -- through :func:`drain_if_ram_is_short` -- before a

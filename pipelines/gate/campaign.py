@@ -18,8 +18,8 @@ run ends, Ctrl-C included.
         --scenarios busy:unchanged,busy:tfdata=1.0,busy:tfdata=0.4,unchanged,tfdata=0.4   # a busy neighbour
     python -m pipelines.gate.campaign OUT --judge                      # judge OUT's runs again, measure nothing
 
-About 90 s a run on a 2-core VM: 10 cycles of the four default scenarios take an hour. Run it on a machine with
-nothing else busy: a quiet run that reads "inconclusive" says the machine was not quiet.
+Every run is a whole gate run: 10 cycles of the four default scenarios are 40 of them, after the baseline. Run it
+on a machine with nothing else busy: a quiet run that reads "inconclusive" says the machine was not quiet.
 """
 
 from __future__ import annotations

@@ -95,8 +95,8 @@ def compare_case(base: CaseRounds, head: CaseRounds, settings: GateSettings, cas
     # The rank test reads the rounds as timed, this run's divided by one number, the whole run's drift: every
     # round then shares that number's error, but it is pooled over every case's reference rounds, a fraction of
     # one round's noise. (Divided by each case's own reference median, the rounds would share that median's
-    # error, a shift the test calls significant; as timed, without the division, a machine 15-25% faster than
-    # at the baseline hides a 25% regression from it: both were measured here.) The threshold is judged on the
+    # error, a shift the test calls significant; as timed, without the division, a machine faster than at the
+    # baseline hides a regression of about the same size from it.) The threshold is judged on the
     # case's own normalised ratio.
     p_value = float(stats.mannwhitneyu(head.samples(False) / (drift or 1.0), base.samples(False),
                                        alternative="greater").pvalue)

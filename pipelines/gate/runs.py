@@ -66,9 +66,9 @@ class CaseRounds:
     def samples(self, normalise: bool) -> np.ndarray:
         """The rounds' seconds; normalised, each divided by the median of its run's paired reference rounds.
 
-        The median, not each round's own partner: the drift to cancel is the machine's between runs (10-30%
-        over minutes), while the probe's round-to-round noise (5-9% on a 2-core VM) would only be added to every
-        round: per-round division caught fewer seeded regressions and flagged more unchanged cases.
+        The median, not each round's own partner: the drift to cancel is the machine's between runs (over
+        minutes), while the probe's round-to-round noise would only be added to every round: per-round division
+        caught fewer seeded regressions and flagged more unchanged cases.
         """
         values = np.asarray(self.seconds, dtype=float)
         if not normalise:

@@ -60,11 +60,10 @@ class GateSettings:
 
     Attributes:
         threshold: smallest slowdown that can fail (0.10 = 10%). It covers what no test within one run can see,
-            the drift left between runs over an hour after normalisation: on a 2-core VM (TensorFlow 2.21,
-            CPU only) the unchanged cases' drift-normalised ratios reached 1.093x at the 99th percentile (largest
-            1.12x) over 260 comparisons, hence 10%, while a seeded ~15% regression (``tfdata=0.15``) failed 9
-            runs in 10. ``python -m pipelines.gate.campaign OUT --cycles 10`` (:mod:`pipelines.gate.campaign`)
-            measures those runs and prints these figures: the table and its noise line.
+            the drift left between runs over an hour after normalisation: the unchanged cases' drift-normalised
+            ratios at their 99th percentile, while a seeded ~15% regression (``tfdata=0.15``) still fails.
+            ``python -m pipelines.gate.campaign OUT --cycles 10`` (:mod:`pipelines.gate.campaign`) measures
+            those runs and prints both: the table and its noise line (docs/results.md).
         alpha: false-alarm rate of the rank test over all cases of a comparison.
         confidence: of the bootstrap interval printed next to each ratio.
         resamples: bootstrap resamples (seeded, so a comparison prints the same interval twice).
@@ -73,9 +72,9 @@ class GateSettings:
             rounds, in either run, for the case to be judged; above it the case is inconclusive
             (:mod:`pipelines.harness.contention`). Normalisation by the paired reference corrects a machine slower as a
             whole, not a neighbour on one core (``bash examples/busy-neighbour.sh OUT``, a campaign with a busy
-            loop: 0.76-1.26 cores taken). A quiet 2-core VM reads 0.00-0.05.
+            loop, shows both: a busy loop reads as about a core taken, a quiet machine as almost none).
         max_reference_drift: how far the paired reference's median may move from the baseline's (as a fraction)
-            for normalisation to be trusted: the drift it was shown to correct was 10-30%, hence 30%.
+            for normalisation to be trusted: at most the largest drift it was shown to correct (docs/gate.md).
     """
 
     threshold: float = GATE_THRESHOLD.field()
@@ -120,7 +119,7 @@ class GateRun:
 
 #: The cases and rounds the CI gate runs (tox -e bench-baseline / bench-gate, ``python -m pipelines.gate.ab``): the
 #: no-cache throughput cases (each loader's own read/decode path; cached warm epochs skip it) except the
-#: ImageDataGenerator worker-process variant (0.4 s epochs, the slowest case, no path of its own to guard), in
+#: ImageDataGenerator worker-process variant (the slowest case, no path of its own to guard), in
 #: rounds short enough for 7 of them, each followed by the paired reference.
 GATE_PYTEST_ARGS: tuple[str, ...] = (
     "-k", "throughput and none and not processes", "--rounds", "7", "--min-round-s", "0.5", "--paired-reference",

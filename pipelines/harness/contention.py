@@ -3,8 +3,8 @@
 The regression gate divides the machine's drift out with a paired reference (:mod:`pipelines.epoch.reference`). That
 corrects a machine that is slower as a whole (a VM's clock throttled, a noisy host), which slows both workloads
 alike; it does not correct a *neighbour* -- another process busy on one of the cores -- which slows a pipeline
-that wants every core and a reference that wants every core by different amounts, in either direction (measured
-in docs/gate.md: +-20% on every ratio with one of two cores busy). A gate must therefore know
+that wants every core and a reference that wants every core by different amounts, in either direction
+(docs/gate.md measures it with one of two cores busy). A gate must therefore know
 whether a run had the machine to itself, and say "inconclusive" when it did not, instead of a verdict.
 
 :class:`ContentionMeter` reads the system-wide CPU counters (``/proc/stat`` through psutil) and this process

@@ -23,9 +23,8 @@ class RoundPlan:
     Attributes:
         rounds: timed rounds; their spread is the case's noise figure.
         min_round_s: a round runs enough whole epochs to last at least this long (calibrated once per case).
-            0.5 s: the spread of three rounds was the same at 0.5 s and 1 s on the default run (median over the
-            throughput cases +-4.9% at 0.5 s; +-3.7% and +-5.4% in two runs at 1 s; 2-core VM, TensorFlow
-            2.21: ``pytest benchmarks -k throughput --min-round-s S``, each case's ``spread``), as for the
+            0.5 s: longer rounds did not narrow the spread of three rounds on the default run (``pytest
+            benchmarks -k throughput --min-round-s S`` compares them: each case's ``spread``), as for the
             gate's rounds; training epochs last longer than a round anyway.
         max_epochs_per_round: a ceiling on that count, for very small datasets.
     """

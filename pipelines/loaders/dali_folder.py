@@ -34,10 +34,9 @@ DALI_INTERPOLATION = {"bilinear": types.INTERP_LINEAR, "nearest": types.INTERP_N
 #: (-99999) is read as a GPU's id and fails without CUDA ("You are trying to create a GPU DALI pipeline").
 CPU_ONLY = None
 
-#: DALI's prefetch queue (its default). Tried on 2 cores (coco2017's shape at 2,000 images, warm epochs, 5 rounds,
-#: alternated): 2 or 3 threads x queue 2 or 4 x normalising in DALI or in NumPy after it, 505-549 img/s, one result
-#: within their 3-10% spreads. On this CPU the bilinear resize is DALI's slowest stage: on the photos preset its
-#: decode alone ran at 1,603 img/s, decode and resize at 675 (nearest: 1,102).
+#: DALI's prefetch queue (its default). Tried on 2 cores (coco2017's shape, warm epochs, alternated): 2 or 3
+#: threads x queue 2 or 4 x normalising in DALI or in NumPy after it are one result within their spreads. There
+#: the bilinear resize is DALI's slowest stage, slower than its decode (nearest is faster).
 PREFETCH_QUEUE = 2
 
 

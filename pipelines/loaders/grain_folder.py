@@ -44,9 +44,8 @@ from pipelines.loaders.contract import Contract
 PIL_FILTERS = {"bilinear": Image.Resampling.BILINEAR, "nearest": Image.Resampling.NEAREST}
 
 #: Read threads per worker process (``ReadOptions.num_threads``). Tried on 2 cores (coco2017's shape, warm
-#: epochs): 2 workers x 2 threads 399 img/s, x 1: 381, x 4: 368, x 16: 316; threads alone (no workers): 340-349;
-#: within their 3-30% spreads 2-4 workers x 1-2 threads are one result. Grain's default, 16, is sized for remote
-#: storage.
+#: epochs): within their spreads 2-4 workers x 1-2 threads are one result, and 16 threads or threads alone (no
+#: workers) are slower. Grain's default, 16, is sized for remote storage.
 READ_THREADS = 2
 
 

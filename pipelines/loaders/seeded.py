@@ -4,8 +4,8 @@
 images a second time, inside its parallel ``map``: more work on its decode path, the kind of slowdown a real
 change causes (an extra pass, a slower op), which prefetching cannot hide because the map itself does more.
 Exactly ``floor(images x fraction)`` images, spread evenly over the file list, carry the extra pass. The CPU
-added is 0.6-0.7 of ``fraction`` full decode passes (measured: the second pass skips the rounding to uint8 and
-tf.data's per-element costs), and how much slower an epoch gets is measured too, never assumed (docs/gate.md).
+added is less than ``fraction`` full decode passes (the second pass skips the rounding to uint8 and tf.data's
+per-element costs), so how much slower an epoch gets is measured, never assumed (docs/gate.md).
 Never set in normal runs.
 """
 

@@ -59,8 +59,8 @@ def build_tfdata_fast_pipeline(index: DatasetIndex, contract: Contract,
     """The same pipeline with the fast decode: DCT-domain downscaling (see
     :func:`~pipelines.loaders.tfops.decode_resized_fast`); what an expert takes when the pixels allow it.
 
-    The per-image header read and branch cost 16% on small sources (measured on ``smoke``, where no ratio
-    applies), so the ratios are read from the JPEG headers once per dataset: none applies -> the exact decode;
+    The per-image header read and branch are a cost of their own on small sources, where no ratio applies, so
+    the ratios are read from the JPEG headers once per dataset: none applies -> the exact decode;
     one ratio for every JPEG -> a decode at that ratio with no branch; a mix (or non-JPEG files) -> per image.
     """
     ratios = dct_ratios(index.paths, contract.image_size)

@@ -13,23 +13,22 @@ cores are busy (a GPU feeder, augmentation, the model on CPU). Decoding then sca
 What it costs: every batch is serialised by a worker, sent over gRPC and deserialised by the client, whose
 iterator also spends a thread on the RPCs and on heartbeats to the dispatcher; each epoch is a new job, which
 the dispatcher creates and the client must see finish. With the workers on the trainer's own machine (the local
-service the suite starts) nothing is gained and all of that is overhead: measured on ``smoke`` (300 images,
-224x224, 2 cores, 1 or 2 local workers) an epoch took 0.21-0.23 s (median of 11) against the folder loader's
-0.09-0.10 s, using about twice its CPU time (0.30-0.36 s against 0.16-0.18 s). The local service measures that
-overhead; the speed-up needs workers elsewhere.
+service the suite starts) nothing is gained and all of that is overhead: an epoch takes longer than the folder
+loader's and more CPU time (docs/results.md). The local service measures that overhead; the speed-up needs
+workers elsewhere.
 
-Three choices, measured on that set-up (medians of 9 epochs, interleaved, in several runs):
+Three choices, each measured on that set-up against its alternative, epochs interleaved:
 
 * **Batches, not images, are sent.** Workers batch what they decode (each worker's last batch of an epoch is
   short) and the client rebatches to the contract's size (full batches, one short last batch, as the folder
-  loader). Per-image elements took 0.30-0.32 s an epoch, batches 0.21-0.24 s: one message per batch instead
-  of one per image. Either way every image is decoded once: dynamic sharding hands each file name out once.
+  loader). Batches made the faster epochs: one message per batch instead of one per image. Either way every
+  image is decoded once: dynamic sharding hands each file name out once.
 * **No compression.** ``compression="AUTO"`` compressed the decoded pixels, which barely compress, and cost
-  CPU on both sides for nothing (batches: 0.28-0.32 s an epoch with it, 0.21-0.25 s without); elements that
-  cross a real network may gain from it, but decoded photographs gain little.
+  CPU on both sides for nothing (epochs were slower with it); elements that cross a real network may gain from
+  it, but decoded photographs gain little.
 * **The client asks the dispatcher for task changes every** :data:`TASK_REFRESH_MS` ms, not the default
-  second: an epoch ends only when the client learns that its job has finished, which with the default came up
-  to 1 s after the last image (0.7 s of a 1.0 s epoch on ``smoke``). A fixed wait per epoch, not a cost per
+  second: an epoch ends only when the client learns that its job has finished, which with the default comes up
+  to a second after the last image, most of a short epoch. A fixed wait per epoch, not a cost per
   image; users of the public API pay it, and it is the one knob taken from TensorFlow's private
   ``_distribute`` (the public ``distribute`` is used if that ever goes away).
 
@@ -57,7 +56,7 @@ from pipelines.dataservice.address import check_service
 
 #: How often (ms) the client asks the dispatcher for task changes, and so the longest an epoch waits after its
 #: last image to learn that its job is done. 20 ms: the client's CPU time per epoch was the same as at 100 ms
-#: within noise, and 100 ms showed up as 0.1 s steps in ``smoke``'s 0.2-0.3 s epoch times.
+#: within noise, and 100 ms showed up as steps of that size in short epochs' times.
 TASK_REFRESH_MS = 20
 
 
@@ -67,9 +66,9 @@ class ServiceEpochs:
     The first epoch's dataset is built (and registered with the dispatcher) with the pipeline. A shuffled
     pipeline needs a dataset of its own for every later epoch (the service would replay the first order); the
     next one is built in a background thread as soon as an epoch starts, so that an epoch does not wait for
-    it: building one (tracing its functions, registering its graph with the dispatcher) takes ~35 ms on
-    ``smoke``, 15% of its 0.23 s epoch when built at the epoch's start, and is hidden behind the epoch's own
-    work when built ahead (0.21 s). An epoch ends once that build has: no build outlives the epoch that
+    it: building one (tracing its functions, registering its graph with the dispatcher) takes a share of a
+    short epoch when built at the epoch's start, and is hidden behind the epoch's own work when built ahead.
+    An epoch ends once that build has: no build outlives the epoch that
     started it, so none is left running against a service that has been stopped.
 
     Attributes:

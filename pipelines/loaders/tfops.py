@@ -30,15 +30,15 @@ def parallel_calls(contract: Contract) -> int:
 
 def without_autotune(dataset: tf.data.Dataset) -> tf.data.Dataset:
     """``dataset`` with tf.data's autotuning off: for a reference pass whose parallelism is set by hand and whose
-    iterator is destroyed on the clock (the machine's decode limit, drained by ``Dataset.reduce``; the fill
-    probe's loop), so that a round ends when its work does.
+    iterator is destroyed on the clock (the machine's decode limit, drained by ``Dataset.reduce``), so that a
+    round ends when its work does.
 
     Destroying an iterator of an autotuned dataset waits for the autotuner's next wake-up, which comes 10 ms,
     30, 70, ... 630 ms, 1.27 s, ... 10.2 s, 20.5 s after the iterator started, each period twice the last; the
     loaders' epochs hand their spent iterators to a thread off the clock (:mod:`pipelines.epoch.teardown`), a
-    pass inside ``reduce`` cannot. Measured here: the decode limit's rounds on 250 images took either 0.33 s or
-    0.64 s (±24-48% over 6 rounds), and 0.33-0.36 s (±3%) with autotuning off; the fill probe's fills ended at
-    20.5 s where the same work took 10-13 s. The loaders themselves keep autotuning on, as their users do."""
+    pass inside ``reduce`` cannot: with autotuning on, a round of the decode limit lasts until the next wake-up
+    rather than its work, and rounds of the same work disagree by that much. The loaders themselves keep
+    autotuning on, as their users do."""
     options = tf.data.Options()
     options.autotune.enabled = False
     return dataset.with_options(options)

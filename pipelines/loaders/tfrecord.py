@@ -11,14 +11,13 @@ The order of steps, and why:
    and labels are the ``tfdata`` loader's, bit for bit (same bytes, same decode op).
 3. with shuffling on and nothing cached, a shuffle buffer of **encoded records** (``Contract.shuffle_buffer``
    of them): a JPEG's bytes each, a tenth of a decoded image, and placed before the decode so that the parallel
-   map never waits for a buffer of decoded images to fill (on ``smoke``, where the buffer holds the whole
-   dataset, the first batch came 0.10 s into an epoch with decoded images shuffled and 0.04 s with records;
-   warm throughput moved less than this VM's drift between the two runs).
+   map never waits for a buffer of decoded images to fill (where the buffer holds the whole dataset, the first
+   batch comes sooner with records than with decoded images shuffled; warm throughput does not move beyond the
+   machine's drift).
 4. parse + decode + resize in a parallel ``map``: the expensive part, as for the folder loader, and the same
    :func:`~pipelines.loaders.tfops.decode_bytes_resized`. Records are parsed one at a time: parsing batches of
-   64 serialized examples (``batch`` -> ``parse_example`` -> ``unbatch``) was measured no faster (``smoke``,
-   224x224, no cache, 2 cores, 6 alternating epochs: median 0.146 s batched against 0.133 s one at a time,
-   within the noise), since parsing costs microseconds a record against a decode of milliseconds.
+   64 serialized examples (``batch`` -> ``parse_example`` -> ``unbatch``) was no faster within the noise,
+   since parsing costs microseconds a record against a decode of milliseconds.
 5. the shared tail (:func:`~pipelines.loaders.tfops.finish_pipeline`): cache, then (with a cache) the element
    shuffle buffer after it, as for every loader; batch, normalise, prefetch.
 

@@ -32,8 +32,8 @@ class MemoryFigures:
 
 def release_free_memory() -> None:
     """Collect garbage and hand freed heap pages back to the OS (glibc ``malloc_trim``), so that RSS counts
-    live memory. Without it, memory freed by an earlier case is reused silently and a new cache "grows" RSS by
-    anything from -0.95x to 1.2x its size (measured in one session); with it, 0.98-1.08x for a float32 cache."""
+    live memory. Without it, memory freed by an earlier case is reused silently and a new cache's RSS growth
+    says little about its size; with it, the growth follows the cache's bytes (``tests/test_memory.py``)."""
     gc.collect()
     libc_name = ctypes.util.find_library("c")
     if libc_name:

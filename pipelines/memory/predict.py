@@ -65,10 +65,9 @@ class CachePrediction:
     @property
     def ram_bytes(self) -> int:
         """RAM the case needs for its caching: a memory cache itself, or the shuffle buffer after a cache that
-        is not in RAM. Over a memory cache the buffer holds the cached tensors themselves, not copies: measured
-        in fresh processes (``coco2017`` shape, 2,000 images), RSS grew the same with shuffling on and off --
-        float32 1,623-1,639 MB against 1,627-1,646 MB, uint8 444-463 against 439-458 MB -- where adding the
-        buffer predicted 617 and 154 MB more (``tests/test_memory.py`` checks it)."""
+        is not in RAM. Over a memory cache the buffer holds the cached tensors themselves, not copies: in fresh
+        processes RSS grows the same with shuffling on and off, where counting the buffer would add its whole
+        size (``tests/test_memory.py`` checks it)."""
         return self.total_bytes if self.spec.in_ram else self.shuffle_buffer_bytes
 
 

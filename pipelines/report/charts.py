@@ -17,7 +17,8 @@ from pipelines.report.summary import summary_rows  # noqa: E402
 
 def bar_chart(rows: list[dict[str, Any]], keys: tuple[str, str], labels: tuple[str, str], ylabel: str, title: str,
           path: Path, reference: tuple[str, float] | None = None) -> Path | None:
-    """Two bars per row (``keys``: ``(value, spread)`` cells, spread drawn as error bars), labelled by ``case``;
+    """Two bars per row (``keys``: ``(value, spread)`` cells, spread drawn as error bars, or ``(value, low, high)``
+    cells, an interval drawn as one), labelled by ``case``;
     a row's ``marks`` (``{key: text}``) is written, upright, where that key's bar is missing ("does not fit"),
     so that an absent bar never reads as zero."""
     rows = [r for r in rows if r.get(keys[0]) is not None or r.get(keys[1]) is not None or r.get("marks")]
@@ -28,8 +29,8 @@ def bar_chart(rows: list[dict[str, Any]], keys: tuple[str, str], labels: tuple[s
     width = 0.4
     for offset, key, label in ((-width / 2, keys[0], labels[0]), (width / 2, keys[1], labels[1])):
         values = [_measured(r.get(key)) for r in rows]
-        ax.bar([p + offset for p in positions], [v for v, _ in values], width, label=label,
-               yerr=[v * s for v, s in values], capsize=3)  # the rounds' half-range
+        ax.bar([p + offset for p in positions], [v for v, _, _ in values], width, label=label,
+               yerr=[[v - low for v, low, _ in values], [high - v for v, _, high in values]], capsize=3)
         for position, row in zip(positions, rows):
             mark = (row.get("marks") or {}).get(key)
             if mark and not _measured(row.get(key))[0]:
@@ -47,12 +48,17 @@ def bar_chart(rows: list[dict[str, Any]], keys: tuple[str, str], labels: tuple[s
     return path
 
 
-def _measured(value: Any) -> tuple[float, float]:
-    """A summary cell (a ``(value, spread)`` pair or nothing) as numbers for a bar and its error bar: a spread
-    that is not known is NaN, which draws no error bar (one of zero width would read as no error at all)."""
+def _measured(value: Any) -> tuple[float, float, float]:
+    """A cell (a ``(value, spread)`` pair, a ``(value, low, high)`` triple, or nothing) as a bar and the two ends
+    of its error bar: a spread that is not known is NaN, which draws no error bar (one of zero width would read
+    as no error at all)."""
+    if isinstance(value, tuple) and len(value) == 3 and value[0] is not None:
+        return float(value[0]), float(value[1]), float(value[2])
     if isinstance(value, tuple) and value[0] is not None:
-        return float(value[0]), math.nan if value[1] is None else float(value[1])
-    return 0.0, math.nan
+        middle = float(value[0])
+        spread = math.nan if value[1] is None else float(value[1])
+        return middle, middle * (1 - spread), middle * (1 + spread)
+    return 0.0, math.nan, math.nan
 
 
 def write_charts(results: list[Mapping[str, Any]], out: Path) -> list[Path]:
