@@ -25,19 +25,19 @@ FIRST, SECOND = "tfdata-none-uint8-cold", "tfdata-none-uint8-warm"
 
 
 def _stopped_run(tmp_path: Path, signum: int) -> tuple[int, str, Path]:
-    """``pytest benchmarks`` on 12 images, two cases of rounds of 1 s; ``signum`` sent while the second case is
-    in its rounds (the first has passed); its exit status, output and JSON path."""
+    """``pytest benchmarks`` on 12 images, two cases of 4 rounds of 1 s; ``signum`` sent a second into the second
+    case, well inside its 4 s of rounds (the first has passed); its exit status, output and JSON path."""
     report = tmp_path / "run.json"
     log = tmp_path / "out.txt"
     env = {**os.environ, "LOADERBENCH_DATA": str(tmp_path / "data"), "PYTHONUNBUFFERED": "1"}
     command = [sys.executable, "-m", "pytest", "benchmarks/test_throughput.py", "-p", "no:cacheprovider", "-v",
-               "-k", f"{FIRST} or {SECOND}", "--images", "12", "--batch-size", "4", "--rounds", "2",
+               "-k", f"{FIRST} or {SECOND}", "--images", "12", "--batch-size", "4", "--rounds", "4",
                "--min-round-s", "1", f"--benchmark-json={report}"]
     with open(log, "w") as out:
         child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
         try:
             wait_until(lambda: f"[{FIRST}] PASSED" in log.read_text(), FIRST_CASE_S, "the first case to pass")
-            time.sleep(1.0)  # the second case calibrates (well under a second), then times 2 rounds of >= 1 s
+            time.sleep(1.0)  # the second case calibrates (well under a second), then times 4 rounds of >= 1 s
             assert child.poll() is None, log.read_text()[-3000:]
             child.send_signal(signum)
             status = child.wait(timeout=120)

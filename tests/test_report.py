@@ -199,15 +199,16 @@ def test_the_summary_says_when_a_variant_is_slower_than_its_loader(fast, says):
 
 
 def test_a_bar_whose_spread_is_not_known_gets_no_error_bar():
-    """a zero-width error bar reads as no error at all: a study row not measured at the held-out size, or a
-    summary cell without a spread, draws none (NaN), while a measured zero stays zero"""
+    """a zero-width error bar reads as no error at all: a summary cell without a spread draws none (NaN), while a
+    measured zero stays zero; an interval (the study's) is drawn from its two ends"""
     import math
 
     from pipelines.report.charts import _measured
 
-    assert _measured((2.0, 0.1)) == (2.0, 0.1)
-    assert _measured((2.0, 0.0)) == (2.0, 0.0)
-    value, spread = _measured((2.0, None))
-    assert value == 2.0 and math.isnan(spread)
-    value, spread = _measured(None)
-    assert value == 0.0 and math.isnan(spread)
+    assert _measured((2.0, 0.1)) == pytest.approx((2.0, 1.8, 2.2))
+    assert _measured((2.0, 0.0)) == (2.0, 2.0, 2.0)
+    assert _measured((2.0, 1.5, 3.0)) == (2.0, 1.5, 3.0)
+    value, low, high = _measured((2.0, None))
+    assert value == 2.0 and math.isnan(low) and math.isnan(high)
+    value, low, high = _measured(None)
+    assert value == 0.0 and math.isnan(low) and math.isnan(high)
