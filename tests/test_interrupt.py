@@ -34,7 +34,10 @@ def _stopped_run(tmp_path: Path, signum: int) -> tuple[int, str, Path]:
                "-k", f"{FIRST} or {SECOND}", "--images", "12", "--batch-size", "4", "--rounds", "4",
                "--min-round-s", "1", f"--benchmark-json={report}"]
     with open(log, "w") as out:
-        child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        # A Ctrl-C as from a terminal: a shell's background job (`tox -e tests &`) passes SIGINT on ignored, and an
+        # ignored SIGINT stays ignored across exec.
+        child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                 preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         try:
             wait_until(lambda: f"[{FIRST}] PASSED" in log.read_text(), FIRST_CASE_S, "the first case to pass")
             time.sleep(1.0)  # the second case calibrates (well under a second), then times 4 rounds of >= 1 s
