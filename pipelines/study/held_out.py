@@ -10,6 +10,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from pipelines.study.fit import Estimate
 from pipelines.study.table import Predictor
 from pipelines.study.settings import CASES_BY_ID
 
@@ -19,8 +20,7 @@ COUNTED_S = 1.0
 
 @dataclass(frozen=True)
 class HeldOut:
-    """One held-out epoch (``cold``: a first, ``warm``: a later one; ``model``: the model trained, ``None``: the
-    loader alone): the prediction with its interval, and the median measured epoch."""
+    """One held-out epoch (``model``: the model trained, ``None``: the loader alone) against its prediction."""
 
     case: str
     epoch: str
@@ -32,7 +32,7 @@ class HeldOut:
 
     @property
     def inside(self) -> bool:
-        return self.low_s <= self.measured_s <= self.high_s
+        return Estimate(self.predicted_s, self.low_s, self.high_s).holds(self.measured_s)
 
     def line(self) -> str:
         where = "inside" if self.inside else ("below" if self.measured_s < self.low_s else "above")
@@ -77,5 +77,5 @@ def coverage(epochs: Sequence[HeldOut]) -> Coverage | None:
     counted = [e for e in epochs if e.measured_s >= COUNTED_S and math.isfinite(e.high_s)]
     if not counted:
         return None
-    widths = [(e.high_s - e.low_s) / 2 / e.predicted_s for e in counted if e.predicted_s > 0]
+    widths = [Estimate(e.predicted_s, e.low_s, e.high_s).half_width for e in counted if e.predicted_s > 0]
     return Coverage(sum(e.inside for e in counted), len(counted), round(statistics.median(widths), 4))
