@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import statistics
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -21,7 +22,7 @@ from pipelines.study.checkpoint import Point
 from pipelines.study.measure import Measured
 from pipelines.study.recommend import recommend
 from pipelines.study.settings import STUDY_CASES, StudySettings
-from pipelines.study.table import Predictor, table_lines
+from pipelines.study.table import Predictor, laws, table_lines
 
 GB = 10**9
 COCO = 117_266
@@ -40,10 +41,10 @@ def test_a_known_law_is_recovered_from_noisy_rounds_and_one_slow_round_a_size_do
     steady = [(n, rounds_of(0.4, 0.002, n, rng, 0.03)) for n in SIZES]
     law = fit_law(steady)
     assert law.median.per_image_s == pytest.approx(0.002, rel=0.05) and law.sizes == SIZES
-    assert law.seconds(COCO) == pytest.approx(0.4 + 0.002 * COCO, rel=0.05)
-    first_slow = [(n, (5 * s[0], *s[1:])) for n, s in steady]  # a volume waking up: the first round of each size
-    assert fit_law(first_slow).seconds(3000) == pytest.approx(law.seconds(3000), rel=0.05)
-    assert fit_law(first_slow).estimate(3000).high > 4 * law.seconds(3000)  # but the interval says how slow it was
+    assert law.median.seconds(COCO) == pytest.approx(0.4 + 0.002 * COCO, rel=0.05)
+    first_slow = fit_law([(n, (5 * s[0], *s[1:])) for n, s in steady])  # a volume waking up: each first round
+    assert first_slow.median.seconds(3000) == pytest.approx(law.median.seconds(3000), rel=0.05)
+    assert first_slow.estimate(3000).high > 4 * law.median.seconds(3000)  # but the interval says how slow it was
 
 
 def test_a_law_is_never_negative_and_needs_two_sizes():
@@ -90,7 +91,8 @@ def test_sizes_off_a_line_widen_the_interval_as_rounds_that_stray_would():
 def test_an_estimate_composes_with_other_work_and_with_the_storage_it_overlaps():
     cpu, storage = Estimate(10.0, 9.0, 12.0), Estimate(11.0, 8.0, 15.0)
     assert cpu.at_least(storage) == Estimate(11.0, 9.0, 15.0)
-    assert cpu.plus(5.0) == Estimate(15.0, 14.0, 17.0) and cpu.half_width == pytest.approx(0.15)
+    assert cpu.overlapping(storage) == Estimate(11.0, 9.0, 27.0)  # fully (the slower) up to not at all (the sum)
+    assert cpu.plus(Estimate(5.0, 5.0, 5.0)) == Estimate(15.0, 14.0, 17.0) and cpu.half_width == pytest.approx(0.15)
     assert cpu.holds(9.0) and cpu.holds(12.0) and not cpu.holds(12.1)
 
 
@@ -155,13 +157,30 @@ def test_a_file_cache_larger_than_the_free_disk_does_not_fit():
 
 
 def test_a_file_caches_later_epoch_is_bounded_by_reading_it_back_with_the_storages_spread():
-    """a 17.7 GB cache read back at 1 GB/s takes 17.7 s, slower than its law (~40 s? no: 1 + 117,266/3000 =
-    40 s): the law; at 0.1 GB/s, 177 s: the reads, their interval the JPEG probes' spread (0.2 and 0.3 GB/s)"""
+    """a 17.7 GB cache read back at 1 GB/s takes 17.7 s, faster than its law (1 + 117,266/3000 = 40 s): the law;
+    at 0.1 GB/s, 177 s: the reads, from their low (the JPEG probes' spread, 0.2 and 0.3 GB/s: -20%) up to their
+    high plus the law's (the work on the elements may not overlap the reads at all)"""
     probes = [Bandwidth(10**8, 0.0, r * GB, 0, "/data", "jpegs", 1024) for r in (0.2, 0.3)]
+    fast = rows_for(64 * GB, bandwidths=[*probes, Bandwidth(18 * GB, 1 * GB, 1 * GB, 0, "/tmp")])
+    assert fast["tfdata-file-uint8"].later.seconds == pytest.approx(1 + COCO / 3000, rel=1e-6)
     slow = [*probes, Bandwidth(18 * GB, 0.5 * GB, 0.1 * GB, 0, "/tmp")]
     row = rows_for(64 * GB, bandwidths=slow)["tfdata-file-uint8"]
+    law = laws(predictor().measured, None, None)[("tfdata-file-uint8", "warm")].estimate(COCO)
     assert row.later.seconds == pytest.approx(17.7e9 / 0.1e9, rel=0.01)
-    assert row.later.half_width == pytest.approx(0.2, abs=0.01)  # mean time a byte 4.17 ns, ±0.83: ±20%
+    assert row.later.low == pytest.approx(0.8 * row.later.seconds, rel=0.01)  # mean time a byte 4.17 ns, -0.83
+    assert row.later.high == pytest.approx(1.2 * row.later.seconds + law.high, rel=0.01)
+
+
+def test_a_file_caches_first_epoch_adds_the_write_that_write_back_does_not_absorb():
+    """17.7 GB written at 0.5 GB/s past 2.7 GB of dirty pages: 30 s the pipeline waits, added to its law (the
+    cache writes each element as it passes); a cache write-back absorbs whole adds nothing"""
+    law = laws(predictor().measured, None, None)[("tfdata-file-uint8", "cold")].estimate(COCO)
+    rates = [Bandwidth(18 * GB, 0.5 * GB, 1 * GB, 2.7 * GB, "/tmp")]
+    first = rows_for(64 * GB, bandwidths=rates)["tfdata-file-uint8"].first
+    assert first.seconds == pytest.approx(law.seconds + 15.0e9 / 0.5e9, rel=0.01)
+    assert (first.low, first.high) == pytest.approx((law.low + 30.0, law.high + 30.0), rel=0.01)
+    absorbed = [replace(rates[0], dirty_bytes=20 * GB)]
+    assert rows_for(64 * GB, bandwidths=absorbed)["tfdata-file-uint8"].first.seconds == pytest.approx(law.seconds)
 
 
 # --- step 5: the recommendation ------------------------------------------------------------------------------
@@ -379,6 +398,38 @@ def test_a_stopped_study_keeps_its_points_and_resume_measures_only_the_rest(tmp_
     saved = json.loads((out / "study.json").read_text())
     assert len(saved["points"]) == total and not (out / "study.partial.json").exists()
     assert saved["free_disk_bytes"] == disk  # the state the reused points were measured in, not the disk's now
+
+
+def test_the_fitted_sizes_are_measured_round_by_round_and_a_stopped_run_resumes_mid_round(monkeypatch, tmp_path):
+    """interleaved: the first round of every size and row before any second round, each point's rounds in the
+    order measured; a checkpoint holding first rounds only: the second rounds are measured, nothing else"""
+    from types import SimpleNamespace
+
+    from pipelines.study import children
+    from pipelines.study.checkpoint import Checkpoint
+
+    calls = []
+
+    def timed(case, epoch, index, base, plan, model=None):
+        calls.append((index.images, case.id, epoch, plan.rounds))
+        return Point(case.id, epoch, index.images, (float(len(calls)),), 0, 0)
+
+    monkeypatch.setattr(children, "measure_point", timed)
+    indexes = [SimpleNamespace(images=n) for n in (6, 9)]
+    rows, settings = STUDY_CASES[:2], StudySettings(preset="smoke", sizes=(6, 9), rounds=2)
+    checkpoint = Checkpoint(tmp_path / "study.partial.json", settings)
+    points = children.measure_sizes(indexes, settings.contract, settings.plan_at, lambda n: rows,
+                                    checkpoint=checkpoint, interleaved=True)
+    per_round = 2 * len(rows) * 2  # sizes x rows x epoch kinds
+    assert len(calls) == 2 * per_round and {c[3] for c in calls} == {1}
+    assert [c[:3] for c in calls[:per_round]] == [c[:3] for c in calls[per_round:]]  # every first round first
+    assert all(p.seconds[1] - p.seconds[0] == per_round for p in points) and len(points) == per_round
+    first_rounds = {key: replace(p, seconds=p.seconds[:1]) for key, p in checkpoint.points.items()}
+    resumed = Checkpoint(checkpoint.path, settings, points=first_rounds)
+    calls.clear()
+    again = children.measure_sizes(indexes, settings.contract, settings.plan_at, lambda n: rows,
+                                   checkpoint=resumed, interleaved=True)
+    assert len(calls) == per_round and all(len(p.seconds) == 2 for p in again)
 
 
 def first_epoch_here():

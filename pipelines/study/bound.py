@@ -1,9 +1,10 @@
 """Step 3: bound each epoch by what it moves -- storage bytes over the storage's measured rates.
 
-A line fitted on a few hundred images cannot see storage. Reading overlaps decoding (parallel map, prefetch), so
-an epoch is the slower of its law and its traffic. The rates (:mod:`pipelines.caches.bandwidth`): the dataset's
-own files read before and after the epochs, and a file the size of each cache written and read; shared storage
-moves from one minute to the next, so the traffic's interval spans the two reads of the files, and each file
+A line fitted on a few hundred images cannot see storage. Reading the JPEGs overlaps decoding (parallel map,
+prefetch), so an epoch is at least its reads; writing a file cache past write-back adds to it (:func:`stall`);
+reading one back may overlap the work fully or not at all (the interval reaches their sum). The rates
+(:mod:`pipelines.caches.bandwidth`): the dataset's own files read before and after the epochs, and a file the
+size of each cache written and read; the traffic's interval spans the two reads of the files, and each file
 rate is moved by the same share.
 """
 
@@ -77,21 +78,25 @@ def file_seconds(nbytes: float, bandwidths: Sequence[Bandwidth], way: str) -> Es
 
 def traffic(case: Case, kind: str, jpeg_bytes: float, cache_bytes: float, room: int,
             bandwidths: Sequence[Bandwidth]) -> Estimate:
-    """Seconds of storage traffic of ``case``'s epoch of ``kind`` (``cold``, ``warm``): a first epoch reads the
-    JPEGs and writes a file cache past what write-back absorbs; a later one reads a file cache back, or the
-    share of the JPEGs the page cache's ``room`` misses (:func:`reread_share`)."""
-    spec = CACHE_SPECS[case.cache]
+    """Seconds of storage reads of ``case``'s epoch of ``kind`` (``cold``, ``warm``): a first epoch reads the
+    JPEGs; a later one reads a file cache back, or the share of the JPEGs the page cache's ``room`` misses
+    (:func:`reread_share`)."""
     if kind == "cold":
-        seconds = jpeg_seconds(jpeg_bytes, bandwidths)
-        if spec.on_disk:
-            dirty = max((b.dirty_bytes for b in bandwidths if b.kind == "file"), default=0)
-            seconds = seconds.plus(file_seconds(max(cache_bytes - dirty, 0.0), bandwidths, "write").seconds)
-        return seconds
-    if spec.on_disk:
+        return jpeg_seconds(jpeg_bytes, bandwidths)
+    if CACHE_SPECS[case.cache].on_disk:
         return file_seconds(cache_bytes, bandwidths, "read")
     if rereads_storage(case, jpeg_bytes, room):
         return jpeg_seconds(jpeg_bytes * reread_share(room, jpeg_bytes), bandwidths)
     return NOTHING
+
+
+def stall(case: Case, kind: str, cache_bytes: float, bandwidths: Sequence[Bandwidth]) -> Estimate:
+    """Seconds a first epoch waits on writing its file cache past what write-back absorbs: the cache writes each
+    element as it passes, so a write the kernel holds back stops the pipeline (it adds to the epoch)."""
+    if kind != "cold" or not CACHE_SPECS[case.cache].on_disk:
+        return NOTHING
+    dirty = max((b.dirty_bytes for b in bandwidths if b.kind == "file"), default=0)
+    return file_seconds(max(cache_bytes - dirty, 0.0), bandwidths, "write")
 
 
 def sizes_to_measure(file_sizes: Sequence[float], free_bytes: int, within: float = 0.25) -> list[int]:

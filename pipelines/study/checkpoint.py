@@ -9,7 +9,7 @@ import json
 import os
 import statistics
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -85,12 +85,11 @@ class Checkpoint:
         checkpoint.state = state
         return checkpoint
 
-    def take(self, case: str, epoch: str, images: int, model: str | None) -> Point | None:
-        """The point a stopped run measured for this row, epoch kind, size and model with this run's rounds."""
+    def take(self, case: str, epoch: str, images: int, model: str | None, rounds: int) -> Point | None:
+        """The point a stopped run measured for this row, epoch kind, size and model, its first ``rounds``
+        rounds (``None``: it measured fewer)."""
         point = self.points.get((case, epoch, images, model))
-        if point is None or len(point.seconds) != self.settings.plan_at(images).rounds:
-            return None
-        return point
+        return replace(point, seconds=point.seconds[:rounds]) if point and len(point.seconds) >= rounds else None
 
     def keep(self, point: Point) -> None:
         """Record ``point``, written at once, whole."""

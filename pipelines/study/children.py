@@ -11,6 +11,7 @@ the study is gone (``--parent-pid``); its scratch folder is swept by the next on
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -63,29 +64,36 @@ def measure_sizes(indexes: Sequence[DatasetIndex], base: Contract, plan_at: Call
                   cases: Callable[[int], Sequence[Case]] = lambda images: STUDY_CASES,
                   progress: Callable[[str], None] = lambda step: None, model: Any = None,
                   skip: Callable[[Case, DatasetIndex], str | None] = lambda case, index: None,
-                  checkpoint: Checkpoint | None = None, fresh: bool = False, settings: Any = None) -> list[Point]:
+                  checkpoint: Checkpoint | None = None, fresh: bool = False, settings: Any = None,
+                  interleaved: bool = False) -> list[Point]:
     """Every row x epoch kind on every dataset (training ``model``) but those ``skip`` refuses, with ``fresh`` a
-    memory cache's first epoch in children (of ``settings``); points are taken from ``checkpoint``, kept in it."""
-    points = []
+    memory cache's first epoch in children (of ``settings``); points are taken from ``checkpoint``, kept in it.
+    ``interleaved``: one round of every point before the next round of any, so that each size's rounds span the
+    whole measuring and a drift over minutes shows in their spread (the interval) instead of tilting one size."""
+    points: dict[tuple, Point] = {}
     name = getattr(model, "name", None)
-    for index in indexes:
+    turns = max(plan_at(index.images).rounds for index in indexes) if interleaved and indexes else 1
+    for turn, index in itertools.product(range(1, turns + 1), indexes):
+        plan = replace(plan_at(index.images), rounds=1) if interleaved else plan_at(index.images)
         for case in cases(index.images):
             skipped = skip(case, index)
             for epoch in EPOCH_KINDS:
-                if not skipped:
-                    point = checkpoint and checkpoint.take(case.id, epoch, index.images, name)
-                    if not point:
-                        if fresh and epoch == "cold" and case.contract(base).cache_spec.in_ram:
-                            point = fresh_first_epoch(settings, case, index.images, plan_at(index.images),
-                                                      model is not None)
-                        else:
-                            point = measure_point(case, epoch, index, base, plan_at(index.images), model)
-                        if checkpoint:
-                            checkpoint.keep(point)
-                    points.append(point)
+                key = (case.id, epoch, index.images)
+                point = None if skipped else checkpoint and checkpoint.take(
+                    case.id, epoch, index.images, name, turn if interleaved else plan.rounds)
+                if not skipped and not point:
+                    point = (fresh_first_epoch(settings, case, index.images, plan, model is not None)
+                             if fresh and epoch == "cold" and case.contract(base).cache_spec.in_ram else
+                             measure_point(case, epoch, index, base, plan, model))
+                    if key in points:
+                        point = replace(point, seconds=points[key].seconds + point.seconds)
+                    if checkpoint:
+                        checkpoint.keep(point)
+                if point:
+                    points[key] = point
                 progress(f"{case.id}-{epoch}{' training' if model is not None else ''} on {index.images:,} images"
-                         + (" skipped" if skipped else ""))
-    return points
+                         f"{' skipped' if skipped else ''}{f' (round {turn})' if interleaved else ''}")
+    return list(points.values())
 
 
 def study_model(settings):
@@ -96,11 +104,7 @@ def study_model(settings):
 
 def core_levels(cores: int) -> tuple[int, ...]:
     """1, 2, 4, ... and ``cores`` itself: the levels measured on a machine of ``cores`` cores."""
-    levels, k = [], 1
-    while k < cores:
-        levels.append(k)
-        k *= 2
-    return (*levels, cores)
+    return (*itertools.takewhile(lambda k: k < cores, (2**i for i in itertools.count())), cores)
 
 
 def fewer_cores() -> tuple[int, ...]:

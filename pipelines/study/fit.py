@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import stats
@@ -38,9 +38,14 @@ class Estimate:
     def holds(self, measured_s: float) -> bool:
         return self.low <= measured_s <= self.high
 
-    def plus(self, seconds: float) -> Estimate:
-        """This epoch with ``seconds`` of other work added (a model's epoch on the same cores)."""
-        return Estimate(self.seconds + seconds, self.low + seconds, self.high + seconds)
+    def plus(self, other: Estimate) -> Estimate:
+        """This epoch with ``other`` work added, end to end (a model's epoch on the same cores)."""
+        return Estimate(self.seconds + other.seconds, self.low + other.low, self.high + other.high)
+
+    def overlapping(self, other: Estimate) -> Estimate:
+        """Two kinds of work that overlap fully (the slower of the two) or not at all (their sum): the slower of
+        the two, the interval reaching up to their sum."""
+        return replace(self.at_least(other), high=self.high + other.high)
 
     def at_least(self, other: Estimate) -> Estimate:
         """The slower of two kinds of work that overlap (CPU and storage): each end the larger of the two."""
@@ -80,9 +85,6 @@ class Law:
     leverage: tuple[tuple[float, float], tuple[float, float]]
     dof: int
     sizes: tuple[int, ...]
-
-    def seconds(self, images: int) -> float:
-        return self.median.seconds(images)
 
     def estimate(self, images: int, epochs: int = 1) -> Estimate:
         """The epoch at ``images`` with the interval that should hold the median of ``epochs`` epochs measured

@@ -125,13 +125,15 @@ def measure_all(settings: StudySettings, limited: LimitedRun | None) -> Measured
     checkpoint = Checkpoint.open(settings.checkpoint, settings, settings.resume) if settings.checkpoint else None
     sizes = sorted(settings.sizes) + ([settings.held_out] if settings.held_out else [])
     indexes = [prepare_dataset(None, settings.preset, n, settings.seed, settings.data_root) for n in sizes]
+    fitted, held = indexes[:len(settings.sizes)], indexes[len(settings.sizes):]
 
     def rows(images: int) -> tuple[Case, ...]:
         return tuple(c for c in STUDY_CASES if settings.measures_row(c.id, images))
 
     passes = 2 if settings.measures_training else 1
     levels = len(fewer_cores()) * len(STUDY_CASES) * len(EPOCH_KINDS) if settings.levels else 0
-    total = passes * sum(len(rows(n)) for n in sizes) * len(EPOCH_KINDS) + levels
+    turns = {n: settings.plan_at(n).rounds if n in settings.sizes else 1 for n in sizes}
+    total = passes * sum(turns[n] * len(rows(n)) for n in sizes) * len(EPOCH_KINDS) + levels
     with tqdm(total=total, desc="study", unit="point", file=sys.stderr) as bar:
         def measured(step: str, points: int = 1) -> None:
             bar.set_postfix_str(step)
@@ -143,23 +145,25 @@ def measure_all(settings: StudySettings, limited: LimitedRun | None) -> Measured
         holdable = _Holdable(settings, limited)
 
         def at(chosen: Sequence[DatasetIndex], model: Any = None) -> list[Point]:
+            """The fitted sizes round by round, the held-out one whole."""
             return measure_sizes(chosen, settings.contract, settings.plan_at, rows, measured, model, holdable,
-                                 checkpoint, fresh=True, settings=settings)
+                                 checkpoint, fresh=True, settings=settings, interleaved=chosen is fitted)
 
         def recorded(name: str, measure_now: Callable[[], int]) -> int:
             return checkpoint.recorded(name, measure_now) if checkpoint else measure_now()
 
         disk = recorded("free_disk_bytes", lambda: free_disk(settings.contract.cache_dir))  # before any cache
-        points = at(indexes[:1])
-        resident = recorded("resident_bytes", lambda: psutil.Process().memory_info().rss)  # TensorFlow loaded
         largest = indexes[-1]
         bar.set_postfix_str("the JPEGs' read rate")
         before = measure_file_reads(largest.paths, available_cores(), when="before the epochs")
-        points += at(indexes[1:])
+        points = at(fitted)
+        resident = recorded("resident_bytes", lambda: psutil.Process().memory_info().rss)  # TensorFlow loaded
+        points += at(held)
         bar.set_postfix_str("storage rates")
         rates = [before] + measure_storage(settings, largest)
         if settings.measures_training:
-            points += at(indexes, study_model(settings))
+            model = study_model(settings)
+            points += at(fitted, model) + at(held, model)
         if settings.levels:
             bar.set_postfix_str(f"fewer cores, {settings.levels_images:,} images")
             points += measure_levels(settings, progress=measured)

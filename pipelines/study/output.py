@@ -64,13 +64,9 @@ def levels_lines(result: StudyResult) -> list[str]:
 
 
 def held_out_lines(result: StudyResult) -> list[str]:
-    found = coverage(result.held_out)
-    if not result.held_out:
-        return []
-    return ([found.line(result.settings.held_out)] if found else
-            [f"coverage at {result.settings.held_out:,} images held out: no epoch of {COUNTED_S:g} s or more with an "
-             "interval to count"]) + [
-        e.line() for e in result.held_out]
+    found, images = coverage(result.held_out), result.settings.held_out
+    return [found.line(images) if found else f"coverage at {images:,} images held out: no epoch of {COUNTED_S:g} s "
+            "or more with an interval to count", *(e.line() for e in result.held_out)] if result.held_out else []
 
 
 def report_text(result: StudyResult, markdown: bool = False) -> str:
@@ -111,29 +107,23 @@ def study_record(result: StudyResult) -> dict:
     return {
         "settings": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(result.settings).items()
                      if k not in ("contract", "limits")},
-        "limits": measured.limits,
-        "device": measured.device,
-        "cores": measured.cores,
+        "limits": measured.limits, "device": measured.device, "cores": measured.cores,
         "model_alone": ({"model": measured.model, "images_per_sec": measured.model_images_per_sec}
                         if measured.model_images_per_sec else None),
         "unmeasured": [asdict(u) for u in measured.unmeasured],
         "bandwidths": [asdict(b) for b in measured.bandwidths],
-        "resident_bytes": measured.resident_bytes,
-        "free_disk_bytes": measured.free_disk_bytes,
+        "resident_bytes": measured.resident_bytes, "free_disk_bytes": measured.free_disk_bytes,
         "points": [asdict(p) for p in measured.points],
         "table": [{**asdict(r), "case": r.case.id} for r in result.rows],
         "recommendation": {"case": result.recommendation.row.case.id, "reason": result.recommendation.reason},
-        "held_out": [asdict(e) for e in result.held_out],
-        "coverage": asdict(found) if found else None,
+        "held_out": [asdict(e) for e in result.held_out], "coverage": asdict(found) if found else None,
     }
 
 
 def _finite(value):
     """``value`` with every infinite number (an interval without an upper end) as ``null``: JSON has none."""
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
+    if isinstance(value, (dict, list)):
+        return {k: _finite(v) for k, v in value.items()} if isinstance(value, dict) else [_finite(v) for v in value]
     return None if isinstance(value, float) and math.isinf(value) else value
 
 

@@ -43,11 +43,9 @@ def recommend(rows: Sequence[StudyRow], ram_budget: int, model_bound_s: float | 
     baseline = next((r for r in rows if r.case.loader == "idg" and r.epoch(training)), None)
     if baseline is not None and baseline is not row:
         parts.append(f"{baseline.epoch(training).seconds / chosen.seconds:.1f}x ImageDataGenerator")
-    spec = CACHE_SPECS[row.case.cache]
-    if spec.in_ram:
-        parts.append(f"fits in {format_bytes(row.cache_bytes)} of {format_bytes(ram_budget)}")
-    elif spec.on_disk:
-        parts.append(f"{format_bytes(row.cache_bytes)} on disk")
+    spec, nbytes = CACHE_SPECS[row.case.cache], format_bytes(row.cache_bytes)
+    if spec.caches:
+        parts.append(f"fits in {nbytes} of {format_bytes(ram_budget)}" if spec.in_ram else f"{nbytes} on disk")
     reason = f"{row.label}: {', '.join(parts)}"
     if model_bound_s and training:
         if model_bound_s >= row.later.seconds:

@@ -20,14 +20,9 @@ from pipelines.values import count, existing_file, names
 #: each cache in float32 (the study's layout) and in uint8 (a quarter of the bytes) -- and Grain's own loader
 #: (measured where the grain extra is installed, else named not measured with its install hint).
 STUDY_CASES: tuple[Case, ...] = (
-    Case("idg", "none", "float32"),
-    Case("tfdata", "none", "uint8"),
-    Case("tfdata", "memory", "uint8"),
-    Case("tfdata", "memory", "float32"),
-    Case("tfdata", "file", "uint8"),
-    Case("tfdata", "file", "float32"),
-    Case("grain", "none", "uint8"),
-)
+    Case("idg", "none", "float32"), Case("tfdata", "none", "uint8"), Case("tfdata", "memory", "uint8"),
+    Case("tfdata", "memory", "float32"), Case("tfdata", "file", "uint8"), Case("tfdata", "file", "float32"),
+    Case("grain", "none", "uint8"))
 CASES_BY_ID = {case.id: case for case in STUDY_CASES}
 
 #: The file in ``--out`` that keeps a measuring run's points until its study.json is written.

@@ -15,7 +15,7 @@ from pipelines.caches.modes import CACHE_SPECS
 from pipelines.harness.cases import Case
 from pipelines.loaders.registry import LOADER_SPECS
 from pipelines.memory.predict import exceeds_budget, exceeds_disk, free_disk, predict_cache, ram_needed
-from pipelines.study.bound import page_cache_room, reread_share, rereads_storage, traffic
+from pipelines.study.bound import page_cache_room, reread_share, rereads_storage, stall, traffic
 from pipelines.study.fit import Estimate, Law, fit_law
 from pipelines.study.measure import Measured
 from pipelines.study.settings import STUDY_CASES, StudySettings
@@ -95,8 +95,10 @@ class Predictor:
         law_kind = "cold" if kind == "warm" and rereads_storage(case, jpeg_bytes, self.room) else kind
         if (case.id, law_kind) not in fitted:
             return None
-        moved = traffic(case, kind, jpeg_bytes, self.cache_bytes(case, images), self.room, self.measured.bandwidths)
-        return fitted[(case.id, law_kind)].estimate(images, epochs).at_least(moved)
+        nbytes, rates = self.cache_bytes(case, images), self.measured.bandwidths
+        law = fitted[(case.id, law_kind)].estimate(images, epochs).plus(stall(case, kind, nbytes, rates))
+        moved = traffic(case, kind, jpeg_bytes, nbytes, self.room, rates)
+        return law.overlapping(moved) if kind == "warm" and CACHE_SPECS[case.cache].on_disk else law.at_least(moved)
 
     def training(self, case: Case, kind: str, images: int, loader: Estimate | None) -> Estimate | None:
         """A training epoch: measured training epochs' law where there is one, else composed."""
@@ -105,7 +107,8 @@ class Predictor:
         if loader is None or not self.model_s_per_image:
             return None
         model_s = self.model_s_per_image * images
-        return loader.plus(model_s) if self.shares_cpu else loader.at_least(Estimate(model_s, model_s, model_s))
+        alone = Estimate(model_s, model_s, model_s)
+        return loader.plus(alone) if self.shares_cpu else loader.at_least(alone)
 
     def rows(self, images: int) -> list[StudyRow]:
         rows = []
