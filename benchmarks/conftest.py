@@ -36,12 +36,15 @@ from pipelines.dataservice import LocalService, ServiceError, check_service, def
 from pipelines.datasets.presets import default_data_root
 from pipelines.limits.cgroup import CgroupUnavailable
 from pipelines.limits.session import LimitedRun
+from pipelines.loaders.conformance import check_loader
+from pipelines.loaders.registry import OWN_LOADERS
 
 RESULTS = pytest.StashKey[list]()
 GATE_REPORT = pytest.StashKey[str]()
 WALL_S = pytest.StashKey[float]()
 LIMITED = pytest.StashKey[LimitedRun]()
 BASELINE = pytest.StashKey[tuple[RunRounds, GateSettings]]()
+CHECKED = pytest.StashKey[dict[str, str | None]]()  # a declared loader's case id: what breaks the contract
 SETTINGS = pytest.StashKey[BenchSettings]()  # read from the options once, at configure (_check_options)
 
 
@@ -212,6 +215,24 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     if benchmark is not None and report.when == "call" and report.failed:
         benchmark.skipped = True  # what pytest-benchmark reads to leave an unused fixture unremarked
     return report
+
+
+@pytest.fixture(autouse=True)
+def _own_loader_keeps_the_contract(request: pytest.FixtureRequest) -> None:
+    """A loader declared outside this package is checked against the contract once a case, before anything is
+    timed (:mod:`pipelines.loaders.conformance`): a broken one fails its cases with the one line saying what was
+    wrong, and every other case runs. Ours are held to it by the tests."""
+    case = _case_of(request.node)
+    if case is None or case.loader not in OWN_LOADERS:
+        return
+    contract = request.getfixturevalue("bench_settings").contract
+    if case.skip_reason(contract):
+        return  # skipped for that reason instead
+    checked = request.config.stash.setdefault(CHECKED, {})
+    if case.id not in checked:
+        checked[case.id] = check_loader(case.loader, request.getfixturevalue("dataset_index"), case.contract(contract))
+    if checked[case.id]:
+        pytest.fail(checked[case.id], pytrace=False)
 
 
 @pytest.fixture(autouse=True)

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from benchmarks.conftest import reference_rate
+from .conftest import reference_rate
 from pipelines.harness.cases import EPOCH_KINDS, THROUGHPUT_CASES, Case, case_id
 from pipelines.harness.settings import BenchSettings
 from pipelines.datasets import DatasetIndex
@@ -119,6 +119,8 @@ def test_throughput(request: pytest.FixtureRequest, benchmark, case: Case, epoch
         **contract_info(contract),
         **machine_info(),
     )
+    if LOADER_SPECS[case.loader].augmented:
+        benchmark.extra_info.update(augmented=True)
     if LOADER_SPECS[case.loader].approximate_decode:
         difference = request.getfixturevalue("fast_decode_difference")
         benchmark.extra_info.update(pixel_diff_mean=round(difference.mean, 3), pixel_diff_max=difference.max,

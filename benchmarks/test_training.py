@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from benchmarks.conftest import reference_rate
+from .conftest import reference_rate
 from pipelines.harness.cases import EPOCH_KINDS, TRAINING_CASES, Case, case_id
 from pipelines.harness.settings import BenchSettings
 from pipelines.datasets import DatasetIndex

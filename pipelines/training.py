@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -161,8 +161,8 @@ def fit_epoch(model: keras.Model, pipeline: Pipeline) -> EpochRun:
     with clock.paused():
         pipeline.before_epoch()
         fit_input, images_seen = _counted(pipeline)
-    # An input of no known length (a Grain dataset) is given its steps, as Keras asks of one.
-    sized = isinstance(pipeline.fit_input, tf.data.Dataset) or hasattr(pipeline.fit_input, "__len__")
+    # An input of no known length (a Grain dataset, a generator) is given its steps, as Keras asks of one.
+    sized = isinstance(fit_input, tf.data.Dataset) or hasattr(fit_input, "__len__")
     return _fit_one_epoch(model, fit_input, images_seen, pipeline.steps, None if sized else pipeline.steps)
 
 
@@ -208,7 +208,15 @@ def _counted(pipeline: Pipeline):
     if hasattr(source, "forget_served"):  # a PyDataset of ours (ImageDataGenerator's batches)
         source.forget_served()
         return source, source.images_served
-    from pipelines.loaders.grain_folder import Counted  # a Grain dataset, which Keras' Grain adapter iterates
+    if type(source).__module__.partition(".")[0] == "grain":  # a Grain dataset, which Keras' Grain adapter iterates
+        from pipelines.loaders.grain_folder import Counted
 
-    counted = Counted(source)
-    return counted, counted.images
+        counted = Counted(source)
+        return counted, counted.images
+    seen = [0]
+
+    def batches() -> Iterator:  # a team's own PyDataset or iterable: one epoch, a generator fit takes with its steps
+        for batch in source:
+            seen[0] += len(batch[1])
+            yield batch
+    return batches(), lambda: seen[0]

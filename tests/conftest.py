@@ -32,6 +32,17 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _children_are_runs_of_their_own():
+    """Under pytest-xdist (``tox -e tests`` runs two workers), a worker's environment says it is one; a child a
+    test starts (``pytest benchmarks``, a study) is a run of its own, not a worker -- pytest-benchmark would
+    otherwise disable its timing there."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
+            patch.delenv(name, raising=False)
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _data_root_of_the_tests(tmp_path_factory: pytest.TempPathFactory):
     """``$LOADERBENCH_DATA`` in a temporary folder: what a test generates or converts by default (TFRecord shards
     of the tiny datasets, say) never lands in the user's ``~/.cache``."""

@@ -138,10 +138,10 @@ def test_help_lists_a_default_for_every_option_that_has_one(module, prefix, caps
 
 
 def _pytest_parser() -> Parser:
-    import conftest
+    from benchmarks import plugin
 
     parser = Parser(processopt=lambda option: None, _ispytest=True)  # a parser of our options alone
-    conftest.pytest_addoption(parser)
+    plugin.pytest_addoption(parser)
     return parser
 
 

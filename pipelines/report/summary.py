@@ -118,8 +118,8 @@ def header_lines(results: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 def notes(results: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Caveats a reader must see: reads that came from RAM, file caches on RAM-backed file systems, and the
-    fast decode's price in pixels."""
+    """Caveats a reader must see: reads that came from RAM, file caches on RAM-backed file systems, the fast
+    decode's price in pixels, and a loader's own augmentation (its pixels not compared)."""
     out = []
     read_back = [r for r in results  # file caches: only they record what stayed resident after eviction
                  if r.get("epoch") == "warm" and r.get("cache_resident") is not None and "epoch_s" not in r]
@@ -148,6 +148,9 @@ def notes(results: Sequence[Mapping[str, Any]]) -> list[str]:
         elif r.get("epoch") == "warm" and (r.get("cache_resident") or 0) >= RESIDENT_AT:
             out.append(f"{case}: {100 * r['cache_resident']:.0f}% of its file cache stayed in the page cache "
                        "after eviction: warm epochs partly read RAM")
+        if r.get("augmented") and r.get("epoch") == "warm":
+            out.append(f"{case}: its own augmentation: labels, shapes and counts checked, pixels not compared with "
+                       "the exact decode")
         if r.get("pixel_diff_mean") is not None and r.get("epoch") == "warm":
             out.append(f"{case}: pixels differ from the exact decode by {r['pixel_diff_mean']:.2f}/255 on average "
                        f"(largest {r.get('pixel_diff_max'):.0f}/255, {r.get('pixel_diff_images')} images)")
