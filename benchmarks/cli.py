@@ -49,7 +49,8 @@ def pytest_args(command: str, loader: str | None, rest: list[str]) -> list[str]:
         return [*args, *gate, f"--benchmark-json={GATE_FOLDER / 'baseline.json'}", storage, "--benchmark-save=baseline",
                 "--pyargs", PACKAGE, *rest]
     return [*args, *gate, f"--gate-baseline={GATE_FOLDER / 'baseline.json'}",
-            f"--benchmark-json={GATE_FOLDER / 'latest.json'}", storage, "--benchmark-compare", "--pyargs", PACKAGE, *rest]
+            f"--benchmark-json={GATE_FOLDER / 'latest.json'}", storage, "--benchmark-compare",
+            "--pyargs", PACKAGE, *rest]
 
 
 def build_parser() -> argparse.ArgumentParser:

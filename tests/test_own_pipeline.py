@@ -64,7 +64,7 @@ def test_the_command_refuses_an_unknown_loader_or_an_unusable_declaration_before
     err = capsys.readouterr().err.strip().splitlines()
     assert refused.value.code == 2 and "argument --loader: invalid choice: 'nope'" in err[-1]
     env = {k: v for k, v in os.environ.items() if k != ENVIRONMENT}
-    done = subprocess.run([sys.executable, "-m", "benchmarks.cli", "bench", "--loader-spec", "nope.mod:X", "-k", "x"],
+    done = subprocess.run([sys.executable, "-m", "benchmarks.cli", "bench", "--loader-spec", "nope.mod:X"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert (done.returncode, done.stdout, done.stderr) == (2, "", "loaderbench: error: --loader-spec: loader nope.mod:X "
                                                           "left out: cannot be imported: ModuleNotFoundError: No "
