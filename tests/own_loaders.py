@@ -9,11 +9,17 @@ import keras
 import tensorflow as tf
 
 from pipelines.loaders.spec import LoaderSpec
+from pipelines.loaders.kerasdir import build_kerasdir_pipeline
 from pipelines.loaders.tfdata import build_tfdata_pipeline
 
 
 def keeps(index, contract, cache_prefix):
     return build_tfdata_pipeline(index, contract, cache_prefix)
+
+
+def reads_folder(index, contract, cache_prefix):
+    """Keras' own folder loader on ``index.root``: a builder that walks the folder itself."""
+    return build_kerasdir_pipeline(index, contract, cache_prefix)
 
 
 def raises(index, contract, cache_prefix):
@@ -84,7 +90,8 @@ def _spec(name: str, builder: str, **changes) -> LoaderSpec:
 
 
 SPECS = {name: _spec(name, name) for name in ("keeps", "raises", "wrong_shape", "wrong_dtype", "drops", "repeats",
-                                              "never_ends", "blocks", "generator", "other_pixels", "pydataset")}
+                                              "never_ends", "blocks", "generator", "other_pixels", "pydataset",
+                                              "reads_folder")}
 SPECS["flips"] = _spec("flips", "other_pixels", augmented=True)
 SPECS["missing"] = LoaderSpec("own-missing", "own (missing)", "tests.no_such_module", "build", caches=("none",))
 KEEPS = SPECS["keeps"]

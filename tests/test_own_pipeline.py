@@ -98,13 +98,15 @@ def test_a_broken_builder_is_refused_before_timing_in_one_line_naming_it(monkeyp
 
 
 def test_pixels_are_compared_unless_the_loader_declares_its_own_augmentation(monkeypatch, tiny_dataset):
-    """the exact pipeline keeps the contract; inverted pixels do not -- unless declared augmented, when only
-    labels, order, shapes, types and counts are checked"""
-    for name in ("keeps", "other_pixels", "flips", "pydataset"):
+    """the exact pipeline keeps the contract (a Dataset, a PyDataset, a builder reading the folder itself);
+    inverted pixels do not -- unless declared augmented, when only labels, order, shapes, types and counts are
+    checked"""
+    for name in ("keeps", "other_pixels", "flips", "pydataset", "reads_folder"):
         monkeypatch.setitem(LOADER_SPECS, SPECS[name].name, SPECS[name])
     contract = SMALL_CONTRACT.with_(shuffle=True)  # checked with shuffle off whatever the run's
     assert check_loader("own-keeps", tiny_dataset, contract) is None
     assert check_loader("own-pydataset", tiny_dataset, contract) is None  # a keras.utils.PyDataset
+    assert check_loader("own-reads_folder", tiny_dataset, contract) is None  # it walks index.root itself
     assert check_loader("own-flips", tiny_dataset, contract) is None
     refused = check_loader("own-other_pixels", tiny_dataset, contract)
     assert refused.startswith("own-other_pixels (tests.own_loaders:other_pixels): pixels differ from the exact "

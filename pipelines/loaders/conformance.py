@@ -1,11 +1,12 @@
-"""Before a declared loader is timed: does its pipeline keep the contract? One epoch, shuffle off, on a sample of
-the run's dataset: batches of ``(images, labels)`` of the contract's shape and type, every image once (no more,
-no fewer), the labels the dataset's in its order, and -- unless the loader declares its own augmentation -- the
-pixels within :data:`PIXEL_TOLERANCE` of the exact decode's. A broken builder gets one line naming it and what
-was wrong (:func:`check_loader`), and its cases fail with that line before any timing; the other cases run.
+"""Before a declared loader is timed: does its pipeline keep the contract? One epoch of the run's dataset,
+shuffle off: batches of ``(images, labels)`` of the contract's shape and type, every image once (no more, no
+fewer), the labels the dataset's in its order, and -- unless the loader declares its own augmentation -- the
+pixels of :data:`SAMPLE_IMAGES` images spread over it within :data:`PIXEL_TOLERANCE` of the exact decode's. A
+broken builder gets one line naming it and what was wrong (:func:`check_loader`), and its cases fail with that
+line before any timing; the other cases run. The whole dataset, not a part: a builder may read the folder itself.
 
-A pipeline that never ends is stopped at the first image past the sample's; one that blocks is given up after
-:data:`WAIT_S` (its thread is left behind, a daemon, and the line says so).
+A pipeline that never ends is stopped at the first image past the dataset's; one that blocks is given up after
+:func:`wait_for` seconds (its thread is left behind, a daemon, and the line says so).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import threading
 import types
 from collections import Counter
-from dataclasses import replace
 
 import numpy as np
 
@@ -24,9 +24,11 @@ from pipelines.loaders.registry import LOADER_SPECS
 #: Mean absolute difference from the exact decode a declared loader's pixels may show, in levels of 255: above
 #: the 4.2 ImageDataGenerator's PIL resize shows on coco2017's shape (tests/test_loaders.py).
 PIXEL_TOLERANCE = 5.0
-#: Seconds the check waits for the sample's epoch before it gives up on a pipeline that blocks.
+#: Seconds the check waits for an epoch before it gives up on a pipeline that blocks, plus a second for every
+#: :data:`SLOWEST_IMAGES_PER_S` images (ImageDataGenerator on the coco2017 shape: about 200 img/s on 2 cores).
 WAIT_S = 120.0
-#: Images the check reads: two full batches and a short one at the default batch size.
+SLOWEST_IMAGES_PER_S = 50
+#: Images whose pixels are compared: two full batches and a short one at the default batch size.
 SAMPLE_IMAGES = 69
 
 
@@ -34,26 +36,27 @@ class Broken(Exception):
     """What was wrong with a declared loader's pipeline, in one line."""
 
 
-def sample(index: DatasetIndex, images: int = SAMPLE_IMAGES) -> DatasetIndex:
-    """Up to ``images`` of ``index``'s files, spread evenly over it (every class, in the dataset's order)."""
-    step = max(index.images // images, 1)
-    picked = list(range(0, index.images, step))[:images]
-    paths = tuple(index.paths[i] for i in picked)
-    return replace(index, paths=paths, labels=tuple(index.labels[i] for i in picked),
-                   bytes=sum(p.stat().st_size for p in paths))
+def sampled(images: int, count: int = SAMPLE_IMAGES) -> list[int]:
+    """Up to ``count`` positions of an epoch of ``images``, spread evenly over it (every class)."""
+    return list(range(0, images, max(images // count, 1)))[:count]
 
 
-def check_loader(loader: str, index: DatasetIndex, contract: Contract, wait_s: float = WAIT_S) -> str | None:
+def wait_for(images: int) -> float:
+    """Seconds to wait for an epoch of ``images`` before calling the pipeline blocked."""
+    return WAIT_S + images / SLOWEST_IMAGES_PER_S
+
+
+def check_loader(loader: str, index: DatasetIndex, contract: Contract, wait_s: float | None = None) -> str | None:
     """Why ``loader``'s pipeline under ``contract`` breaks it, one line naming the builder; ``None`` if it keeps
-    it."""
+    it. ``wait_s``: how long to wait for its epoch (default :func:`wait_for`)."""
     spec = LOADER_SPECS[loader]
     name = f"{loader} ({spec.module}:{spec.builder})"
     outcome: list[str | None] = []
-    picked = sample(index)
+    wait_s = wait_for(index.images) if wait_s is None else wait_s
 
     def run() -> None:
         try:
-            _check(loader, picked, contract.with_(shuffle=False))
+            _check(loader, index, contract.with_(shuffle=False))
             outcome.append(None)
         except Broken as broken:
             outcome.append(str(broken))
@@ -64,7 +67,7 @@ def check_loader(loader: str, index: DatasetIndex, contract: Contract, wait_s: f
     worker.start()
     worker.join(wait_s)
     if worker.is_alive():
-        return f"{name}: no epoch of {picked.images} images within {wait_s:g} s (it blocks); left running"
+        return f"{name}: no epoch of {index.images} images within {wait_s:.0f} s (it blocks); left running"
     return f"{name}: {outcome[0]}" if outcome[0] else None
 
 
@@ -97,10 +100,12 @@ def _check(loader: str, index: DatasetIndex, contract: Contract) -> None:
         _check_pixels(images, index, contract)
 
 
-def _epoch(batches, index: DatasetIndex, contract: Contract) -> tuple[list[np.ndarray], list[int]]:
-    """Every batch checked for shape and type as it comes; the epoch's images and labels."""
+def _epoch(batches, index: DatasetIndex, contract: Contract) -> tuple[dict[int, np.ndarray], list[int]]:
+    """Every batch checked for shape and type as it comes; the :func:`sampled` images by position, and every
+    label."""
     height, width = contract.image_size
-    images: list[np.ndarray] = []
+    kept = set(sampled(index.images))
+    images: dict[int, np.ndarray] = {}
     labels: list[int] = []
     for batch in batches:
         if not isinstance(batch, (tuple, list)) or len(batch) != 2:
@@ -115,12 +120,12 @@ def _epoch(batches, index: DatasetIndex, contract: Contract) -> tuple[list[np.nd
                          "of each")
         if x.size and (x.min() < 0 or x.max() > 1):
             raise Broken(f"pixel values from {x.min():g} to {x.max():g}, expected 0 to 1")
-        images.extend(x)
+        images.update((len(labels) + i, image) for i, image in enumerate(x) if len(labels) + i in kept)
         labels.extend(_labels(y, contract))
-        if len(images) > index.images:
+        if len(labels) > index.images:
             raise Broken(f"an epoch gave more than the dataset's {index.images} images (it repeats, or never ends)")
-    if len(images) < index.images:
-        raise Broken(f"an epoch gave {len(images)} of the dataset's {index.images} images (it drops some)")
+    if len(labels) < index.images:
+        raise Broken(f"an epoch gave {len(labels)} of the dataset's {index.images} images (it drops some)")
     return images, labels
 
 
@@ -142,13 +147,13 @@ def _check_labels(labels: list[int], index: DatasetIndex) -> None:
         raise Broken(f"with shuffle off, images come out of the dataset's order (from image {first})")
 
 
-def _check_pixels(images: list[np.ndarray], index: DatasetIndex, contract: Contract) -> None:
+def _check_pixels(images: dict[int, np.ndarray], index: DatasetIndex, contract: Contract) -> None:
     import tensorflow as tf
 
     from pipelines.loaders.tfops import decode_resized
 
-    exact = [decode_resized(tf.constant(str(p)), contract).numpy().astype(np.float32) for p in index.paths]
-    mean = float(np.mean([np.abs(255 * got - want).mean() for got, want in zip(images, exact)]))
+    mean = float(np.mean([np.abs(255 * image - decode_resized(tf.constant(str(index.paths[i])), contract).numpy())
+                          .mean() for i, image in images.items()]))
     if mean > PIXEL_TOLERANCE:
         raise Broken(f"pixels differ from the exact decode by {mean:.1f}/255 on average (at most "
                      f"{PIXEL_TOLERANCE:g}): declare augmented=True if it changes them on purpose")
