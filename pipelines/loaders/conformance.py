@@ -14,11 +14,13 @@ from __future__ import annotations
 import threading
 import types
 from collections import Counter
+from contextlib import ExitStack
 
 import numpy as np
 
 from pipelines.datasets import DatasetIndex
 from pipelines.loaders.contract import Contract
+from pipelines.loaders.pipeline import open_pipeline
 from pipelines.loaders.registry import LOADER_SPECS
 
 #: Mean absolute difference from the exact decode a declared loader's pixels may show, in levels of 255: above
@@ -76,25 +78,20 @@ def _one_line(error: BaseException) -> str:
 
 
 def _check(loader: str, index: DatasetIndex, contract: Contract) -> None:
-    from pipelines.loaders.pipeline import open_pipeline
-
     spec = LOADER_SPECS[loader]
     try:
         spec.build_function()
     except Exception as error:
         raise Broken(f"cannot be imported: {type(error).__name__}: {_one_line(error)}") from None
-    try:
-        opened = open_pipeline(loader, index, contract)
-        pipeline = opened.__enter__()
-    except Exception as error:
-        raise Broken(f"its builder raised {type(error).__name__}: {_one_line(error)}") from None
-    try:
+    with ExitStack() as stack:
+        try:
+            pipeline = stack.enter_context(open_pipeline(loader, index, contract))
+        except Exception as error:
+            raise Broken(f"its builder raised {type(error).__name__}: {_one_line(error)}") from None
         if isinstance(pipeline.fit_input, types.GeneratorType):
             raise Broken("returned a generator, which its first epoch uses up: return a tf.data.Dataset, a "
                          "keras.utils.PyDataset, or an iterable whose every iter() is a new epoch")
         images, labels = _epoch(pipeline.epoch(), index, contract)
-    finally:
-        opened.__exit__(None, None, None)
     _check_labels(labels, index)
     if not spec.augmented:
         _check_pixels(images, index, contract)

@@ -14,12 +14,12 @@ the run's header), and every other loader runs.
 
 from __future__ import annotations
 
-import importlib
 import os
-from collections.abc import Iterator, Mapping
+import pkgutil
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from importlib.metadata import entry_points
-from typing import Any, Callable
+from typing import Any
 
 from pipelines.loaders.spec import LoaderSpec
 from pipelines.options import Option
@@ -47,14 +47,11 @@ class Refused:
 
 
 def load_attribute(target: str) -> Any:
-    """``module:attribute``, imported."""
+    """``module:attribute``, imported (the form an entry point's value takes)."""
     module, _, attribute = target.partition(":")
     if not module or not attribute:
         raise ValueError(f"{target!r} is not module:attribute")
-    value = importlib.import_module(module)
-    for part in attribute.split("."):
-        value = getattr(value, part)
-    return value
+    return pkgutil.resolve_name(target)
 
 
 def _sources() -> Iterator[tuple[str, Callable[[], Any]]]:
