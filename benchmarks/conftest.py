@@ -21,14 +21,15 @@ from pipelines.caches.modes import CACHE_SPECS
 from pipelines.gate.settings import GateRun, GateSettings
 from pipelines.harness.plan import RoundPlan
 from pipelines.harness.settings import BenchSettings, settings_from_options
-from pipelines.datasets import DatasetError, count_images
+from pipelines.datasets import DatasetError, DatasetIndex, count_images
 from pipelines.gate.judge import compare_runs, format_result
 from pipelines.gate.runs import (GateError, RunRounds, load_run, planned_mismatch, refuse_other_work,
                                  rounds_from_records, workload_of)
+from pipelines.harness.complete import SAVED_UNDER, drop_incomplete, incomplete_line
 from pipelines.harness.interrupt import drop_unfinished, raise_interrupt
-from pipelines.harness.records import planned_info
+from pipelines.harness.records import incomplete_case_info, planned_info
 from pipelines.options import settings_from
-from pipelines.harness.rounds import OffRecordBenchmark, time_rounds
+from pipelines.harness.rounds import OffRecordBenchmark, TimedEpochs, time_rounds
 from pipelines.epoch.run import EpochRun, Rate
 from pipelines.memory import available_ram, exceeds_budget, exceeds_disk, free_disk, predict_cache
 from pipelines.report.summary import format_summary
@@ -46,6 +47,7 @@ LIMITED = pytest.StashKey[LimitedRun]()
 BASELINE = pytest.StashKey[tuple[RunRounds, GateSettings]]()
 CHECKED = pytest.StashKey[dict[str, str | None]]()  # a declared loader's case id: what breaks the contract
 SETTINGS = pytest.StashKey[BenchSettings]()  # read from the options once, at configure (_check_options)
+INCOMPLETE = pytest.StashKey[list]()  # the entries of the cases left out as incomplete, for the JSON
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -268,6 +270,24 @@ def data_service(bench_settings) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def emulated_service() -> Iterator[str]:
+    """A tf.data service on emulated hosts for the ``emulated_hosts`` loader's cases: a dispatcher and that many
+    workers, each on a host of :data:`~pipelines.dataservice.cluster.CASE_WORKER_CPUS` cores, started on first
+    use and removed at the session's end; its cases are skipped, with the one-line reason, where hosts cannot be
+    emulated (no root, no namespaces)."""
+    from pipelines.dataservice.cluster import CASE_WORKER_CPUS, EmulatedCluster
+    from pipelines.dataservice.hosts import emulation_unavailable
+    from pipelines.loaders.registry import LOADER_SPECS
+
+    reason = emulation_unavailable()
+    if reason:
+        pytest.skip(reason)
+    workers = max(spec.emulated_hosts for spec in LOADER_SPECS.values())
+    with EmulatedCluster(workers, worker_cpus=CASE_WORKER_CPUS) as address:
+        yield address
+
+
+@pytest.fixture(scope="session")
 def references() -> dict[str, Rate]:
     """Reference figures by name (``decode-limit``, ``machine-limit``, ``model-only``), as their cases ran."""
     return {}
@@ -281,6 +301,18 @@ def reference_rate(references: dict[str, Rate], name: str, one_epoch: Callable[[
         timed = time_rounds(OffRecordBenchmark(), one_epoch, plan, expected_epoch_s)
         references[name] = Rate.of(timed)
     return references[name]
+
+
+def fail_if_incomplete(benchmark: Any, case: Case, epoch: str, timed: TimedEpochs, index: DatasetIndex,
+                       **info: Any) -> None:
+    """A case with an epoch that saw another number of images than ``index`` holds (a fault lost elements, or its
+    loader drops some) records that, with ``info`` and no rate
+    (:func:`~pipelines.harness.records.incomplete_case_info`), and fails with one line; its times are left out of
+    pytest-benchmark's JSON, tables and compare at the session's end (:class:`FinishedCasesOnly`)."""
+    record = incomplete_case_info(case, epoch, timed, index)
+    if record is not None:
+        benchmark.extra_info.update(record, **info)
+        pytest.fail(incomplete_line(benchmark.extra_info), pytrace=False)
 
 
 @pytest.fixture(autouse=True)
@@ -300,8 +332,13 @@ def _wall_s(config: pytest.Config) -> float:
 
 
 def pytest_benchmark_update_json(config: pytest.Config, benchmarks: list, output_json: dict) -> None:
-    """The run's wall time beside its cases, so a saved run says what it cost (``format_summary`` reads it)."""
+    """The run's wall time beside its cases, so a saved run says what it cost (``format_summary`` reads it), and
+    the records of the cases left out as incomplete, apart from ``benchmarks`` where a reader would take their
+    stats for a time (:mod:`pipelines.harness.complete`)."""
     output_json["loaderbench"] = {"wall_s": round(_wall_s(config), 1)}
+    if config.stash.get(INCOMPLETE, None):
+        section, key = SAVED_UNDER
+        output_json.setdefault(section, {})[key] = config.stash[INCOMPLETE]
     if LIMITED in config.stash:
         limited = config.stash[LIMITED]
         output_json["loaderbench"]["limits"] = asdict(limited.settings)
@@ -357,7 +394,8 @@ def pytest_benchmark_compare_machine_info(config: pytest.Config, benchmarksessio
 
 class FinishedCasesOnly:
     """A pytest plugin (registered by ``benchmarks/conftest.py``): SIGTERM raises ``KeyboardInterrupt`` during
-    the session, and only finished cases reach pytest-benchmark's JSON and tables."""
+    the session, and only finished, complete cases reach pytest-benchmark's JSON, tables and compare (an
+    incomplete case's record is saved apart: :mod:`pipelines.harness.complete`)."""
 
     def __init__(self) -> None:
         self.previous: Any = None
@@ -379,4 +417,9 @@ class FinishedCasesOnly:
             if dropped:
                 print("loaderbench: left out of the results, not finished (interrupted or failed): "
                       + ", ".join(dropped), file=sys.stderr)
+            incomplete = drop_incomplete(benchmark_session.benchmarks)
+            if incomplete:
+                session.config.stash[INCOMPLETE] = incomplete
+                print("loaderbench: left out of the results, an epoch lost images: "
+                      + ", ".join(entry["name"] for entry in incomplete), file=sys.stderr)
         return (yield)

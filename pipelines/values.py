@@ -156,3 +156,26 @@ def _can_make_in(folder: Path) -> bool:
         return False
     resolved = folder.resolve()
     return not any(resolved == Path(kernel) or Path(kernel) in resolved.parents for kernel in ("/proc", "/sys"))
+
+
+_BIT_UNITS = {"bit": 1, "kbit": 10**3, "mbit": 10**6, "gbit": 10**9, "tbit": 10**12}
+
+
+def bit_rate(text: str) -> int:
+    """A link's rate in bits a second, as ``tc`` writes it (``1gbit``, ``100mbit``; ``/s`` may follow)."""
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]+)(/s)?\s*", str(text))
+    unit = match.group(2).lower() if match else None
+    if not match or unit not in _BIT_UNITS or float(match.group(1)) <= 0:
+        raise ValueError(f"a link rate in bits a second, e.g. 1gbit or 100mbit, got {text!r}")
+    return int(float(match.group(1)) * _BIT_UNITS[unit])
+
+
+_TIME_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0}
+
+
+def delay(text: str) -> float:
+    """A short time with its unit (``2ms``, ``500us``, ``0.1s``), in seconds."""
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(us|ms|s)\s*", str(text))
+    if not match or float(match.group(1)) <= 0:
+        raise ValueError(f"a time above 0 with its unit, e.g. 2ms or 500us, got {text!r}")
+    return float(match.group(1)) * _TIME_UNITS[match.group(2)]

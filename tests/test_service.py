@@ -21,7 +21,7 @@ import psutil
 import pytest
 
 from pipelines.loaders import open_pipeline, unbuildable_reason
-from pipelines.dataservice.address import ServiceError, check_service
+from pipelines.loaders.service_address import ServiceError, check_service
 from pipelines.dataservice.local import LocalService
 from tests.conftest import SMALL_CONTRACT
 from tests.helpers import epoch_arrays

@@ -22,7 +22,7 @@ from types import TracebackType
 from typing import IO
 
 from pipelines.cleanup.children import child_environment, module_command
-from pipelines.dataservice.address import ServiceError, check_service
+from pipelines.loaders.service_address import ServiceError, check_service
 from pipelines.dataservice.worker import PARENT_ENV
 from pipelines.machine import available_cores
 
@@ -64,6 +64,7 @@ class _Child:
     role: str
     process: subprocess.Popen
     stderr: IO[bytes]
+    args: tuple[str, ...] = ()
     address: str = ""
 
     def stderr_tail(self, limit: int = 4000) -> str:
@@ -149,13 +150,17 @@ class LocalService:
         self.address = None
         self.worker_addresses = ()
 
+    def _command(self, role: str, args: Sequence[str]) -> list[str]:
+        """The command line of child ``role`` (an emulated host's wraps it: :mod:`~pipelines.dataservice.cluster`)."""
+        return module_command(CHILD_MODULE, args)
+
     def _spawn(self, role: str, args: Sequence[str]) -> _Child:
         env = child_environment({PARENT_ENV: str(os.getpid())})
         stderr = tempfile.TemporaryFile()  # a file, not a pipe: nobody reads it while the child runs
-        process = subprocess.Popen(module_command(CHILD_MODULE, args),
+        process = subprocess.Popen(self._command(role, args),
                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr,
                                    env=env, start_new_session=True)
-        child = _Child(role, process, stderr)
+        child = _Child(role, process, stderr, tuple(args))
         self._children.append(child)
         self.pids = self.pids + (process.pid,)
         return child

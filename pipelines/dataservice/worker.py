@@ -1,8 +1,9 @@
 """A tf.data service dispatcher or worker process, run until it is stopped.
 
 :class:`~pipelines.dataservice.local.LocalService` starts its children with this module:
-``python -m pipelines.dataservice.worker dispatcher [--port 0]`` and ``python -m pipelines.dataservice.worker worker
---dispatcher grpc://host:port [--port 0] [--host NAME]``. Each prints one line, ``ready <address>``, once its server
+``python -m pipelines.dataservice.worker dispatcher [--port 0] [--host NAME] [--work-dir DIR [--fault-tolerant]]
+[--worker-timeout S]`` and ``python -m pipelines.dataservice.worker worker --dispatcher grpc://host:port [--port 0]
+[--host NAME]``. Each prints one line, ``ready <address>``, once its server
 is up, then serves until it is stopped. They may equally be started by hand, on other machines, to give the suite a
 service of real extra cores.
 
@@ -18,9 +19,9 @@ import sys
 from collections.abc import Sequence
 
 from pipelines.cleanup.children import exit_with_parent
-from pipelines.dataservice.address import Address, ServiceError, parse_address
+from pipelines.loaders.service_address import Address, ServiceError, parse_address
 from pipelines.options import CommandParser, Option, add_options, command_parser
-from pipelines.values import natural
+from pipelines.values import natural, positive
 
 #: How a child learns whose child it is (see :func:`_watch_parent`).
 PARENT_ENV = "LOADERBENCH_SERVICE_PARENT"
@@ -62,8 +63,15 @@ def dispatcher_address(text: str) -> Address:
 PORT = Option("--port", "port to listen on (0: any free port)", parse=port, default=0, metavar="PORT")
 DISPATCHER = Option("--dispatcher", "the dispatcher's address", parse=dispatcher_address, metavar="grpc://HOST:PORT",
                     required=True)
-HOST = Option("--host", "the name clients reach this worker by (another machine's workers need their own host name "
+HOST = Option("--host", "the name clients reach this server by (another machine's workers need their own host name "
               "here, since the dispatcher hands it to the clients)", default="localhost", metavar="NAME")
+
+WORK_DIR = Option("--work-dir", "folder the dispatcher keeps its state in (its journal, with --fault-tolerant)",
+                  metavar="FOLDER", default_text="none: state in memory only")
+FAULT_TOLERANT = Option("--fault-tolerant", "journal the dispatcher's state in --work-dir, so that a restarted "
+                        "dispatcher resumes its jobs (DispatcherConfig.fault_tolerant_mode)", parse=None, default=False)
+WORKER_TIMEOUT = Option("--worker-timeout", "seconds without a heartbeat after which the dispatcher drops a worker",
+                        parse=positive, metavar="SECONDS", default_text="TensorFlow's")
 
 
 def _parser() -> CommandParser:
@@ -71,7 +79,7 @@ def _parser() -> CommandParser:
                             "Run a tf.data service dispatcher or worker until stopped.")
     roles = parser.add_subparsers(dest="role", required=True)
     dispatcher = roles.add_parser("dispatcher", help="the dispatcher: hands out work, prints its grpc:// address")
-    add_options(dispatcher.add_argument, PORT)
+    add_options(dispatcher.add_argument, PORT, HOST, WORK_DIR, FAULT_TOLERANT, WORKER_TIMEOUT)
     worker = roles.add_parser("worker", help="a worker: processes the pipeline's elements")
     add_options(worker.add_argument, DISPATCHER, PORT, HOST)
     return parser
@@ -86,8 +94,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     service = tf.data.experimental.service
     if args.role == "dispatcher":
-        server = service.DispatchServer(service.DispatcherConfig(port=args.port))
-        _ready(server.target)
+        if args.fault_tolerant and not args.work_dir:
+            raise SystemExit("--fault-tolerant journals to --work-dir: give one")
+        timeout_ms = round(args.worker_timeout * 1000) if args.worker_timeout else None
+        server = service.DispatchServer(service.DispatcherConfig(
+            port=args.port, work_dir=args.work_dir, fault_tolerant_mode=args.fault_tolerant,
+            worker_timeout_ms=timeout_ms))
+        _ready(f"grpc://{args.host}:{server.target.rsplit(':', 1)[1]}")
     else:
         server = service.WorkerServer(service.WorkerConfig(dispatcher_address=args.dispatcher.target, port=args.port,
                                                            worker_address=f"{args.host}:%port%"))

@@ -180,8 +180,9 @@ def check_case_sets(base: RunRounds, head: RunRounds) -> None:
     listed as such (:func:`format_result`)."""
     missing = sorted(set(base.cases) - set(head.cases))
     if missing:
+        named = [f"{key} ({head.incomplete[key]})" if key in head.incomplete else key for key in missing]
         raise GateError(f"the baseline {base.source} has {len(missing)} case(s) that {head.source} did not measure "
-                        f"(skipped, failed or deselected): {', '.join(missing)} -- a gate judging only the others "
+                        f"(skipped, failed or deselected): {', '.join(named)} -- a gate judging only the others "
                         "would pass what it never measured: run the baseline's selection, or save a new baseline "
                         f"with `{SAVE_BASELINE}`")
 
@@ -189,12 +190,14 @@ def check_case_sets(base: RunRounds, head: RunRounds) -> None:
 @dataclass
 class GateResult:
     """Every case both runs measured, judged; what could not be compared is listed, not hidden (a baseline
-    case this run lacks is refused before, by :func:`check_case_sets`)."""
+    case this run lacks is refused before, by :func:`check_case_sets`). ``incomplete``: a line for each case of
+    either run left out because an epoch lost images (:mod:`pipelines.harness.complete`)."""
 
     verdicts: list[CaseVerdict] = field(default_factory=list)
     only_in_head: list[str] = field(default_factory=list)
     mismatch: list[str] = field(default_factory=list)
     unrecorded: list[str] = field(default_factory=list)
+    incomplete: list[str] = field(default_factory=list)
 
     @property
     def regressed(self) -> list[CaseVerdict]:
@@ -221,8 +224,9 @@ def compare_runs(base: RunRounds, head: RunRounds, settings: GateSettings) -> Ga
                         "or compare anyway with --gate-mismatch warn")
     shared = [key for key in head.cases if key in base.cases]
     if not shared:
+        measured = [*sorted(head.cases), *(f"{key} left out: {why}" for key, why in sorted(head.incomplete.items()))]
         raise GateError(f"no case in common between the baseline {base.source} ({', '.join(sorted(base.cases))}) "
-                        f"and {head.source} ({', '.join(sorted(head.cases)) or 'no case with rounds'}): nothing was "
+                        f"and {head.source} ({', '.join(measured) or 'no case with rounds'}): nothing was "
                         "compared -- run the baseline's selection, or save a new baseline")
     differences, unrecorded = workload_mismatch(base, head, shared)
     if differences or (unrecorded and settings.mismatch == "fail"):
@@ -230,7 +234,10 @@ def compare_runs(base: RunRounds, head: RunRounds, settings: GateSettings) -> Ga
     check_case_sets(base, head)
     check_round_counts(base, head, shared, settings)
     result = GateResult(mismatch=mismatch, unrecorded=unrecorded,
-                        only_in_head=sorted(set(head.cases) - set(base.cases)))
+                        only_in_head=sorted(set(head.cases) - set(base.cases) - set(base.incomplete)),
+                        incomplete=[f"{key}: not judged, {reason} in {side}: its times are no throughput"
+                                    for side, run in (("this run", head), ("the baseline", base))
+                                    for key, reason in sorted(run.incomplete.items())])
     drift = machine_drift(base.cases, head.cases)
     result.verdicts = [compare_case(base.cases[key], head.cases[key], settings, len(shared), drift)
                        for key in shared]
@@ -254,6 +261,7 @@ def format_result(result: GateResult, settings: GateSettings, base_source: str) 
                      + ("" if v.normalised else "  (raw: no paired reference)"))
     for key in result.only_in_head:
         lines.append(f"{key}: new in this run, not judged: no baseline")
+    lines.extend(result.incomplete)
     for v in result.regressed:
         lines.append("REGRESSED " + v.describe(settings))
     for v in result.inconclusive:

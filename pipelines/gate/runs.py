@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from pipelines.harness.complete import incomplete_reason, is_complete, saved_incomplete
+
 #: What makes two runs comparable: ``extra_info`` keys written by :func:`pipelines.machine.machine_info`.
 IDENTITY_KEYS: tuple[str, ...] = ("cpu_model", "cpu_count", "tensorflow", "python")
 
@@ -101,11 +103,13 @@ class CaseRounds:
 
 @dataclass(frozen=True)
 class RunRounds:
-    """What a run measured, per case, and where it ran."""
+    """What a run measured, per case, and where it ran. ``incomplete``: the cases left out because an epoch lost
+    images (:mod:`pipelines.harness.complete`), each with what it saw (``an epoch saw 8 of 12 images``)."""
 
     source: str
     identity: Mapping[str, str]
     cases: Mapping[str, CaseRounds]
+    incomplete: Mapping[str, str] = field(default_factory=dict)
 
 
 def case_key(record: Mapping[str, Any]) -> str:
@@ -123,10 +127,16 @@ def identity_of(record: Mapping[str, Any]) -> dict[str, str]:
 
 
 def rounds_from_records(records: Iterable[Mapping[str, Any]], source: str) -> RunRounds:
-    """A run from ``extra_info`` records (this session's, or a JSON file's); records without rounds are left out."""
+    """A run from ``extra_info`` records (this session's, or a JSON file's); records without rounds are left out,
+    and incomplete ones (an epoch lost images) are listed apart, never judged."""
     cases: dict[str, CaseRounds] = {}
     identity: dict[str, str] = {}
+    incomplete: dict[str, str] = {}
     for record in records:
+        if not is_complete(record):
+            incomplete[case_key(record)] = incomplete_reason(record)
+            identity = identity or identity_of(record)  # where it ran, as a measured case would say
+            continue
         seconds = record.get("round_seconds")
         if not seconds:
             continue
@@ -135,17 +145,24 @@ def rounds_from_records(records: Iterable[Mapping[str, Any]], source: str) -> Ru
         cases[key] = CaseRounds(key, tuple(seconds), tuple(record.get("paired_seconds") or ()),
                                 shared_cores=shared, cores=record.get("available_cores"), workload=workload_of(record))
         identity = identity or identity_of(record)
-    return RunRounds(source, identity, cases)
+    return RunRounds(source, identity, cases, incomplete)
 
 
 def read_benchmarks(path: Path) -> list[dict[str, Any]]:
     """The ``benchmarks`` entries of a pytest-benchmark JSON file (``--benchmark-json`` or a saved run), each
     with its ``extra_info``; :class:`GateError` when there is no such file or it is not one."""
+    return read_run(path)["benchmarks"]
+
+
+def read_run(path: Path) -> dict[str, Any]:
+    """A pytest-benchmark JSON file (``--benchmark-json`` or a saved run) whose ``benchmarks`` entries each have
+    an ``extra_info``; :class:`GateError` when there is no such file or it is not one."""
     path = Path(path)
     if not path.is_file():
         raise GateError(f"no baseline at {path}: save one first with `{SAVE_BASELINE}`")
     try:
-        benchmarks = json.loads(path.read_text())["benchmarks"]
+        run = json.loads(path.read_text())
+        benchmarks = run["benchmarks"]
         if not all(isinstance(bench["extra_info"], dict) for bench in benchmarks):
             raise TypeError("an extra_info that is not a mapping")
     except OSError as error:
@@ -154,16 +171,19 @@ def read_benchmarks(path: Path) -> list[dict[str, Any]]:
         raise GateError(f"{path}: not a pytest-benchmark JSON file (no {error} in it)") from None
     except (ValueError, TypeError) as error:
         raise GateError(f"{path}: not a pytest-benchmark JSON file ({error})") from None
-    return benchmarks
+    return run
 
 
 def load_run(path: Path) -> RunRounds:
-    """A pytest-benchmark JSON file (``--benchmark-json`` or a saved run) as a :class:`RunRounds`."""
-    benchmarks = read_benchmarks(path)
+    """A pytest-benchmark JSON file (``--benchmark-json`` or a saved run) as a :class:`RunRounds`, with the cases
+    it saved apart as incomplete (:func:`~pipelines.harness.complete.saved_incomplete`)."""
+    saved = read_run(path)
+    benchmarks = saved["benchmarks"]
     if not benchmarks:
         raise GateError(f"{path}: holds no case at all (a run stopped before its first case finished?): save a "
                         f"new baseline with `{SAVE_BASELINE}`")
-    run = rounds_from_records([bench["extra_info"] for bench in benchmarks], str(path))
+    run = rounds_from_records([bench["extra_info"] for bench in benchmarks]
+                              + [entry["extra_info"] for entry in saved_incomplete(saved)], str(path))
     if not run.cases:
         raise GateError(f"{path}: no case in it recorded its rounds (saved by an older loaderbench?): save a new "
                         f"baseline with `{SAVE_BASELINE}`")

@@ -167,6 +167,7 @@ class _CaseEpochs:
         pipeline = self.fresh_pipeline()
         filled = _fill(pipeline, fill, self.record, sample_memory)
         release_later(filled.spent)
+        self.record.untimed_images.append(filled.images)  # counted as the timed epochs are
         self.record.note_dataset_residency(resident_fraction(list(pipeline.source_paths)), cold=False)
         self.note_cache_size()
 

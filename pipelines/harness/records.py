@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.harness.cases import Case
+from pipelines.harness.complete import incomplete_info
 from pipelines.caches.modes import CACHE_SPECS
 from pipelines.loaders.contract import Contract
 from pipelines.datasets import DatasetIndex
@@ -143,6 +144,17 @@ def case_info(case: Case, epoch: str, timed: TimedEpochs, limits: Mapping[str, R
             info[f"{key}_images_per_sec"] = round(limits[name].images_per_sec, 2)
             info[f"{key}_pct"] = round(100 * rate / limits[name].images_per_sec, 1)
     return info
+
+
+def incomplete_case_info(case: Case, epoch: str, timed: TimedEpochs, index: DatasetIndex) -> dict[str, Any] | None:
+    """The record of a case with an epoch, timed or not, that saw another number of images than ``index`` holds
+    (:mod:`pipelines.harness.complete`): what was built, the counts and the dataset, and no rate or round, so that no
+    reader can take its times for a throughput; ``None`` when every epoch saw every image."""
+    counts = incomplete_info(timed.epoch_images, index.images)
+    if counts is None:
+        return None
+    return {"case": case.id, "loader": case.loader, "cache": case.cache, "placement": case.placement, "epoch": epoch,
+            **counts, **dataset_info(index)}
 
 
 def reference_info(name: str, timed: TimedEpochs, cores: int = 1) -> dict[str, Any]:

@@ -38,6 +38,8 @@ class TimedEpochs:
 
     Attributes:
         runs: one :class:`EpochRun` per timed epoch (calibration and warm-up epochs excluded).
+        untimed_images: images seen by each untimed epoch of the case, in order (the warm-up that fills a cache,
+            then calibration): held to the dataset's count as the timed ones are (:mod:`pipelines.harness.complete`).
         epochs_per_round: whole epochs in each round (pytest-benchmark's ``iterations``).
         round_seconds: seconds per epoch of each round, as stored by pytest-benchmark.
         paired_seconds: with a paired reference (:mod:`pipelines.epoch.reference`), seconds per pass of the reference
@@ -60,6 +62,7 @@ class TimedEpochs:
     """
 
     runs: list[EpochRun] = field(default_factory=list)
+    untimed_images: list[int] = field(default_factory=list)
     epochs_per_round: int = 1
     round_seconds: list[float] = field(default_factory=list)
     paired_seconds: list[float] = field(default_factory=list)
@@ -86,6 +89,12 @@ class TimedEpochs:
         """What the disks did over the timed epochs together, where each was measured."""
         measured = [run.storage for run in self.runs]
         return sum(measured[1:], measured[0]) if measured and None not in measured else None
+
+    @property
+    def epoch_images(self) -> list[int]:
+        """Images seen by every epoch of the case, untimed then timed: what
+        :func:`~pipelines.harness.complete.incomplete_info` holds to the dataset's count."""
+        return self.untimed_images + [run.images for run in self.runs]
 
     @property
     def images(self) -> int:
@@ -163,7 +172,13 @@ def time_rounds(benchmark: Any, one_epoch: Callable[[], EpochRun], plan: RoundPl
     paused, enough passes for half a round, so case and reference alternate (``paired_seconds``).
     """
     result = into if into is not None else TimedEpochs()
-    per_round = _calibrate(lambda: _settled(one_epoch()), plan, expected_epoch_s, warmed_up)
+
+    def untimed() -> EpochRun:
+        run = _settled(one_epoch())
+        result.untimed_images.append(run.images)  # counted: a calibration epoch that lost images is a fault too
+        return run
+
+    per_round = _calibrate(untimed, plan, expected_epoch_s, warmed_up)
     reference_round = _paired_round(paired, plan) if paired else None
     runs: list[EpochRun] = []
     paired_seconds: list[float] = []

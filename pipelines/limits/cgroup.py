@@ -1,5 +1,5 @@
-"""A Linux cgroup the suite makes, fills with its own processes, and removes: the RAM and read rate of a smaller
-machine, enforced by the kernel rather than assumed.
+"""A Linux cgroup the suite makes, fills with its own processes, and removes: the RAM, read rate and CPU time of a
+smaller machine, enforced by the kernel rather than assumed.
 
 A memory limit in a cgroup holds everything the processes in it are charged for -- their heap *and* the page
 cache of the files they read -- so a 16 GB limit on a 24 GB machine behaves as a 16 GB machine does: JPEGs that
@@ -8,10 +8,13 @@ throttles reads from the block device under the dataset and the caches, as a slo
 
 Two kernels' interfaces, whichever this process may write:
 
-* cgroup v2 (``memory.max``, ``io.max``) in this process's own cgroup, where that subtree is delegated to the
-  user (``systemd-run --user --scope -p Delegate=yes``) or the user is root;
-* cgroup v1 (``memory.limit_in_bytes``, ``blkio.throttle.read_bps_device``) under this process's own groups
-  of the ``memory`` and ``blkio`` hierarchies, which needs root.
+* cgroup v2 (``memory.max``, ``io.max``, ``cpu.max``) in this process's own cgroup, where that subtree is
+  delegated to the user (``systemd-run --user --scope -p Delegate=yes``) or the user is root;
+* cgroup v1 (``memory.limit_in_bytes``, ``blkio.throttle.read_bps_device``, ``cpu.cfs_quota_us``) under this
+  process's own groups of the ``memory``, ``blkio`` and ``cpu`` hierarchies, which needs root.
+
+A CPU quota (an emulated host of the tf.data service: :mod:`pipelines.dataservice.cluster`) is CFS bandwidth
+control: the processes inside get ``cpus`` x 100 ms of CPU time every 100 ms, on whichever cores they run.
 
 Where neither can be made, :class:`CgroupUnavailable` says in one line why and what would enable it.
 
@@ -51,21 +54,25 @@ class Limits:
         memory_bytes: RAM the processes may hold, page cache included; ``None``: no limit.
         read_bps: bytes per second reads from ``read_paths``' block devices may take; ``None``: no limit.
         read_paths: files or folders whose devices are throttled (the dataset, the cache folder).
+        cpus: CPU time the processes may use, in cores (``0.25``: a quarter of one core's time); ``None``: no quota.
     """
 
     memory_bytes: int | None = None
     read_bps: int | None = None
     read_paths: tuple[Path, ...] = ()
+    cpus: float | None = None
 
     def __post_init__(self) -> None:
         if self.memory_bytes is not None and self.memory_bytes <= 0:
             raise ValueError(f"a RAM limit must be positive, got {self.memory_bytes}")
         if self.read_bps is not None and self.read_bps <= 0:
             raise ValueError(f"a read rate must be positive, got {self.read_bps}")
+        if self.cpus is not None and not 0.01 <= self.cpus <= 1024:
+            raise ValueError(f"a CPU quota from 0.01 to 1024 cores, got {self.cpus}")
 
     @property
     def any(self) -> bool:
-        return self.memory_bytes is not None or self.read_bps is not None
+        return self.memory_bytes is not None or self.read_bps is not None or self.cpus is not None
 
 
 @dataclass
@@ -116,6 +123,19 @@ class Cgroup:
             return 0
         values = dict(line.split()[:2] for line in text.splitlines() if len(line.split()) >= 2)
         return int(values.get(key, 0))
+
+    def throttled_s(self) -> float:
+        """Seconds the processes inside were held back by the CPU quota so far (``cpu.stat``)."""
+        for folder in self.folders:
+            try:
+                stat = dict(line.split()[:2] for line in (folder / "cpu.stat").read_text().splitlines())
+            except (OSError, ValueError):
+                continue
+            if "throttled_usec" in stat:
+                return int(stat["throttled_usec"]) / 1e6
+            if "throttled_time" in stat:
+                return int(stat["throttled_time"]) / 1e9
+        return 0.0
 
     def oom_kills(self) -> int:
         """Processes the kernel killed here for want of memory so far."""
@@ -175,7 +195,7 @@ def own_groups() -> dict[str, str]:
 
 
 def mounts() -> dict[str, Path]:
-    """Mount points of the cgroup hierarchies: ``{"memory": ..., "blkio": ..., "": v2's}``."""
+    """Mount points of the cgroup hierarchies: ``{"memory": ..., "blkio": ..., "cpu": ..., "": v2's}``."""
     mounts: dict[str, Path] = {}
     for line in Path("/proc/self/mountinfo").read_text().splitlines():
         left, _, right = line.partition(" - ")
@@ -186,7 +206,7 @@ def mounts() -> dict[str, Path]:
             mounts.setdefault("", Path(fields[4]))
         elif rest[0] == "cgroup":
             for option in rest[2].split(","):
-                if option in ("memory", "blkio"):
+                if option in ("memory", "blkio", "cpu"):
                     mounts.setdefault(option, Path(fields[4]))
     return mounts
 

@@ -16,6 +16,12 @@ from pipelines.limits import cgroup as hierarchy
 from pipelines.limits.cgroup import PREFIX, Cgroup, CgroupUnavailable, Limits, remove_folders
 
 _SEQUENCE = count()
+#: The CFS period of a CPU quota (the kernel's default): ``cpus`` x this much CPU time in every such period.
+CPU_PERIOD_US = 100_000
+
+
+def _quota_us(cpus: float) -> int:
+    return max(1000, round(cpus * CPU_PERIOD_US))  # the kernel's least quota is 1 ms
 
 
 def _owner_name() -> str:
@@ -23,7 +29,8 @@ def _owner_name() -> str:
     return f"{PREFIX}{me.pid}-{int(me.create_time())}-{next(_SEQUENCE)}"
 
 
-def _owner_alive(name: str) -> bool:
+def owner_alive(name: str) -> bool:
+    """Whether the process a thing of ours is named after (``loaderbench-<pid>-<start>-...``) still runs."""
     from pipelines.cleanup.scratch import process_running
 
     try:
@@ -39,7 +46,7 @@ def sweep_abandoned_cgroups(parents: Iterable[Path]) -> list[Path]:
     removed = []
     for parent in parents:
         for folder in sorted(parent.glob(f"{PREFIX}*")):
-            if folder.is_dir() and not _owner_alive(folder.name):
+            if folder.is_dir() and not owner_alive(folder.name):
                 try:
                     folder.rmdir()  # refused while a process is inside: then it is left
                     removed.append(folder)
@@ -102,7 +109,8 @@ def _make_v2(limits: Limits, devices: Sequence[str], groups: dict[str, str], mou
     if "" not in mounts or "" not in groups:
         return None
     parent = mounts[""] / groups[""].lstrip("/")
-    wanted = (["memory"] if limits.memory_bytes else []) + (["io"] if limits.read_bps else [])
+    wanted = ((["memory"] if limits.memory_bytes else []) + (["io"] if limits.read_bps else [])
+              + (["cpu"] if limits.cpus else []))
     try:
         available = (parent / "cgroup.controllers").read_text().split()
     except OSError:
@@ -125,12 +133,15 @@ def _make_v2(limits: Limits, devices: Sequence[str], groups: dict[str, str], mou
             _write(folder, "memory.swap.max", "0\n")
     for device in devices:
         _write(folder, "io.max", f"{device} rbps={limits.read_bps}\n")
+    if limits.cpus:
+        _write(folder, "cpu.max", f"{_quota_us(limits.cpus)} {CPU_PERIOD_US}\n")
     return Cgroup(2, folder if limits.memory_bytes else None, (folder,), limits)
 
 
 def _make_v1(limits: Limits, devices: Sequence[str], groups: dict[str, str], mounts: dict[str, Path],
              made: list[Path]) -> Cgroup:
-    wanted = (["memory"] if limits.memory_bytes else []) + (["blkio"] if limits.read_bps else [])
+    wanted = ((["memory"] if limits.memory_bytes else []) + (["blkio"] if limits.read_bps else [])
+              + (["cpu"] if limits.cpus else []))
     missing = [c for c in wanted if c not in mounts or c not in groups]
     if missing:
         raise CgroupUnavailable(f"no cgroup {' or '.join(missing)} controller is mounted for this process: "
@@ -151,6 +162,9 @@ def _make_v1(limits: Limits, devices: Sequence[str], groups: dict[str, str], mou
                 pass  # no swap accounting: RAM alone is limited
     for device in devices:
         _write(folders["blkio"], "blkio.throttle.read_bps_device", f"{device} {limits.read_bps}\n")
+    if limits.cpus:
+        _write(folders["cpu"], "cpu.cfs_period_us", f"{CPU_PERIOD_US}\n")
+        _write(folders["cpu"], "cpu.cfs_quota_us", f"{_quota_us(limits.cpus)}\n")
     return Cgroup(1, memory, tuple(folders.values()), limits)
 
 

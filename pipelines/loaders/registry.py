@@ -34,6 +34,10 @@ LOADER_SPECS: dict[str, LoaderSpec] = {
         LoaderSpec("tfdata-service", "tf.data service", "pipelines.loaders.tfdata_service",
                    "build_tfdata_service_pipeline", caches=("none",), trained=False, on_service=True,
                    extended=True),
+        # The same pipeline on two workers of half a core each, every one on an emulated host (needs root).
+        LoaderSpec("tfdata-service-hosts", "tf.data service (2 emulated hosts)", "pipelines.loaders.tfdata_service",
+                   "build_tfdata_service_pipeline", caches=("none",), trained=False, on_service=True,
+                   emulated_hosts=2, variant_of="tfdata-service", extended=True),
         # Grain (the grain extra): Keras' own format="grain" path and Grain's pipeline with worker processes.
         # Grain caches nothing across epochs, so neither lists a cache case.
         LoaderSpec("kerasdir-grain", "image_dataset_from_directory (Grain)", "pipelines.loaders.grain_folder",

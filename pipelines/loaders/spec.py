@@ -39,6 +39,9 @@ class LoaderSpec:
             reported with its cases.
         on_service: its pipeline runs on a tf.data service (``Contract.service_address``); the suite starts a
             local one for its cases unless given an address.
+        emulated_hosts: for a service loader, its cases run on a service of this many workers, each on an
+            emulated host of its own (:mod:`pipelines.dataservice.cluster`), skipped where hosts cannot be
+            emulated; 0: the local service or ``--data-service``.
         extended: its cases belong to the extended group (``--extended``), outside the default run's budget.
         requires: the optional package it needs (``grain``), if any; where it is not installed or fails to
             import, its cases are skipped naming ``extra``, the project extra that installs it.
@@ -62,6 +65,7 @@ class LoaderSpec:
     trained: bool = True
     approximate_decode: bool = False
     on_service: bool = False
+    emulated_hosts: int = 0
     extended: bool = False
     requires: str | None = None
     extra: str | None = None

@@ -52,7 +52,7 @@ import tensorflow as tf
 from pipelines.loaders.contract import Contract
 from pipelines.datasets import DatasetIndex
 from pipelines.loaders.tfops import decode_resized, encode_labels, normalise, parallel_calls
-from pipelines.dataservice.address import check_service
+from pipelines.loaders.service_address import check_service
 
 #: How often (ms) the client asks the dispatcher for task changes, and so the longest an epoch waits after its
 #: last image to learn that its job is done. 20 ms: the client's CPU time per epoch was the same as at 100 ms
@@ -156,7 +156,7 @@ def build_tfdata_service_pipeline(index: DatasetIndex, contract: Contract,
                                   cache_prefix: Path | None) -> ServiceEpochs:
     """File list -> (on the service) shuffle, parallel read/decode/resize, batch -> (here) rebatch, the tail.
 
-    The dispatcher's address is checked first (:func:`~pipelines.dataservice.address.check_service`), so a wrong
+    The dispatcher's address is checked first (:func:`~pipelines.loaders.service_address.check_service`), so a wrong
     one fails
     in seconds with its reason rather than after the tf.data client's long retries.
 

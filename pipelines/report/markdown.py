@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pipelines.harness.cases import record_case
+from pipelines.harness.complete import is_complete
 from pipelines.report.summary import COLUMNS, cell, summary_rows
 from pipelines.units import format_bytes
 
@@ -46,9 +47,10 @@ def _markdown_cell(key: str, value: Any) -> str:
 
 
 def comparison_table(old: list[Mapping[str, Any]], new: list[Mapping[str, Any]]) -> str:
-    """Per benchmark present in both: images/s and seconds, old and new, and new/old ratios."""
+    """Per benchmark present in both: images/s and seconds, old and new, and new/old ratios (an incomplete case,
+    whose epoch lost images, has none: it is listed as in one run only)."""
     def by_name(records):
-        return {r["name"]: r for r in records}
+        return {r["name"]: r for r in records if is_complete(r)}
 
     before, after = by_name(old), by_name(new)
     lines = ["| case | old img/s | new img/s | img/s new/old | old median s | new median s | time new/old |",

@@ -6,13 +6,17 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pipelines.harness.complete import saved_incomplete
+
 
 class ReportError(ValueError):
     """A results file cannot be reported on; the message names the file and the fault."""
 
 
 def load_results(path: Path | str) -> list[dict[str, Any]]:
-    """One record per benchmark: its ``extra_info`` plus ``name``, ``group`` and median/min seconds."""
+    """One record per benchmark: its ``extra_info`` plus ``name``, ``group`` and median/min seconds; then the
+    cases the run saved apart as incomplete (``complete: False``, no seconds: :mod:`pipelines.harness.complete`),
+    which the summary and tables leave out, saying why."""
     path = Path(path)
     try:
         text = path.read_text()
@@ -27,7 +31,7 @@ def load_results(path: Path | str) -> list[dict[str, Any]]:
     if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list):
         raise ReportError(f"{path} is not pytest-benchmark JSON: no 'benchmarks' list")
     records = []
-    for bench in data["benchmarks"]:
+    for bench in [*data["benchmarks"], *saved_incomplete(data)]:
         info = bench.get("extra_info") or {}
         if "loader" not in info:
             continue  # not one of ours

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pipelines.harness.cases import record_case
+from pipelines.harness.complete import incomplete_line, is_complete
 from pipelines.caches.pagecache import RESIDENT_AT
 from pipelines.loaders.registry import LOADER_SPECS
 from pipelines.units import format_bytes, format_duration
@@ -37,11 +38,12 @@ def summary_rows(results: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Merge throughput and training results into one row per case id (``tfdata-file-uint8``).
 
     A cell holding a measured figure is a ``(value, spread)`` pair; the training columns (speed-up,
-    utilisation, verdict) are those of the warm epochs.
+    utilisation, verdict) are those of the warm epochs. An incomplete case (an epoch lost images:
+    :mod:`pipelines.harness.complete`) has no row.
     """
     rows: dict[str, dict[str, Any]] = defaultdict(dict)
     for r in results:
-        if r.get("loader") in REFERENCE_LOADERS or "loader" not in r:
+        if r.get("loader") in REFERENCE_LOADERS or "loader" not in r or not is_complete(r):
             continue
         row = rows[record_case(r)]
         epoch = r["epoch"]
@@ -65,17 +67,21 @@ def summary_rows(results: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 def format_summary(results: list[Mapping[str, Any]], wall_s: float | None = None) -> str:
     """A plain-text table a person can scan, with the reference figures above it and caveats below; with the
-    run's ``wall_s``, a last line saying how much of it was timed."""
+    run's ``wall_s``, a last line saying how much of it was timed. A case left out as incomplete (an epoch lost
+    images) has no row, and a line saying so."""
+    left_out = [incomplete_line(r) for r in results if not is_complete(r)]
+    results = [r for r in results if is_complete(r)]
     rows = summary_rows(results)
     if not rows:
-        return "no loader results recorded"
+        return "\n".join(["no loader results recorded", *left_out])
     footer = [] if wall_s is None else [run_time_line(wall_s, results)]
     table = [[title for title, _ in COLUMNS]] + [[cell(key, row.get(key)) for _, key in COLUMNS] for row in rows]
     widths = [max(len(line[i]) for line in table) for i in range(len(COLUMNS))]
     lines = ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(line, widths, strict=True)))
              for line in table]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(header_lines(results) + [""] + lines + notes(results) + footer)
+    return "\n".join(header_lines(results) + [""] + lines + notes(results) + ([""] + left_out if left_out else [])
+                     + footer)
 
 
 def timed_seconds(results: Sequence[Mapping[str, Any]]) -> float:
