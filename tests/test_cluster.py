@@ -23,11 +23,14 @@ from pipelines.dataservice import __main__ as command
 from pipelines.loaders.service_address import ServiceError, check_service
 from pipelines.dataservice.cluster import DISPATCHER_PORT, EmulatedCluster
 from pipelines.dataservice.faults import SCENARIOS, in_flight_bound, run_scenario
-from pipelines.cleanup.netns import NETNS_DIR
-from pipelines.dataservice.hosts import Network, emulation_unavailable, netem_available
+from pipelines.cleanup.netns import NETNS_DIR, leftovers
+from pipelines.dataservice.hosts import Network, emulation_unavailable, netem_available, sweep_abandoned_hosts
 from pipelines.datasets import prepare_dataset
 from pipelines.machine import available_cores
-from tests.helpers import gone
+from tests.helpers import bench_in_process, gone
+
+#: ``pytester``: a benchmark run in this process (tests/helpers.py).
+pytest_plugins = ("pytester",)
 
 ROOT = Path(__file__).resolve().parent.parent
 needs_hosts = pytest.mark.skipif(emulation_unavailable() is not None, reason=str(emulation_unavailable()))
@@ -111,6 +114,35 @@ def test_nothing_is_left_after_kill_9_of_the_parent():
     assert not any(n in listed for n in made["netns"])
 
 
+_HOSTS_PARENT = """
+import json, time
+from pipelines.dataservice.hosts import Network
+network = Network(["one", "two"])
+network.make()
+print(json.dumps({"netns": network.namespaces, "links": network.links, "reaper": network._reaper.pid}), flush=True)
+time.sleep(600)
+"""
+
+
+@needs_hosts
+def test_the_next_start_sweeps_what_a_killed_run_and_its_watcher_left():
+    parent = subprocess.Popen([sys.executable, "-c", _HOSTS_PARENT], cwd=ROOT, stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        made = json.loads(parent.stdout.readline() or "{}")
+        if made:
+            os.kill(made["reaper"], signal.SIGKILL)  # the watcher first, so that nobody removes them
+    finally:
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        parent.stdout.close()
+    assert made, "the parent printed nothing"
+    assert leftovers(made["netns"], made["links"])  # nobody removed them
+    removed = sweep_abandoned_hosts()
+    assert set(made["netns"]) | set(made["links"]) <= set(removed)
+    assert not leftovers(made["netns"], made["links"])
+
+
 @needs_hosts
 def test_an_unreachable_dispatcher_is_refused_within_seconds():
     """a host with no dispatcher (connection refused) and an address no host has (no answer at all)"""
@@ -149,6 +181,20 @@ def test_without_root_the_commands_refuse_in_one_line_and_the_cases_skip(monkeyp
         assert capsys.readouterr().err == f"python -m pipelines.dataservice scale: error: {reason}\n"
     finally:
         emulation_unavailable.cache_clear()
+
+
+def test_without_root_the_hosts_cases_skip_with_the_reason(pytester, monkeypatch, tmp_path):
+    """the benchmark cases on emulated hosts, in a run that is not root: skipped, the reason in one line"""
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    emulation_unavailable.cache_clear()
+    try:
+        done = bench_in_process(pytester, monkeypatch, tmp_path, "--extended", "-k",
+                                "tfdata-service-hosts-none-uint8-warm", "--images", "12", "--rounds", "1",
+                                "--min-round-s", "0", "--benchmark-disable", "-rs")
+    finally:
+        emulation_unavailable.cache_clear()
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "1 skipped" in done.stdout and "emulated hosts need root" in done.stdout, done.stdout[-3000:]
 
 
 @pytest.mark.skipif(emulation_unavailable() is not None or netem_available(),
@@ -225,4 +271,4 @@ def test_the_saturated_resource_is_the_one_nearest_its_limit():
 
     assert Usage(0.97, 0.05, None, 0.4, 0.8).saturated() == "workers"
     assert Usage(0.5, 0.05, 0.93, 0.4, 0.8).saturated() == "link"
-    assert Usage(0.3, 0.05, None, 0.4, 0.5).saturated() == "none (latency)"
+    assert Usage(0.3, 0.05, None, 0.4, 0.5).saturated() == "none near its limit"

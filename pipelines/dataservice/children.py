@@ -19,12 +19,14 @@ import re
 import selectors
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from pipelines.cleanup.children import child_environment, exit_with_parent, module_command
+from pipelines.dataservice.worker import PARENT_ENV, PARENT_POLL_S
 from pipelines.harness.plan import MIN_ROUND_S, ROUNDS, RoundPlan
 from pipelines.options import Option, add_options, command_parser
 from pipelines.quiet_start import import_tensorflow
@@ -42,9 +44,10 @@ class Child:
 
     def __init__(self, role: str, args: Sequence[str]) -> None:
         self.role = role
-        env = child_environment({"LOADERBENCH_PARENT": str(os.getpid())})
+        env = child_environment({PARENT_ENV: str(os.getpid())})
+        self.stderr = tempfile.TemporaryFile()  # a file, not a pipe: a full pipe would stall the child
         self.process = subprocess.Popen(module_command("pipelines.dataservice.children", [role, *args]),
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr,
                                         env=env, start_new_session=True)
         self._buffer = b""
         self._selector = selectors.DefaultSelector()
@@ -58,7 +61,11 @@ class Child:
             if left <= 0 or not self._selector.select(left):
                 return None
             chunk = os.read(self.process.stdout.fileno(), 65536)
-            if not chunk:
+            if not chunk:  # its stdout closed: it is exiting
+                try:
+                    self.process.wait(5)
+                except subprocess.TimeoutExpired:
+                    pass
                 return None
             self._buffer += chunk
         line, self._buffer = self._buffer.split(b"\n", 1)
@@ -74,8 +81,10 @@ class Child:
         self.process.stdin.flush()
 
     def stderr_tail(self) -> str:
+        """The last lines the child wrote to stderr, on one line (it is ended first)."""
         self.kill()
-        text = self.process.stderr.read().decode(errors="replace").strip().splitlines()
+        self.stderr.seek(0)
+        text = self.stderr.read().decode(errors="replace").strip().splitlines()
         return " / ".join(line for line in text[-3:]) or f"exit {self.process.returncode}"
 
     def kill(self) -> None:
@@ -84,9 +93,10 @@ class Child:
         self.process.wait()
 
     def close(self) -> None:
+        """End the child (if still running) and close what talks to it."""
         self.kill()
         self._selector.close()
-        for stream in (self.process.stdin, self.process.stdout, self.process.stderr):
+        for stream in (self.process.stdin, self.process.stdout, self.stderr):
             stream.close()
 
 
@@ -158,7 +168,7 @@ def read_counted(root: Path, service: str, sharding: str) -> dict[str, Any]:
                 seen += 1
             report("seen", f"{seen} {distinct}")
     except Exception as failure:  # the fault's consequence, reported, not raised
-        text = re.sub(r"\{\{[^}]*\}\}|\[Op:[^\]]*\]?", "", str(failure)).strip().splitlines()[0]
+        text = re.sub(r"\{\{[^}]*\}\}|\[Op:[^\]]*\]?|\s*name:\s*$", "", str(failure).strip()).strip().splitlines()[0]
         error = f"{type(failure).__name__}: {text[:200]}"
     return {"images": images, "seen": seen, "distinct": distinct, "longest_gap_s": max(gaps, default=0.0),
             "error": error}
@@ -170,9 +180,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_options(roles.add_parser("local").add_argument, ROOT, ROUNDS, MIN_ROUND_S)
     add_options(roles.add_parser("client").add_argument, ROOT, SERVICE, SHARDING)
     args = parser.parse_args(argv)
-    parent = os.environ.get("LOADERBENCH_PARENT")
+    parent = os.environ.get(PARENT_ENV)
     if parent:
-        exit_with_parent(int(parent), poll_s=0.2)
+        exit_with_parent(int(parent), poll_s=PARENT_POLL_S)
     import_tensorflow()  # before "ready": the start-up is not what the parent times
 
     _wait_for_go()

@@ -23,7 +23,7 @@ from contextlib import ExitStack
 
 from pipelines.cleanup.scratch import scratch_folder
 from pipelines.dataservice.hosts import Network, in_namespace
-from pipelines.dataservice.local import READY_TIMEOUT_S, LocalService, _Child
+from pipelines.dataservice.local import READY_TIMEOUT_S, LocalService, ServerProcess
 from pipelines.limits.cgroup import Cgroup, Limits
 
 #: Ports the servers listen on: each host has a network stack of its own, so they are fixed (a restarted server
@@ -110,13 +110,13 @@ class EmulatedCluster(LocalService):
         assert self.network is not None
         return in_namespace(self.network.host(role).netns, super()._command(role, args))
 
-    def _place(self, child: _Child) -> None:
+    def _place(self, child: ServerProcess) -> None:
         """Put a ready worker in its cgroup: its start-up (a TensorFlow import, seconds of CPU) is not what a
         host's quota is there to measure, and would take a quarter-core host a minute."""
         if child.role in self.cgroups:
             self.cgroups[child.role].add(child.process.pid)
 
-    def child(self, role: str) -> _Child:
+    def child(self, role: str) -> ServerProcess:
         for child in self._children:
             if child.role == role:
                 return child

@@ -143,20 +143,24 @@ def run_scenario(scenario: Scenario, root: Path, images: int, worker_cpus: float
         try:
             client.start()
             result, last_seen, silent_s = watch(client, inject if scenario.fault != "none" else None,
-                                                round(KILL_AT * images), wait_s)
+                                                round(KILL_AT * images), wait_s, images)
         finally:
             client.close()
     return outcome_of(scenario, result, last_seen, images, silent_s)
 
 
-def watch(client: Child, inject: Callable[[], None] | None, inject_at: int,
-          wait_s: float) -> tuple[dict[str, Any] | None, tuple[int, int], float]:
+def watch(client: Child, inject: Callable[[], None] | None, inject_at: int, wait_s: float,
+          images: int) -> tuple[dict[str, Any] | None, tuple[int, int], float]:
     """Follow the client's ``seen`` lines, calling ``inject`` once it has seen ``inject_at`` distinct elements;
-    returns its result (``None`` if ``wait_s`` passed without a line: hung), the last counts, and how long it
-    had been silent."""
+    returns its result (``None`` if ``wait_s`` passed without a line: hung; an error if it died), the last
+    counts, and how long it had been silent."""
     last_seen, last_time = (0, 0), time.monotonic()
     while True:
         line = client.line(max(0.0, last_time + wait_s - time.monotonic()))
+        if line is None and client.process.poll() is not None:  # it died: a failure, not a hang
+            seen, distinct = last_seen
+            return ({"images": images, "seen": seen, "distinct": distinct, "longest_gap_s": 0.0,
+                     "error": f"the client exited: {client.stderr_tail()}"}, last_seen, 0.0)
         if line is None:
             return None, last_seen, time.monotonic() - last_time
         kind, _, rest = line.partition(" ")

@@ -66,6 +66,15 @@ def _tc(*args: str, netns: str | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(command, capture_output=True, text=True)
 
 
+def _owner() -> str:
+    """A fresh name of ours, ``loaderbench-<pid>-<start>-<n>``: what this process makes carries it, so that a
+    sweep tells a killed run's leftovers from a live run's."""
+    import psutil
+
+    me = psutil.Process()
+    return f"{PREFIX}{me.pid}-{int(me.create_time())}-{next(_SEQUENCE)}"
+
+
 @lru_cache(maxsize=1)
 def emulation_unavailable() -> str | None:
     """Why emulated hosts cannot be made here, in one line; ``None`` where they can (a namespace is made and
@@ -77,7 +86,7 @@ def emulation_unavailable() -> str | None:
     missing = [tool for tool in ("ip", "tc") if shutil.which(tool) is None]
     if missing:
         return f"emulated hosts need iproute2's {' and '.join(missing)} (e.g. apt install iproute2)"
-    probe = f"{PREFIX}{os.getpid()}-probe"
+    probe = f"{_owner()}-probe"
     made = ip("netns", "add", probe, check=False)
     if made.returncode != 0:
         return f"cannot make a network namespace ({made.stderr.strip()}): {ENABLE_HINT}"
@@ -90,7 +99,7 @@ def netem_available() -> bool:
     """Whether this kernel has the netem qdisc (a link's delay): tried on a throwaway namespace's loopback."""
     if emulation_unavailable():
         return False
-    probe = f"{PREFIX}{os.getpid()}-netem"
+    probe = f"{_owner()}-netem"
     if ip("netns", "add", probe, check=False).returncode != 0:
         return False
     try:
@@ -170,10 +179,7 @@ class Network:
         if self.link_delay_s and not netem_available():
             raise HostsUnavailable(link_delay_unavailable())
         sweep_abandoned_hosts()
-        import psutil
-
-        me = psutil.Process()
-        self._owner = f"{PREFIX}{me.pid}-{int(me.create_time())}-{next(_SEQUENCE)}"
+        self._owner = _owner()
         self._tag = f"{abs(hash((self._owner, os.urandom(4)))) % 16**5:05x}"
         try:
             lock = os.open(_LOCK, os.O_RDONLY)
@@ -257,7 +263,7 @@ def _free_subnet() -> ipaddress.IPv4Network:
 
 def _owner_of_link(link: str) -> str:
     try:
-        return LINKS_DIR / link / "ifalias".read_text().strip()
+        return (LINKS_DIR / link / "ifalias").read_text().strip()
     except OSError:
         return ""
 

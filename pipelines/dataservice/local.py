@@ -60,7 +60,10 @@ def default_workers() -> int:
 
 
 @dataclass
-class _Child:
+class ServerProcess:
+    """One server child of a service: its role (``dispatcher``, ``worker 1``...), process, stderr file, command
+    arguments (to start it again) and the address it reported."""
+
     role: str
     process: subprocess.Popen
     stderr: IO[bytes]
@@ -104,7 +107,7 @@ class LocalService:
         self.address: str | None = None
         self.worker_addresses: tuple[str, ...] = ()
         self.pids: tuple[int, ...] = ()
-        self._children: list[_Child] = []
+        self._children: list[ServerProcess] = []
 
     def __enter__(self) -> str:
         return self.start()
@@ -154,18 +157,18 @@ class LocalService:
         """The command line of child ``role`` (an emulated host's wraps it: :mod:`~pipelines.dataservice.cluster`)."""
         return module_command(CHILD_MODULE, args)
 
-    def _spawn(self, role: str, args: Sequence[str]) -> _Child:
+    def _spawn(self, role: str, args: Sequence[str]) -> ServerProcess:
         env = child_environment({PARENT_ENV: str(os.getpid())})
         stderr = tempfile.TemporaryFile()  # a file, not a pipe: nobody reads it while the child runs
         process = subprocess.Popen(self._command(role, args),
                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr,
                                    env=env, start_new_session=True)
-        child = _Child(role, process, stderr, tuple(args))
+        child = ServerProcess(role, process, stderr, tuple(args))
         self._children.append(child)
         self.pids = self.pids + (process.pid,)
         return child
 
-    def _await_ready(self, child: _Child, deadline: float) -> str:
+    def _await_ready(self, child: ServerProcess, deadline: float) -> str:
         """Read ``child``'s stdout up to its ``ready <address>`` line (skipping any other); its stdout is closed
         afterwards (the child has pointed its own at stderr)."""
         stdout = child.process.stdout

@@ -53,10 +53,10 @@ class Usage:
     machine: float
 
     def saturated(self) -> str:
-        """The resource nearest its limit, or ``none (latency)`` where none is near it."""
+        """The resource nearest its limit, or ``none near its limit``."""
         shares = {name: value for name, value in asdict(self).items() if value is not None}
         name = max(shares, key=shares.get)
-        return name if shares[name] >= SATURATED_AT else "none (latency)"
+        return name if shares[name] >= SATURATED_AT else "none near its limit"
 
 
 @dataclass

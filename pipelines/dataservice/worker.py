@@ -20,9 +20,10 @@ from collections.abc import Sequence
 
 from pipelines.cleanup.children import exit_with_parent
 from pipelines.loaders.service_address import Address, ServiceError, parse_address
-from pipelines.options import CommandParser, Option, add_options, command_parser
+from pipelines.options import CommandParser, Option, add_options, command_parser, refuse
 from pipelines.values import natural, positive
 
+PROG = "python -m pipelines.dataservice.worker"
 #: How a child learns whose child it is (see :func:`_watch_parent`).
 PARENT_ENV = "LOADERBENCH_SERVICE_PARENT"
 #: Seconds between a child's checks that its parent is still alive: the longest an orphan outlives its parent.
@@ -65,7 +66,6 @@ DISPATCHER = Option("--dispatcher", "the dispatcher's address", parse=dispatcher
                     required=True)
 HOST = Option("--host", "the name clients reach this server by (another machine's workers need their own host name "
               "here, since the dispatcher hands it to the clients)", default="localhost", metavar="NAME")
-
 WORK_DIR = Option("--work-dir", "folder the dispatcher keeps its state in (its journal, with --fault-tolerant)",
                   metavar="FOLDER", default_text="none: state in memory only")
 FAULT_TOLERANT = Option("--fault-tolerant", "journal the dispatcher's state in --work-dir, so that a restarted "
@@ -75,7 +75,7 @@ WORKER_TIMEOUT = Option("--worker-timeout", "seconds without a heartbeat after w
 
 
 def _parser() -> CommandParser:
-    parser = command_parser("python -m pipelines.dataservice.worker",
+    parser = command_parser(PROG,
                             "Run a tf.data service dispatcher or worker until stopped.")
     roles = parser.add_subparsers(dest="role", required=True)
     dispatcher = roles.add_parser("dispatcher", help="the dispatcher: hands out work, prints its grpc:// address")
@@ -87,6 +87,8 @@ def _parser() -> CommandParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if getattr(args, "fault_tolerant", False) and not args.work_dir:
+        return refuse(PROG, "--fault-tolerant journals the dispatcher's state to --work-dir: give one")
     _watch_parent()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -94,8 +96,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     service = tf.data.experimental.service
     if args.role == "dispatcher":
-        if args.fault_tolerant and not args.work_dir:
-            raise SystemExit("--fault-tolerant journals to --work-dir: give one")
         timeout_ms = round(args.worker_timeout * 1000) if args.worker_timeout else None
         server = service.DispatchServer(service.DispatcherConfig(
             port=args.port, work_dir=args.work_dir, fault_tolerant_mode=args.fault_tolerant,
