@@ -118,7 +118,7 @@ class _Meter:
         left_for_trainer = max(cores - (quota or 0), 1e-9)
         return Usage(workers=(end["workers"] - start["workers"]) / wall / quota if quota else None,
                      dispatcher=(end["dispatcher"] - start["dispatcher"]) / wall,
-                     link=link, trainer=(end["trainer"] - start["trainer"]) / wall / min(left_for_trainer, cores),
+                     link=link, trainer=(end["trainer"] - start["trainer"]) / wall / left_for_trainer,
                      machine=(end["busy"] - start["busy"]) / wall / psutil.cpu_count())
 
 
