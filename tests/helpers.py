@@ -4,14 +4,38 @@ reading a loader's epochs as arrays."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+@contextmanager
+def parent_to_kill(script: str, timeout_s: float) -> Iterator[str]:
+    """A Python process running ``script`` (this checkout importable), for a test of what outlives a ``kill -9``:
+    yields the first line it prints (``""`` if none within ``timeout_s``: a read that cannot block the run), and
+    SIGKILLs it on leaving -- no ``__exit__``, no ``atexit``."""
+    parent = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.append(parent.stdout.readline()), daemon=True)
+    try:
+        reader.start()
+        reader.join(timeout_s)
+        yield lines[0] if lines else ""
+    finally:
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        reader.join(5)  # the kill closed the pipe: a read still waiting returns
+        parent.stdout.close()
 
 
 def bench_run(tmp_path: Path, *options: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:

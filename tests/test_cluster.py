@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from pipelines.cleanup.netns import NETNS_DIR, leftovers
 from pipelines.dataservice.hosts import Network, emulation_unavailable, netem_available, sweep_abandoned_hosts
 from pipelines.datasets import prepare_dataset
 from pipelines.machine import available_cores
-from tests.helpers import bench_in_process, gone
+from tests.helpers import bench_in_process, gone, parent_to_kill
 
 #: ``pytester``: a benchmark run in this process (tests/helpers.py).
 pytest_plugins = ("pytester",)
@@ -82,23 +81,12 @@ time.sleep(600)
 
 @needs_hosts
 def test_nothing_is_left_after_kill_9_of_the_parent():
-    parent = subprocess.Popen([sys.executable, "-c", _PARENT], cwd=ROOT, stdout=subprocess.PIPE, text=True,
-                              env={**os.environ, "PYTHONPATH": str(ROOT)})
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.append(parent.stdout.readline()), daemon=True)
-    try:
-        reader.start()
-        reader.join(240)
-        assert lines and lines[0], "the parent printed nothing"
-        made = json.loads(lines[0])
+    with parent_to_kill(_PARENT, 240) as line:
+        assert line, "the parent printed nothing"
+        made = json.loads(line)
         assert all((NETNS_DIR / n).exists() for n in made["netns"]) and len(made["netns"]) == 3
         assert all(Path("/sys/class/net", link).exists() for link in made["links"])
         assert len(made["cgroups"]) == 2 and all(Path(c).is_dir() for c in made["cgroups"])
-    finally:
-        parent.send_signal(signal.SIGKILL)
-        parent.wait()
-        reader.join(5)
-        parent.stdout.close()
     deadline = time.monotonic() + SWEPT_WITHIN_S
 
     def left() -> list[str]:
@@ -126,16 +114,10 @@ time.sleep(600)
 
 @needs_hosts
 def test_the_next_start_sweeps_what_a_killed_run_and_its_watcher_left():
-    parent = subprocess.Popen([sys.executable, "-c", _HOSTS_PARENT], cwd=ROOT, stdout=subprocess.PIPE, text=True,
-                              env={**os.environ, "PYTHONPATH": str(ROOT)})
-    try:
-        made = json.loads(parent.stdout.readline() or "{}")
+    with parent_to_kill(_HOSTS_PARENT, 240) as line:
+        made = json.loads(line or "{}")
         if made:
             os.kill(made["reaper"], signal.SIGKILL)  # the watcher first, so that nobody removes them
-    finally:
-        parent.send_signal(signal.SIGKILL)
-        parent.wait()
-        parent.stdout.close()
     assert made, "the parent printed nothing"
     assert leftovers(made["netns"], made["links"])  # nobody removed them
     removed = sweep_abandoned_hosts()
@@ -225,7 +207,7 @@ def test_the_commands_refuse_bad_values_in_one_line_before_any_work(argv, expect
 
 
 def _point(workers, rate, spread=0.02, bound="workers"):
-    from pipelines.dataservice.scale import Point, Usage
+    from pipelines.dataservice.curve import Point, Usage
 
     shares = dict(workers=0.5, dispatcher=0.1, link=None, trainer=0.3, machine=0.5)
     shares[bound] = 0.95
@@ -233,7 +215,7 @@ def _point(workers, rate, spread=0.02, bound="workers"):
 
 
 def test_workers_needed_follows_the_added_workers_rate_and_checks_the_nearest_count():
-    from pipelines.dataservice.scale import workers_needed
+    from pipelines.dataservice.curve import workers_needed
 
     points = [_point(1, 400), _point(2, 790), _point(4, 1560)]
     needed = workers_needed(points, 2000)
@@ -245,21 +227,21 @@ def test_workers_needed_follows_the_added_workers_rate_and_checks_the_nearest_co
 
 
 def test_a_check_that_misses_says_so():
-    from pipelines.dataservice.scale import workers_needed
+    from pipelines.dataservice.curve import workers_needed
 
     needed = workers_needed([_point(1, 400), _point(2, 800), _point(4, 900)], 2000)
     assert needed["check"]["holds"] is False  # 800 + 2 x 400 predicted, 900 measured
 
 
 def test_a_measured_count_that_reaches_the_accelerator_is_read_between_points():
-    from pipelines.dataservice.scale import workers_needed
+    from pipelines.dataservice.curve import workers_needed
 
     needed = workers_needed([_point(1, 400), _point(2, 800), _point(4, 1600)], 1000)
     assert needed["workers"] == 3 and not needed["extrapolated"]  # 2.5 workers on the 2-4 segment
 
 
 def test_when_the_trainer_caps_the_curve_no_count_reaches_the_accelerator():
-    from pipelines.dataservice.scale import needed_line, workers_needed
+    from pipelines.dataservice.curve import needed_line, workers_needed
 
     needed = workers_needed([_point(1, 400), _point(2, 700, bound="trainer")], 2000)
     assert needed["workers"] is None and "trainer" in needed["reason"]
@@ -267,7 +249,7 @@ def test_when_the_trainer_caps_the_curve_no_count_reaches_the_accelerator():
 
 
 def test_the_saturated_resource_is_the_one_nearest_its_limit():
-    from pipelines.dataservice.scale import Usage
+    from pipelines.dataservice.curve import Usage
 
     assert Usage(0.97, 0.05, None, 0.4, 0.8).saturated() == "workers"
     assert Usage(0.5, 0.05, 0.93, 0.4, 0.8).saturated() == "link"

@@ -7,10 +7,7 @@ is shared by the module and the other starts are the tests that are about starti
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -25,7 +22,7 @@ from pipelines.loaders.service_address import ServiceError, check_service
 from pipelines.dataservice.local import LocalService
 from tests.conftest import SMALL_CONTRACT
 from tests.helpers import epoch_arrays
-from tests.helpers import assert_refused_at_start, bench_in_process, gone
+from tests.helpers import assert_refused_at_start, bench_in_process, gone, parent_to_kill
 
 #: ``pytester``: the benchmark runs that stop at start or only collect run in this process (tests/helpers.py).
 pytest_plugins = ("pytester",)
@@ -189,22 +186,11 @@ def test_children_exit_when_their_parent_is_killed(tmp_path):
               "service.start()\n"
               "print(*service.pids, flush=True)\n"
               "time.sleep(600)\n")
-    parent = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, text=True,
-                              env={**os.environ, "PYTHONPATH": str(ROOT)})
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.append(parent.stdout.readline()), daemon=True)
-    try:
-        reader.start()
-        reader.join(PARENT_HANG_S)  # a read that cannot block the run: the parent may never print
-        assert lines, f"the parent printed no pids within {PARENT_HANG_S:g} s"
-        pids = [int(pid) for pid in lines[0].split()]
-        assert len(pids) == 2, lines[0]
+    with parent_to_kill(script, PARENT_HANG_S) as line:
+        assert line, f"the parent printed no pids within {PARENT_HANG_S:g} s"
+        pids = [int(pid) for pid in line.split()]
+        assert len(pids) == 2, line
         assert not gone(pids)
-    finally:
-        parent.send_signal(signal.SIGKILL)
-        parent.wait()
-        reader.join(5)  # the kill closed the pipe: a read still waiting returns
-        parent.stdout.close()
     deadline = time.monotonic() + ORPHAN_HANG_S  # a poll with a hang guard: done as soon as both are gone
     while not gone(pids) and time.monotonic() < deadline:
         time.sleep(0.05)

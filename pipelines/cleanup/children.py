@@ -1,14 +1,18 @@
 """How the suite starts a Python child of its own (the tf.data service's processes, the study's pinned cores):
 this interpreter, this checkout of :mod:`pipelines` importable whatever the working folder, TensorFlow quiet;
 and how no child outlives the run: a child of the suite's own watches its parent (:func:`exit_with_parent`), a
-child whose code is not the suite's (the A/B command's pytest runs) is started to die with this process."""
+child whose code is not the suite's (the A/B command's pytest runs) is started to die with this process; and how
+a child's report lines are read without waiting on it for ever (:class:`LineReader`)."""
 
 from __future__ import annotations
 
 import os
+import selectors
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import IO
 
 
 def module_command(module: str, args: Sequence[str]) -> list[str]:
@@ -69,3 +73,36 @@ def exit_with_parent(parent_pid: int, poll_s: float = 0.5) -> None:
         os._exit(1)
 
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+class LineReader:
+    """A child's stdout read a line at a time, each wait bounded: a child that hangs cannot hang its parent.
+
+    Attributes:
+        closed: the child closed its stdout (it is gone or going); no line will come.
+    """
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.stream = stream
+        self.closed = False
+        self._buffer = b""
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(stream, selectors.EVENT_READ)
+
+    def line(self, timeout_s: float) -> str | None:
+        """The next line, or ``None`` when none came within ``timeout_s`` or the stream closed (:attr:`closed`)."""
+        deadline = time.monotonic() + timeout_s
+        while b"\n" not in self._buffer:
+            left = deadline - time.monotonic()
+            if self.closed or left <= 0 or not self._selector.select(left):
+                return None
+            chunk = os.read(self.stream.fileno(), 65536)
+            if not chunk:
+                self.closed = True
+                return None
+            self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        return line.decode(errors="replace")
+
+    def close(self) -> None:
+        self._selector.close()

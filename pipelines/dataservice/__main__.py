@@ -109,7 +109,8 @@ def _settings(args, index) -> dict:
 
 
 def _scale(args, index) -> int:
-    from pipelines.dataservice.scale import measure_curve, table, workers_needed
+    from pipelines.dataservice.curve import workers_needed
+    from pipelines.dataservice.scale import measure_curve, table
 
     print(f"{PROG} scale: {index.images:,} images ({index.root}), workers of {args.worker_cpus:g} CPU, "
           f"{args.rounds} rounds a count", file=sys.stderr)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import selectors
 import subprocess
 import sys
 import tempfile
@@ -25,7 +24,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from pipelines.cleanup.children import child_environment, exit_with_parent, module_command
+from pipelines.cleanup.children import LineReader, child_environment, exit_with_parent, module_command
 from pipelines.dataservice.worker import PARENT_ENV, PARENT_POLL_S
 from pipelines.harness.plan import MIN_ROUND_S, ROUNDS, RoundPlan
 from pipelines.options import Option, add_options, command_parser
@@ -49,27 +48,17 @@ class Child:
         self.process = subprocess.Popen(module_command("pipelines.dataservice.children", [role, *args]),
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr,
                                         env=env, start_new_session=True)
-        self._buffer = b""
-        self._selector = selectors.DefaultSelector()
-        self._selector.register(self.process.stdout, selectors.EVENT_READ)
+        self.reader = LineReader(self.process.stdout)
 
     def line(self, timeout_s: float) -> str | None:
-        """The next line, or ``None`` when none came within ``timeout_s`` or the child has exited."""
-        deadline = time.monotonic() + timeout_s
-        while b"\n" not in self._buffer:
-            left = deadline - time.monotonic()
-            if left <= 0 or not self._selector.select(left):
-                return None
-            chunk = os.read(self.process.stdout.fileno(), 65536)
-            if not chunk:  # its stdout closed: it is exiting
-                try:
-                    self.process.wait(5)
-                except subprocess.TimeoutExpired:
-                    pass
-                return None
-            self._buffer += chunk
-        line, self._buffer = self._buffer.split(b"\n", 1)
-        return line.decode(errors="replace")
+        """The next line, or ``None`` when none came within ``timeout_s`` or the child has exited (then reaped)."""
+        line = self.reader.line(timeout_s)
+        if line is None and self.reader.closed:
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
+        return line
 
     def start(self, timeout_s: float = 120.0, place: Callable[[int], None] | None = None) -> None:
         """Wait for ``ready``, ``place`` the child (its pid: into a cgroup), then say ``go``."""
@@ -95,7 +84,7 @@ class Child:
     def close(self) -> None:
         """End the child (if still running) and close what talks to it."""
         self.kill()
-        self._selector.close()
+        self.reader.close()
         for stream in (self.process.stdin, self.process.stdout, self.stderr):
             stream.close()
 

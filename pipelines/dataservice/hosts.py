@@ -31,18 +31,17 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from itertools import count
 from pathlib import Path
 
 from pipelines.cleanup.netns import LINKS_DIR, NETNS_DIR, remove_hosts
 from pipelines.limits.cgroup import PREFIX
+from pipelines.limits.make import owner_alive, owner_name, start_reaper
 
 #: Every interface of ours is named ``lb`` + a 5-hex tag + its part (Linux allows 15 characters).
 LINK_PREFIX = "lb"
 #: What makes emulated hosts possible, for the one-line reason.
 ENABLE_HINT = ("run as root (or with CAP_NET_ADMIN and CAP_SYS_ADMIN, e.g. a container started with "
                "--cap-add NET_ADMIN --cap-add SYS_ADMIN) on Linux with iproute2")
-_SEQUENCE = count()
 #: Serialises picking a free 169.254.N.0/24 between runs on one machine (pytest-xdist workers, two shells): a lock
 #: on the temporary folder itself, which always exists, so no lock file is left behind.
 _LOCK = Path(tempfile.gettempdir())
@@ -62,17 +61,8 @@ def ip(*args: str, netns: str | None = None, check: bool = True) -> subprocess.C
 
 
 def _tc(*args: str, netns: str | None = None) -> subprocess.CompletedProcess:
-    command = (["ip", "netns", "exec", netns] if netns else []) + ["tc", *args]
+    command = in_namespace(netns, ["tc", *args]) if netns else ["tc", *args]
     return subprocess.run(command, capture_output=True, text=True)
-
-
-def _owner() -> str:
-    """A fresh name of ours, ``loaderbench-<pid>-<start>-<n>``: what this process makes carries it, so that a
-    sweep tells a killed run's leftovers from a live run's."""
-    import psutil
-
-    me = psutil.Process()
-    return f"{PREFIX}{me.pid}-{int(me.create_time())}-{next(_SEQUENCE)}"
 
 
 @lru_cache(maxsize=1)
@@ -86,7 +76,7 @@ def emulation_unavailable() -> str | None:
     missing = [tool for tool in ("ip", "tc") if shutil.which(tool) is None]
     if missing:
         return f"emulated hosts need iproute2's {' and '.join(missing)} (e.g. apt install iproute2)"
-    probe = f"{_owner()}-probe"
+    probe = f"{owner_name()}-probe"
     made = ip("netns", "add", probe, check=False)
     if made.returncode != 0:
         return f"cannot make a network namespace ({made.stderr.strip()}): {ENABLE_HINT}"
@@ -99,7 +89,7 @@ def netem_available() -> bool:
     """Whether this kernel has the netem qdisc (a link's delay): tried on a throwaway namespace's loopback."""
     if emulation_unavailable():
         return False
-    probe = f"{_owner()}-netem"
+    probe = f"{owner_name()}-netem"
     if ip("netns", "add", probe, check=False).returncode != 0:
         return False
     try:
@@ -179,7 +169,7 @@ class Network:
         if self.link_delay_s and not netem_available():
             raise HostsUnavailable(link_delay_unavailable())
         sweep_abandoned_hosts()
-        self._owner = _owner()
+        self._owner = owner_name()
         self._tag = f"{abs(hash((self._owner, os.urandom(4)))) % 16**5:05x}"
         try:
             lock = os.open(_LOCK, os.O_RDONLY)
@@ -190,8 +180,8 @@ class Network:
             finally:
                 os.close(lock)
             for number, name in enumerate(self.names):
-                self.hosts.append(self._make_host(name, number, subnet))
-            self._reaper = _start_reaper(self.namespaces, self.links)
+                self._make_host(name, number, subnet)
+            self._reaper = start_reaper(netns=self.namespaces, links=self.links)
         except BaseException:
             self.remove()
             raise
@@ -203,7 +193,9 @@ class Network:
         ip("addr", "add", f"{self.gateway}/{subnet.prefixlen}", "dev", self.bridge)
         ip("link", "set", self.bridge, "up")
 
-    def _make_host(self, name: str, number: int, subnet: ipaddress.IPv4Network) -> Host:
+    def _make_host(self, name: str, number: int, subnet: ipaddress.IPv4Network) -> None:
+        """Host ``name``: its namespace, veth pair on the bridge, address and shaping; in :attr:`hosts` from its
+        namespace on, so that a step that fails leaves it to :meth:`remove`."""
         if not re.fullmatch(r"[a-z0-9]+", name):
             raise ValueError(f"a host's name is lower-case letters and digits, got {name!r}")
         netns = f"{self._owner}-{name}"
@@ -211,7 +203,7 @@ class Network:
         address = str(subnet.network_address + 10 + number)
         host = Host(name, netns, address, outer)
         ip("netns", "add", netns)
-        self.hosts.append(host)  # removed with the rest if a step below fails
+        self.hosts.append(host)
         ip("link", "add", outer, "type", "veth", "peer", "name", inner)
         ip("link", "set", "dev", outer, "alias", self._owner)
         ip("link", "set", inner, "netns", netns)
@@ -223,8 +215,6 @@ class Network:
         ip("link", "set", outer, "up")
         self._shape(outer, None)
         self._shape("eth0", netns)
-        self.hosts.pop()
-        return host
 
     def _shape(self, device: str, netns: str | None) -> None:
         """The link's rate (and delay) on ``device``'s way out: tbf, or netem where a delay is asked for."""
@@ -271,8 +261,6 @@ def _owner_of_link(link: str) -> str:
 def sweep_abandoned_hosts() -> list[str]:
     """Remove the namespaces and links of ours whose maker has exited (a killed run's watcher that did not get
     to them); says so on stderr."""
-    from pipelines.limits.make import owner_alive
-
     namespaces = [p.name for p in NETNS_DIR.glob(f"{PREFIX}*")] if NETNS_DIR.is_dir() else []
     dead = [n for n in namespaces if not owner_alive(n)]
     links = [p.name for p in LINKS_DIR.glob(f"{LINK_PREFIX}*")]
@@ -283,20 +271,6 @@ def sweep_abandoned_hosts() -> list[str]:
         print(f"loaderbench: removed {len(dead)} network namespace(s) and {len(dead_links)} link(s) left by "
               "killed runs", file=sys.stderr)
     return dead + dead_links
-
-
-def _start_reaper(namespaces: Sequence[str], links: Sequence[str]) -> subprocess.Popen:
-    """The watcher (:mod:`pipelines.limits.reaper`) that removes these hosts if this process is killed."""
-    import psutil
-
-    from pipelines.cleanup.children import child_environment, module_command
-
-    me = psutil.Process()
-    args = ["--parent-pid", str(me.pid), "--parent-start", str(me.create_time()),
-            "--netns", ",".join(namespaces), "--links", ",".join(links)]
-    return subprocess.Popen(module_command("pipelines.limits.reaper", args), env=child_environment(),
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
 
 
 def in_namespace(netns: str, command: Sequence[str]) -> list[str]:

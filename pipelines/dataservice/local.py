@@ -12,7 +12,6 @@ TensorFlow is imported by the children only: the parent needs none of it to star
 from __future__ import annotations
 
 import os
-import selectors
 import subprocess
 import tempfile
 import time
@@ -21,7 +20,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import IO
 
-from pipelines.cleanup.children import child_environment, module_command
+from pipelines.cleanup.children import LineReader, child_environment, module_command
 from pipelines.loaders.service_address import ServiceError, check_service
 from pipelines.dataservice.worker import PARENT_ENV
 from pipelines.machine import available_cores
@@ -173,28 +172,24 @@ class LocalService:
         afterwards (the child has pointed its own at stderr)."""
         stdout = child.process.stdout
         assert stdout is not None
-        buffer = b""
-        with selectors.DefaultSelector() as selector:
-            selector.register(stdout, selectors.EVENT_READ)
+        reader = LineReader(stdout)
+        try:
             while True:
-                while b"\n" in buffer:
-                    line, buffer = buffer.split(b"\n", 1)
-                    if line.startswith(b"ready "):
-                        stdout.close()
-                        child.address = line[len(b"ready "):].decode(errors="replace").strip()
-                        return child.address
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise ServiceError(f"tf.data service {child.role} (pid {child.process.pid}) did not report ready "
-                                       f"within {self.ready_timeout_s:g} s; its stderr ends:\n"
+                line = reader.line(max(0.0, deadline - time.monotonic()))
+                if line is not None and line.startswith("ready "):
+                    stdout.close()
+                    child.address = line[len("ready "):].strip()
+                    return child.address
+                if reader.closed:  # stdout closed: the child is gone or going
+                    code = child.process.wait(self.grace_s)
+                    raise ServiceError(f"tf.data service {child.role} exited with code {code} before it was "
+                                       f"ready; its stderr ends:\n{child.stderr_tail()}")
+                if line is None:
+                    raise ServiceError(f"tf.data service {child.role} (pid {child.process.pid}) did not report "
+                                       f"ready within {self.ready_timeout_s:g} s; its stderr ends:\n"
                                        f"{child.stderr_tail()}")
-                if selector.select(min(left, 0.5)):
-                    chunk = os.read(stdout.fileno(), 4096)
-                    if not chunk:  # stdout closed: the child is gone or going
-                        code = child.process.wait(self.grace_s)
-                        raise ServiceError(f"tf.data service {child.role} exited with code {code} before it was "
-                                           f"ready; its stderr ends:\n{child.stderr_tail()}")
-                    buffer += chunk
+        finally:
+            reader.close()
 
     def _await_registered(self, deadline: float) -> None:
         """Wait until the dispatcher lists every worker (a worker reports ready once it has registered, so this

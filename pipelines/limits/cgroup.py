@@ -124,19 +124,6 @@ class Cgroup:
         values = dict(line.split()[:2] for line in text.splitlines() if len(line.split()) >= 2)
         return int(values.get(key, 0))
 
-    def throttled_s(self) -> float:
-        """Seconds the processes inside were held back by the CPU quota so far (``cpu.stat``)."""
-        for folder in self.folders:
-            try:
-                stat = dict(line.split()[:2] for line in (folder / "cpu.stat").read_text().splitlines())
-            except (OSError, ValueError):
-                continue
-            if "throttled_usec" in stat:
-                return int(stat["throttled_usec"]) / 1e6
-            if "throttled_time" in stat:
-                return int(stat["throttled_time"]) / 1e9
-        return 0.0
-
     def oom_kills(self) -> int:
         """Processes the kernel killed here for want of memory so far."""
         return self._counter("memory.oom_control", "memory.events", "oom_kill")

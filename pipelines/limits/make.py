@@ -24,7 +24,9 @@ def _quota_us(cpus: float) -> int:
     return max(1000, round(cpus * CPU_PERIOD_US))  # the kernel's least quota is 1 ms
 
 
-def _owner_name() -> str:
+def owner_name() -> str:
+    """A fresh name of ours, ``loaderbench-<pid>-<start>-<n>``, for what this process makes (a cgroup, an emulated
+    host): a sweep reads the maker from it and tells a killed run's leftovers from a live run's."""
     me = psutil.Process()
     return f"{PREFIX}{me.pid}-{int(me.create_time())}-{next(_SEQUENCE)}"
 
@@ -67,7 +69,7 @@ def _write(folder: Path, name: str, value: str) -> None:
 
 def _make(parent: Path, what: str) -> Path:
     try:
-        folder = parent / _owner_name()
+        folder = parent / owner_name()
         folder.mkdir()
         return folder
     except OSError as error:
@@ -99,7 +101,7 @@ def make_cgroup(limits: Limits, watch: bool = True) -> Cgroup:
         remove_folders(made)
         raise
     if watch:
-        cgroup._reaper = _start_reaper(cgroup.folders)
+        cgroup._reaper = start_reaper(folders=cgroup.folders)
     return cgroup
 
 
@@ -168,13 +170,17 @@ def _make_v1(limits: Limits, devices: Sequence[str], groups: dict[str, str], mou
     return Cgroup(1, memory, tuple(folders.values()), limits)
 
 
-def _start_reaper(folders: Sequence[Path]) -> subprocess.Popen:
-    """The watcher (:mod:`pipelines.limits.reaper`): its own session, outside the cgroup, so that neither a
-    ``kill -9`` of this process nor a Ctrl-C to its terminal ends it before its work is done."""
+def start_reaper(folders: Sequence[Path] = (), netns: Sequence[str] = (),
+                 links: Sequence[str] = ()) -> subprocess.Popen:
+    """The watcher (:mod:`pipelines.limits.reaper`) of these cgroup ``folders``, network namespaces and links: its
+    own session, outside the cgroup, so that neither a ``kill -9`` of this process nor a Ctrl-C to its terminal
+    ends it before its work is done."""
     from pipelines.cleanup.children import child_environment, module_command
 
     me = psutil.Process()
     args = ["--parent-pid", str(me.pid), "--parent-start", str(me.create_time()), *map(str, folders)]
+    args += ["--netns", ",".join(netns)] if netns else []
+    args += ["--links", ",".join(links)] if links else []
     return subprocess.Popen(module_command("pipelines.limits.reaper", args), env=child_environment(),
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
